@@ -1,0 +1,36 @@
+"""The strategy interface: a pure function of closed bars that may propose one entry.
+
+A strategy sees only closed bars (oldest first) and returns at most one `Signal` for the newest
+closed bar. It never sees prices of the forming bar, the account or the wall clock, so the same
+bars give the same signal live, in the Strategy Tester and in the backtester.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sidecar.engine.bars import Bars
+
+
+@dataclass(frozen=True)
+class Signal:
+    side: str  # "buy" | "sell"
+    sl_distance: float  # price distance from entry to stop loss (> 0)
+    tp_distance: float  # price distance from entry to take profit (> 0)
+    votes: tuple[str, ...]  # which indicators voted for it, e.g. ("ema", "macd", "adx")
+    strategy: str
+    bar_time: int  # open time of the closed bar the signal was computed on
+    context: dict[str, float] = field(default_factory=dict)  # indicator values for the reasons
+    atr: float = 0.0  # ATR at the signal bar, for management parameters
+
+
+class Strategy(Protocol):
+    name: str
+    min_bars: int  # fewer closed bars than this -> no signal (documented warm-up)
+
+    def evaluate(self, bars: Bars) -> Signal | None: ...
+
+
+def param(params: dict[str, Any], key: str, default: Any) -> Any:
+    return params.get(key, default)
