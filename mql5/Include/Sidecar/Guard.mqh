@@ -1,0 +1,481 @@
+//+------------------------------------------------------------------+
+//| Guard.mqh -- hard limits enforced by the EA whatever the verdict. |
+//| Pure logic in the MQL5/C++ common subset (tested with g++ and     |
+//| mirrored by sidecar/guard.py; shared_schema/vectors/guard/*.json  |
+//| keep both equal). No terminal calls here: the EA passes account,  |
+//| symbol and time in, and persists GuardState via the string form.  |
+//+------------------------------------------------------------------+
+#ifndef SIDECAR_GUARD_MQH
+#define SIDECAR_GUARD_MQH
+
+#include "Sizing.mqh"
+
+#define GUARD_MAX_SIGNALS    64
+#define GUARD_MAX_SIGNAL_LEN 64
+#define GUARD_PCT_EPS        0.000000001
+#define GUARD_DAY_SECONDS    86400
+
+struct GuardLimits
+  {
+   double            max_risk_pct;       // of equity, per trade (2)
+   double            max_leverage;       // notional / equity incl. the new trade (500)
+   double            daily_loss_pct;     // of the broker day's start equity (3); reached -> no entries
+   double            floating_loss_pct;  // open loss of balance (10); exceeded -> no entries
+   double            max_drawdown_pct;   // from the equity high-water mark (15); reached -> no entries
+   int               max_positions;      // of this EA (3)
+   double            max_lot;            // per trade; <= 0 disables
+   double            max_spread_points;  // <= 0 disables
+   int               dup_window_sec;     // same signal id within this many seconds -> refused (300)
+  };
+
+struct GuardState
+  {
+   long              day_start;          // server-time midnight of the current broker day
+   double            day_start_equity;
+   double            hwm;                // equity high-water mark
+   int               sig_count;
+   string            sig_id[GUARD_MAX_SIGNALS];
+   long              sig_time[GUARD_MAX_SIGNALS];  // server time the signal was accepted
+  };
+
+struct GuardAccount
+  {
+   double            balance;
+   double            equity;
+   double            floating_pl;        // profit + swap of all open positions (negative = loss)
+   int               positions;          // open positions of this EA
+   double            open_notional;      // notional of all open positions, account currency
+  };
+
+struct GuardSymbol
+  {
+   double            tick_size;
+   double            tick_value;
+   double            volume_min;
+   double            volume_step;
+   double            volume_max;
+  };
+
+struct GuardEntry
+  {
+   double            volume;             // asked by the verdict
+   double            price;              // expected fill price
+   double            loss_per_lot;       // money lost by 1 lot at the stop (OrderCalcProfit)
+   double            leverage_cap;       // from the verdict; <= 0 = none
+   string            signal_id;
+   double            spread_points;
+   bool              sidecar_ok;         // the last request got a valid answer
+   long              now_gmt;            // compared with valid_until
+   long              valid_until;        // of the verdict
+   long              now_server;         // for duplicate signals
+  };
+
+struct GuardDecision
+  {
+   bool              allowed;
+   bool              cut;                // allowed with less volume than asked
+   double            volume;             // final volume (0 when refused)
+   string            code;               // OK or the binding rule
+   string            detail;             // key=value context for the log
+  };
+
+void GuardLimitsDefaults(GuardLimits &l)
+  {
+   l.max_risk_pct = 2.0;
+   l.max_leverage = 500.0;
+   l.daily_loss_pct = 3.0;
+   l.floating_loss_pct = 10.0;
+   l.max_drawdown_pct = 15.0;
+   l.max_positions = 3;
+   l.max_lot = 0.0;
+   l.max_spread_points = 0.0;
+   l.dup_window_sec = 300;
+  }
+
+// A human-readable list of invalid limits ("" when valid); the EA refuses to start otherwise.
+string GuardLimitsErrors(const GuardLimits &l)
+  {
+   string e = "";
+   if(!(l.max_risk_pct > 0.0 && l.max_risk_pct <= 100.0))
+      e += "max_risk_pct must be in (0, 100]; ";
+   if(!(l.max_leverage >= 1.0))
+      e += "max_leverage must be >= 1; ";
+   if(!(l.daily_loss_pct > 0.0 && l.daily_loss_pct <= 100.0))
+      e += "daily_loss_pct must be in (0, 100]; ";
+   if(!(l.floating_loss_pct > 0.0 && l.floating_loss_pct <= 100.0))
+      e += "floating_loss_pct must be in (0, 100]; ";
+   if(!(l.max_drawdown_pct > 0.0 && l.max_drawdown_pct <= 100.0))
+      e += "max_drawdown_pct must be in (0, 100]; ";
+   if(l.max_positions < 1)
+      e += "max_positions must be >= 1; ";
+   if(l.max_lot < 0.0)
+      e += "max_lot must be >= 0 (0 = no extra cap); ";
+   if(l.max_spread_points < 0.0)
+      e += "max_spread_points must be >= 0 (0 = no cap); ";
+   if(l.dup_window_sec < 0)
+      e += "dup_window_sec must be >= 0; ";
+   return e;
+  }
+
+void GuardStateReset(GuardState &s)
+  {
+   s.day_start = 0;
+   s.day_start_equity = 0.0;
+   s.hwm = 0.0;
+   s.sig_count = 0;
+   for(int i = 0; i < GUARD_MAX_SIGNALS; i++)
+     {
+      s.sig_id[i] = "";
+      s.sig_time[i] = 0;
+     }
+  }
+
+long GuardDayStart(const long server_time)
+  {
+   long t = server_time;
+   long r = t % GUARD_DAY_SECONDS;
+   if(r < 0)
+      r += GUARD_DAY_SECONDS;
+   return t - r;
+  }
+
+// Rolls the broker day and the high-water mark. Returns true when an anchor changed
+// (the caller persists the state then).
+bool GuardOnAccount(GuardState &s, const long server_time, const double equity)
+  {
+   if(!MathIsValidNumber(equity) || equity <= 0.0)
+      return false;
+   bool changed = false;
+   long day = GuardDayStart(server_time);
+   if(day != s.day_start || s.day_start_equity <= 0.0)
+     {
+      if(day >= s.day_start)
+        {
+         s.day_start = day;
+         s.day_start_equity = equity;
+         changed = true;
+        }
+     }
+   if(equity > s.hwm)
+     {
+      s.hwm = equity;
+      changed = true;
+     }
+   return changed;
+  }
+
+bool GuardSignalIdValid(const string id)
+  {
+   int n = StringLen(id);
+   if(n < 1 || n > GUARD_MAX_SIGNAL_LEN)
+      return false;
+   for(int i = 0; i < n; i++)
+     {
+      ushort c = StringGetCharacter(id, i);
+      if(c < 0x21 || c == 0x7F)
+         return false;
+     }
+   return true;
+  }
+
+bool GuardIsDuplicate(const GuardState &s, const GuardLimits &l, const string id, const long now)
+  {
+   for(int i = 0; i < s.sig_count; i++)
+     {
+      if(s.sig_id[i] != id)
+         continue;
+      long age = now - s.sig_time[i];
+      if(age <= (long)l.dup_window_sec)
+         return true;
+     }
+   return false;
+  }
+
+// Records an accepted signal; drops entries older than the window, then the oldest when full.
+void GuardRememberSignal(GuardState &s, const GuardLimits &l, const string id, const long now)
+  {
+   int w = 0;
+   for(int i = 0; i < s.sig_count; i++)
+     {
+      if(now - s.sig_time[i] > (long)l.dup_window_sec)
+         continue;
+      s.sig_id[w] = s.sig_id[i];
+      s.sig_time[w] = s.sig_time[i];
+      w++;
+     }
+   s.sig_count = w;
+   if(s.sig_count >= GUARD_MAX_SIGNALS)
+     {
+      for(int i = 1; i < s.sig_count; i++)
+        {
+         s.sig_id[i - 1] = s.sig_id[i];
+         s.sig_time[i - 1] = s.sig_time[i];
+        }
+      s.sig_count--;
+     }
+   s.sig_id[s.sig_count] = id;
+   s.sig_time[s.sig_count] = now;
+   s.sig_count++;
+  }
+
+double GuardNotionalPerLot(const double price, const double tick_size, const double tick_value)
+  {
+   if(!MathIsValidNumber(price) || !MathIsValidNumber(tick_size) || !MathIsValidNumber(tick_value) ||
+      price <= 0.0 || tick_size <= 0.0 || tick_value <= 0.0)
+      return 0.0;
+   return price * tick_value / tick_size;
+  }
+
+void GuardRefuse(GuardDecision &d, const string code, const string detail)
+  {
+   d.allowed = false;
+   d.cut = false;
+   d.volume = 0.0;
+   d.code = code;
+   d.detail = detail;
+  }
+
+// Account-level locks that block every new entry ("" when none). Management continues.
+string GuardAccountLock(const GuardLimits &l, const GuardState &s, const GuardAccount &a, string &detail)
+  {
+   detail = "";
+   if(!MathIsValidNumber(a.equity) || !MathIsValidNumber(a.balance) || a.equity <= 0.0 || a.balance <= 0.0)
+     {
+      detail = "equity=" + DoubleToString(a.equity, 2) + " balance=" + DoubleToString(a.balance, 2);
+      return "BAD_ACCOUNT";
+     }
+   if(s.day_start_equity > 0.0)
+     {
+      double pct = (s.day_start_equity - a.equity) / s.day_start_equity * 100.0;
+      if(pct >= l.daily_loss_pct - GUARD_PCT_EPS)
+        {
+         detail = "loss_pct=" + DoubleToString(pct, 4) + " limit=" + DoubleToString(l.daily_loss_pct, 2) +
+                  " day_start_equity=" + DoubleToString(s.day_start_equity, 2);
+         return "DAILY_LOSS";
+        }
+     }
+   if(MathIsValidNumber(a.floating_pl))
+     {
+      double pct = -a.floating_pl / a.balance * 100.0;
+      if(pct > l.floating_loss_pct + GUARD_PCT_EPS)
+        {
+         detail = "loss_pct=" + DoubleToString(pct, 4) + " limit=" + DoubleToString(l.floating_loss_pct, 2);
+         return "FLOATING_LOSS";
+        }
+     }
+   if(s.hwm > 0.0)
+     {
+      double pct = (s.hwm - a.equity) / s.hwm * 100.0;
+      if(pct >= l.max_drawdown_pct - GUARD_PCT_EPS)
+        {
+         detail = "drawdown_pct=" + DoubleToString(pct, 4) + " limit=" + DoubleToString(l.max_drawdown_pct, 2) +
+                  " hwm=" + DoubleToString(s.hwm, 2);
+         return "DRAWDOWN";
+        }
+     }
+   return "";
+  }
+
+// Decides whether a new entry may be sent and with which volume. Too many lots are CUT to the
+// risk cap, the leverage cap, max_lot and volume_max (floored to the step); the entry is refused
+// when that falls below volume_min.
+void GuardCheckEntry(const GuardLimits &l, const GuardState &s, const GuardAccount &a, const GuardSymbol &sym,
+                     const GuardEntry &e, GuardDecision &d)
+  {
+   d.allowed = false;
+   d.cut = false;
+   d.volume = 0.0;
+   d.code = "";
+   d.detail = "";
+   if(!e.sidecar_ok)
+     {
+      GuardRefuse(d, "SIDECAR_DOWN", "");
+      return;
+     }
+   if(e.now_gmt > e.valid_until)
+     {
+      GuardRefuse(d, "STALE_VERDICT", "age_past_valid_until=" + IntegerToString(e.now_gmt - e.valid_until));
+      return;
+     }
+   string detail = "";
+   string lock = GuardAccountLock(l, s, a, detail);
+   if(lock != "")
+     {
+      GuardRefuse(d, lock, detail);
+      return;
+     }
+   if(a.positions >= l.max_positions)
+     {
+      GuardRefuse(d, "MAX_POSITIONS", "open=" + IntegerToString(a.positions) + " limit=" + IntegerToString(l.max_positions));
+      return;
+     }
+   if(l.max_spread_points > 0.0 && (!MathIsValidNumber(e.spread_points) || e.spread_points > l.max_spread_points + GUARD_PCT_EPS))
+     {
+      GuardRefuse(d, "SPREAD", "spread_points=" + DoubleToString(e.spread_points, 1) + " limit=" +
+                  DoubleToString(l.max_spread_points, 1));
+      return;
+     }
+   if(!GuardSignalIdValid(e.signal_id))
+     {
+      GuardRefuse(d, "BAD_SIGNAL_ID", "length=" + IntegerToString(StringLen(e.signal_id)));
+      return;
+     }
+   if(GuardIsDuplicate(s, l, e.signal_id, e.now_server))
+     {
+      GuardRefuse(d, "DUPLICATE_SIGNAL", "signal_id=" + e.signal_id);
+      return;
+     }
+   SizingSpec spec;
+   spec.tick_size = sym.tick_size;
+   spec.tick_value = sym.tick_value;
+   spec.volume_min = sym.volume_min;
+   spec.volume_step = sym.volume_step;
+   spec.volume_max = sym.volume_max;
+   if(!SizingSpecValid(spec))
+     {
+      GuardRefuse(d, "BAD_SPEC", "");
+      return;
+     }
+   double npl = GuardNotionalPerLot(e.price, sym.tick_size, sym.tick_value);
+   if(npl <= 0.0)
+     {
+      GuardRefuse(d, "BAD_PRICE", "price=" + DoubleToString(e.price, 8));
+      return;
+     }
+   if(!MathIsValidNumber(e.loss_per_lot) || e.loss_per_lot <= 0.0)
+     {
+      GuardRefuse(d, "BAD_STOP", "loss_per_lot=" + DoubleToString(e.loss_per_lot, 2));
+      return;
+     }
+   if(!MathIsValidNumber(e.volume) || e.volume <= 0.0)
+     {
+      GuardRefuse(d, "BAD_VOLUME", "volume=" + DoubleToString(e.volume, 8));
+      return;
+     }
+   double asked = SizingFloorToStep(e.volume, sym.volume_step);
+   double vol = asked;
+   string code = "OK";
+   // risk cap
+   double risk_money = a.equity * l.max_risk_pct / 100.0;
+   double risk_vol = SizingFloorToStep(risk_money / e.loss_per_lot, sym.volume_step);
+   if(risk_vol < vol)
+     {
+      vol = risk_vol;
+      code = "RISK_CAP";
+     }
+   // leverage cap (the tighter of the EA's ceiling and the verdict's cap)
+   double cap = l.max_leverage;
+   if(MathIsValidNumber(e.leverage_cap) && e.leverage_cap > 0.0 && e.leverage_cap < cap)
+      cap = e.leverage_cap;
+   double open_notional = MathIsValidNumber(a.open_notional) && a.open_notional > 0.0 ? a.open_notional : 0.0;
+   double room = a.equity * cap - open_notional;
+   double lev_vol = room > 0.0 ? SizingFloorToStep(room / npl, sym.volume_step) : 0.0;
+   if(lev_vol < vol)
+     {
+      vol = lev_vol;
+      code = "LEVERAGE_CAP";
+     }
+   if(l.max_lot > 0.0)
+     {
+      double ml = SizingFloorToStep(l.max_lot, sym.volume_step);
+      if(ml < vol)
+        {
+         vol = ml;
+         code = "MAX_LOT";
+        }
+     }
+   double vmax = SizingFloorToStep(sym.volume_max, sym.volume_step);
+   if(vmax < vol)
+     {
+      vol = vmax;
+      code = "VOLUME_MAX";
+     }
+   string ctx = "asked=" + DoubleToString(e.volume, 8) + " risk_vol=" + DoubleToString(risk_vol, 2) +
+                " leverage_vol=" + DoubleToString(lev_vol, 2) + " leverage_cap=" + DoubleToString(cap, 0);
+   if(vol < sym.volume_min)
+     {
+      GuardRefuse(d, code == "OK" ? "BELOW_MIN" : code, ctx + " volume_min=" + DoubleToString(sym.volume_min, 2));
+      return;
+     }
+   d.allowed = true;
+   d.cut = code != "OK";
+   d.volume = vol;
+   d.code = code;
+   d.detail = ctx;
+  }
+
+// ---- persistence: a small line format; the EA does the file I/O ----
+
+string GuardStateSerialize(const GuardState &s)
+  {
+   string out = "v=1\n";
+   out += "day_start=" + IntegerToString(s.day_start) + "\n";
+   out += "day_start_equity=" + DoubleToString(s.day_start_equity, 8) + "\n";
+   out += "hwm=" + DoubleToString(s.hwm, 8) + "\n";
+   for(int i = 0; i < s.sig_count; i++)
+      if(GuardSignalIdValid(s.sig_id[i]))
+         out += "sig=" + IntegerToString(s.sig_time[i]) + " " + s.sig_id[i] + "\n";
+   return out;
+  }
+
+// Reads GuardStateSerialize output. Returns false (state reset) when the text is not a valid state.
+bool GuardStateParse(const string text, GuardState &s)
+  {
+   GuardStateReset(s);
+   int n = StringLen(text);
+   int pos = 0;
+   bool version_ok = false;
+   while(pos < n)
+     {
+      int eol = StringFind(text, "\n", pos);
+      if(eol < 0)
+         eol = n;
+      string line = StringSubstr(text, pos, eol - pos);
+      pos = eol + 1;
+      if(StringLen(line) > 0 && StringGetCharacter(line, StringLen(line) - 1) == '\r')
+         line = StringSubstr(line, 0, StringLen(line) - 1);
+      if(line == "")
+         continue;
+      int eq = StringFind(line, "=");
+      if(eq <= 0)
+        {
+         GuardStateReset(s);
+         return false;
+        }
+      string key = StringSubstr(line, 0, eq);
+      string val = StringSubstr(line, eq + 1);
+      if(key == "v")
+         version_ok = (val == "1");
+      else
+         if(key == "day_start")
+            s.day_start = StringToInteger(val);
+         else
+            if(key == "day_start_equity")
+               s.day_start_equity = StringToDouble(val);
+            else
+               if(key == "hwm")
+                  s.hwm = StringToDouble(val);
+               else
+                  if(key == "sig")
+                    {
+                     int sp = StringFind(val, " ");
+                     if(sp <= 0)
+                        continue;
+                     string id = StringSubstr(val, sp + 1);
+                     if(!GuardSignalIdValid(id) || s.sig_count >= GUARD_MAX_SIGNALS)
+                        continue;
+                     s.sig_time[s.sig_count] = StringToInteger(StringSubstr(val, 0, sp));
+                     s.sig_id[s.sig_count] = id;
+                     s.sig_count++;
+                    }
+     }
+   if(!version_ok || !MathIsValidNumber(s.day_start_equity) || !MathIsValidNumber(s.hwm) ||
+      s.day_start_equity < 0.0 || s.hwm < 0.0)
+     {
+      GuardStateReset(s);
+      return false;
+     }
+   return true;
+  }
+
+#endif
