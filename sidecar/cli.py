@@ -1,0 +1,117 @@
+"""`sidecar` command line: serve, check-config, verdict, schema."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sidecar.config import ConfigError, load_config
+from sidecar.engine.strategies import strategy_problems
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    server: dict[str, Any] = {}
+    for name in ("zmq", "http", "db"):
+        value = getattr(args, name, None)
+        if value is not None:
+            server[name] = value
+    return {"server": server} if server else {}
+
+
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    return load_config(args.config, overrides=_overrides(args), extra_checks=strategy_problems)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sidecar.service.runner import serve
+
+    config = _load(args)
+    serve(config)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(
+        f"{args.config or '(defaults)'}: OK "
+        f"(strategy {config.strategy.name}, db {config.server.db})"
+    )
+    return 0
+
+
+def cmd_verdict(args: argparse.Namespace) -> int:
+    """Answer JSON requests from stdin, one per line (e.g. a hello, then ticks)."""
+    from sidecar.service.runner import build
+
+    overrides = _overrides(args)
+    overrides.setdefault("server", {}).setdefault("db", ":memory:")
+    config = load_config(args.config, overrides=overrides, extra_checks=strategy_problems)
+    sidecar = build(config)
+    failed = False
+    try:
+        text = sys.stdin.buffer.read()
+        lines = [ln for ln in text.splitlines() if ln.strip()] or [text]
+        for line in lines:
+            reply, code = sidecar.handle(line, "cli", bearer=config.server.token or None)
+            sys.stdout.write(reply.decode() + "\n")
+            failed |= code is not None
+    finally:
+        sidecar.store.close()
+    return 1 if failed else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from sidecar.schema import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sidecar", description="MT5 Sidecar: risk-managed verdicts for an MQL5 EA"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="TOML configuration file (defaults apply without one)")
+        p.add_argument("--db", help="SQLite file (overrides server.db)")
+
+    p = sub.add_parser("serve", help="run the ZeroMQ and HTTP transports")
+    add_common(p)
+    p.add_argument("--zmq", help="ZeroMQ endpoint, e.g. tcp://127.0.0.1:5555 ('' disables)")
+    p.add_argument("--http", help="HOST:PORT for the REST API, e.g. 127.0.0.1:8765 ('' disables)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "check-config", help="validate a configuration file, reporting every problem"
+    )
+    p.add_argument("config", nargs="?", help="TOML configuration file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("verdict", help="answer JSON requests read from stdin (one per line)")
+    add_common(p)
+    p.set_defaults(func=cmd_verdict)
+
+    p = sub.add_parser("schema", help="write the JSON Schemas of every message")
+    p.add_argument("--out", default="shared_schema", help="output folder")
+    p.set_defaults(func=cmd_schema)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print("configuration errors:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Configuration: a TOML file, then environment overrides, validated all at once.
+
+Every key has the default from DESIGN.md's risk table, so `sidecar serve` works with no file.
+Environment overrides: `SIDECAR_TOKEN`, `SIDECAR_DB`, `SIDECAR_ZMQ`, `SIDECAR_HTTP`, and the
+generic form `SIDECAR__<SECTION>__<KEY>=<value>` (value parsed as a TOML value, else a string),
+e.g. `SIDECAR__RISK__RISK_PCT=0.5`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+HARD_MAX_RISK_PCT = 2.0  # DESIGN.md: per-trade risk is never above 2%, whatever the config says
+HARD_LEVERAGE_CEILING = 500  # whatever the broker allows
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerConfig(_Section):
+    zmq: str = "tcp://127.0.0.1:5555"  # ZeroMQ REP endpoint ("" disables)
+    http: str = "127.0.0.1:8765"  # HOST:PORT for the REST API ("" disables)
+    token: str = ""  # shared secret; mandatory when binding a non-loopback address
+    db: str = "sidecar.sqlite"  # SQLite file (WAL); relative to the working directory
+    max_message_bytes: int = Field(65536, ge=1024, le=1048576)
+    heartbeat_stale_seconds: int = Field(120, ge=5)  # /health: EA heartbeat older than this
+
+
+class BrokerConfig(_Section):
+    # The broker day starts at server midnight shifted by this many hours (e.g. -7 for a
+    # New-York-close day on a GMT+0 server).
+    day_offset_hours: float = Field(0.0, ge=-23, le=23)
+    # In the Strategy Tester TimeGMT() equals server time; true GMT = server - this offset.
+    tester_gmt_offset_hours: float = Field(0.0, ge=-14, le=14)
+
+
+class RiskConfig(_Section):
+    risk_pct: float = Field(1.0, gt=0, le=HARD_MAX_RISK_PCT)  # of equity, per trade
+    max_risk_pct: float = Field(2.0, gt=0, le=HARD_MAX_RISK_PCT)
+    daily_loss_pct: float = Field(3.0, gt=0, le=100)  # of the broker day's starting equity
+    floating_loss_pct: float = Field(10.0, gt=0, le=100)  # open loss as % of balance
+    drawdown_defensive_pct: float = Field(5.0, gt=0, le=100)  # from the equity high-water mark
+    drawdown_reducing_pct: float = Field(12.0, gt=0, le=100)
+    drawdown_halted_pct: float = Field(15.0, gt=0, le=100)
+    reducing_resume_pct: float = Field(10.0, ge=0, le=100)  # reducing lifts below this
+    halt_resume_pct: float = Field(0.0, ge=0, le=100)  # 0 = a halt lifts only by POST /v1/resume
+    reducing_risk_factor: float = Field(0.5, gt=0, le=1)
+    max_positions: int = Field(3, ge=1, le=5)
+    one_per_symbol: bool = True
+    duplicate_window_seconds: int = Field(300, ge=0)
+    loss_streak: int = Field(3, ge=1)
+    cooldown_minutes: int = Field(60, ge=0)
+    min_reward_risk: float = Field(2.0, ge=0)
+    flatten_on_halt: bool = False  # halted: ask the EA to close every open position
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RiskConfig:
+        problems = []
+        if self.risk_pct > self.max_risk_pct:
+            problems.append(
+                f"risk.risk_pct: must be <= risk.max_risk_pct ({self.max_risk_pct}), "
+                f"got {self.risk_pct}"
+            )
+        if not (
+            self.drawdown_defensive_pct < self.drawdown_reducing_pct < self.drawdown_halted_pct
+        ):
+            problems.append(
+                "risk.drawdown_*: expected defensive < reducing < halted, got "
+                f"{self.drawdown_defensive_pct} / {self.drawdown_reducing_pct} / "
+                f"{self.drawdown_halted_pct}"
+            )
+        if self.reducing_resume_pct > self.drawdown_reducing_pct:
+            problems.append(
+                "risk.reducing_resume_pct: must be <= risk.drawdown_reducing_pct "
+                f"({self.drawdown_reducing_pct}), got {self.reducing_resume_pct}"
+            )
+        if self.halt_resume_pct >= self.drawdown_halted_pct:
+            problems.append(
+                "risk.halt_resume_pct: must be < risk.drawdown_halted_pct "
+                f"({self.drawdown_halted_pct}), got {self.halt_resume_pct}"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class LeverageConfig(_Section):
+    # Effective leverage = open notional / equity. Caps are the "1:N" numbers.
+    defensive: int = Field(100, ge=1, le=HARD_LEVERAGE_CEILING)
+    normal: int = Field(300, ge=1, le=HARD_LEVERAGE_CEILING)
+    profit: int = Field(500, ge=1, le=HARD_LEVERAGE_CEILING)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeverageConfig:
+        if not self.defensive <= self.normal <= self.profit:
+            raise ValueError(
+                "leverage: expected defensive <= normal <= profit, got "
+                f"{self.defensive} / {self.normal} / {self.profit}"
+            )
+        return self
+
+
+class StrategyConfig(_Section):
+    name: str = "sma_cross"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ManageConfig(_Section):
+    breakeven_r: float = Field(1.0, ge=0)  # SL to entry at +1R
+    breakeven_buffer_points: float = Field(10.0, ge=0)  # SL at entry +/- this many points
+    partial_at_tp_fraction: float = Field(0.5, ge=0, le=1)  # partial at 50% of the TP distance
+    partial_fraction: float = Field(0.5, ge=0, le=1)  # close half
+    trail_atr: float = Field(2.0, ge=0)  # ATR trailing after the partial
+    atr_period: int = Field(14, ge=1)
+
+
+class VerdictConfig(_Section):
+    valid_seconds: int = Field(5, ge=1, le=3600)  # the EA ignores a verdict after this
+
+
+class JournalConfig(_Section):
+    retention_rows: int = Field(200_000, ge=100)  # decision journal is bounded
+    bars_capacity: int = Field(2000, ge=100, le=100_000)  # bars kept per account/symbol/tf
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_holds: bool = False  # log every hold verdict (noisy: one per tick)
+
+
+class Config(_Section):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    leverage: LeverageConfig = Field(default_factory=LeverageConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    manage: ManageConfig = Field(default_factory=ManageConfig)
+    verdict: VerdictConfig = Field(default_factory=VerdictConfig)
+    journal: JournalConfig = Field(default_factory=JournalConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _token_for_remote(self) -> Config:
+        problems = []
+        for name, host in (
+            ("server.zmq", _zmq_host(self.server.zmq)),
+            ("server.http", _http_host(self.server.http)),
+        ):
+            if host and not is_loopback(host) and not self.server.token:
+                problems.append(
+                    f"{name}: binding the non-loopback address {host!r} needs a token "
+                    "(server.token or SIDECAR_TOKEN)"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class ConfigError(Exception):
+    """All configuration problems, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _zmq_host(endpoint: str) -> str:
+    if not endpoint:
+        return ""
+    rest = endpoint.split("://", 1)[-1]
+    return rest.rsplit(":", 1)[0]
+
+
+def _http_host(hostport: str) -> str:
+    return hostport.rsplit(":", 1)[0] if hostport else ""
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name or "*": treat as reachable from outside
+
+
+def parse_http(hostport: str) -> tuple[str, int]:
+    host, _, port = hostport.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _parse_env_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"x = {text}")["x"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    direct = {
+        "SIDECAR_TOKEN": ("server", "token"),
+        "SIDECAR_DB": ("server", "db"),
+        "SIDECAR_ZMQ": ("server", "zmq"),
+        "SIDECAR_HTTP": ("server", "http"),
+    }
+    for var, (section, key) in direct.items():
+        if var in env:
+            out.setdefault(section, {})[key] = env[var]
+    for var, value in env.items():
+        if var.startswith("SIDECAR__") and var.count("__") == 2:
+            _, section, key = var.split("__")
+            out.setdefault(section.lower(), {})[key.lower()] = _parse_env_value(value)
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if loc:
+            got = f", got {err['input']!r}" if err["type"] != "missing" else ""
+            out.append(f"{loc}: {msg[0].lower()}{msg[1:]}{got}")
+        else:
+            out.extend(msg.split("; "))
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    extra_checks: Callable[[dict[str, Any]], list[str]] | None = None,
+) -> Config:
+    """Read the TOML file (optional), apply environment and CLI overrides, validate everything.
+
+    `extra_checks` sees the merged raw data and returns more problems (the strategy registry
+    checks its own parameters this way, so config does not import the engine); every problem,
+    from either source, is reported in one ConfigError.
+    """
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"{path}: file not found"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    data = _merge(data, _env_overrides(env))
+    if overrides:
+        data = _merge(data, overrides)
+    problems = extra_checks(data) if extra_checks else []
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc) + problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config

@@ -1,0 +1,168 @@
+"""Account protections as pure state transitions.
+
+`observe` folds one tick's account numbers into the risk state: broker-day rollover, the equity
+high-water mark, the breaker mode (`active -> reducing -> halted`) and the daily-loss lock.
+`apply_trade` folds a closing deal into the loss streak and cooldown. `resume` is the explicit
+operator action that lifts a halt. None of them read the clock: time comes from the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sidecar.config import BrokerConfig, RiskConfig
+from sidecar.engine.state import ACTIVE, HALTED, REDUCING, AccountState
+
+DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A change worth a log line and an alert: `event` is the log event name."""
+
+    event: str
+    detail: dict[str, object]
+
+
+def broker_day(server_time: int, broker: BrokerConfig) -> int:
+    """Broker day number: days since the epoch in server time, shifted by the configured offset."""
+    return int((server_time - broker.day_offset_hours * 3600) // DAY)
+
+
+def next_day_start(day_key: int, broker: BrokerConfig) -> int:
+    """Server time at which the broker day after `day_key` starts."""
+    return int((day_key + 1) * DAY + broker.day_offset_hours * 3600)
+
+
+def observe(
+    state: AccountState,
+    *,
+    server_time: int,
+    gmt: int,
+    equity: float,
+    balance: float,
+    risk: RiskConfig,
+    broker: BrokerConfig,
+) -> tuple[AccountState, list[Transition]]:
+    events: list[Transition] = []
+    s = state
+    if gmt < s.last_gmt:
+        # Clocks may jump back (a VPS resync, the tester restarting): keep every anchor and lock,
+        # never move the broker day backwards.
+        events.append(Transition("account.clock_backwards", {"from": s.last_gmt, "to": gmt}))
+    day = broker_day(server_time, broker)
+    if s.day_key < 0 or s.hwm <= 0:
+        s = replace(s, day_key=day, day_start_equity=equity, hwm=equity)
+        events.append(Transition("account.anchored", {"day": day, "equity": equity}))
+    elif day > s.day_key:
+        events.append(
+            Transition(
+                "account.new_day",
+                {"day": day, "day_start_equity": equity, "previous": s.day_start_equity},
+            )
+        )
+        s = replace(s, day_key=day, day_start_equity=equity)
+    s = replace(s, equity=equity, balance=balance, last_gmt=max(s.last_gmt, gmt))
+    if equity > s.hwm:
+        s = replace(s, hwm=equity)
+
+    # Daily loss: a lock for the rest of the broker day, even if equity recovers.
+    if s.daily_lock_day != s.day_key and s.day_start_equity > 0:
+        loss_pct = 100.0 * (s.day_start_equity - equity) / s.day_start_equity
+        if loss_pct >= risk.daily_loss_pct:
+            s = replace(s, daily_lock_day=s.day_key)
+            events.append(
+                Transition(
+                    "risk.daily_lock",
+                    {"loss_pct": round(loss_pct, 4), "limit_pct": risk.daily_loss_pct},
+                )
+            )
+
+    s, mode_events = _breaker(s, gmt, risk)
+    return s, events + mode_events
+
+
+def _breaker(s: AccountState, gmt: int, risk: RiskConfig) -> tuple[AccountState, list[Transition]]:
+    dd = s.drawdown_pct
+    target = s.mode
+    why = s.mode_reason
+    if dd >= risk.drawdown_halted_pct:
+        target, why = HALTED, f"drawdown {dd:.2f}% >= {risk.drawdown_halted_pct}%"
+    elif s.mode == HALTED:
+        if risk.halt_resume_pct > 0 and dd < risk.halt_resume_pct:
+            target, why = ACTIVE, f"equity recovered: drawdown {dd:.2f}% < {risk.halt_resume_pct}%"
+    elif dd >= risk.drawdown_reducing_pct:
+        target, why = REDUCING, f"drawdown {dd:.2f}% >= {risk.drawdown_reducing_pct}%"
+    elif s.mode == REDUCING and dd < risk.reducing_resume_pct:
+        target, why = ACTIVE, f"drawdown {dd:.2f}% < {risk.reducing_resume_pct}%"
+    if target == s.mode:
+        return s, []
+    event = Transition(
+        f"drawdown.{target}",
+        {"from": s.mode, "to": target, "drawdown_pct": round(dd, 4), "reason": why},
+    )
+    return replace(s, mode=target, mode_reason=why, mode_since=gmt), [event]
+
+
+def apply_trade(
+    state: AccountState,
+    *,
+    entry: str,
+    net_profit: float,
+    server_time: int,
+    signal_id: str | None,
+    gmt: int,
+    risk: RiskConfig,
+) -> tuple[AccountState, list[Transition]]:
+    """Fold one deal into the loss streak, cooldown and recent signal ids."""
+    s = state
+    events: list[Transition] = []
+    if signal_id:
+        s = remember_signal(s, signal_id, gmt, risk)
+    if entry == "in":
+        return s, events
+    if net_profit < 0:
+        streak = s.loss_streak + 1
+        s = replace(s, loss_streak=streak)
+        if streak % risk.loss_streak == 0 and risk.cooldown_minutes > 0:
+            until = server_time + 60 * risk.cooldown_minutes
+            s = replace(s, cooldown_until=max(s.cooldown_until, until))
+            events.append(Transition("risk.cooldown", {"losses": streak, "until": until}))
+    elif net_profit > 0 and s.loss_streak:
+        s = replace(s, loss_streak=0)
+    return s, events
+
+
+def remember_signal(
+    state: AccountState, signal_id: str, gmt: int, risk: RiskConfig
+) -> AccountState:
+    horizon = gmt - risk.duplicate_window_seconds
+    kept = tuple((sid, t) for sid, t in state.recent_signals if t >= horizon and sid != signal_id)
+    return replace(state, recent_signals=(*kept, (signal_id, gmt))[-256:])
+
+
+def signal_age(state: AccountState, signal_id: str, gmt: int) -> int | None:
+    for sid, t in state.recent_signals:
+        if sid == signal_id:
+            return gmt - t
+    return None
+
+
+def resume(state: AccountState, *, gmt: int, reason: str) -> tuple[AccountState, list[Transition]]:
+    """Operator lifts a halt. The high-water mark is re-based to current equity, otherwise the
+    unchanged drawdown would halt again on the next tick; the loss is acknowledged, not erased."""
+    if state.mode == ACTIVE:
+        return state, []
+    s = replace(
+        state,
+        mode=ACTIVE,
+        mode_reason=f"resumed: {reason}",
+        mode_since=gmt,
+        hwm=state.equity if state.equity > 0 else state.hwm,
+    )
+    return s, [
+        Transition(
+            "drawdown.resumed",
+            {"from": state.mode, "reason": reason, "hwm_from": state.hwm, "hwm_to": s.hwm},
+        )
+    ]

@@ -1,0 +1,132 @@
+"""The decision pipeline: small pure gates, run in a fixed order.
+
+A gate is a function `(GateContext) -> Outcome | None`, registered with `@gate(order, phase)` in
+its own module in this package; every module here is imported automatically, so adding a gate
+touches one file. Phases:
+
+- `account` gates run on every tick, signal or not: they report locks (vetoes) and notes, and may
+  tighten the leverage cap, so every verdict tells the EA what currently blocks entries.
+- `order` gates run only when there is a proposed entry and no account gate vetoed it: they may
+  veto it or return an adjusted proposal (a wider stop, a smaller volume).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from sidecar.config import Config
+from sidecar.engine.state import AccountState, Snapshot
+from sidecar.protocol import Tick
+
+Phase = Literal["account", "order"]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An entry being shaped by the order gates."""
+
+    side: str
+    entry: float  # ask for a buy, bid for a sell
+    sl_distance: float
+    tp_distance: float
+    signal_id: str
+    risk_pct: float = 0.0
+    volume: float = 0.0
+    loss_per_lot: float = 0.0  # account money lost per lot at the stop
+
+    @property
+    def sl(self) -> float:
+        return (
+            self.entry - self.sl_distance if self.side == "buy" else self.entry + self.sl_distance
+        )
+
+    @property
+    def tp(self) -> float:
+        return (
+            self.entry + self.tp_distance if self.side == "buy" else self.entry - self.tp_distance
+        )
+
+
+@dataclass(frozen=True)
+class GateContext:
+    tick: Tick
+    snap: Snapshot
+    state: AccountState  # after this tick's observation (anchors, mode, locks updated)
+    config: Config
+    leverage_cap: int
+    proposal: Proposal | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    veto: str | None = None  # a reason that blocks new entries
+    notes: tuple[str, ...] = ()  # reasons that inform (adjustments, modes, regimes)
+    proposal: Proposal | None = None  # the adjusted entry (order gates)
+    leverage_cap: int | None = None  # a tighter cap (account gates)
+
+
+@dataclass(frozen=True)
+class Gate:
+    order: int
+    phase: Phase
+    name: str
+    fn: Callable[[GateContext], Outcome | None]
+
+
+@dataclass
+class PipelineResult:
+    vetoes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    proposal: Proposal | None = None
+    leverage_cap: int = 0
+
+
+_GATES: list[Gate] = []
+
+
+def gate(order: int, phase: Phase) -> Callable[[Callable[[GateContext], Outcome | None]], Callable]:
+    def register(fn: Callable[[GateContext], Outcome | None]) -> Callable:
+        _GATES.append(Gate(order, phase, f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}", fn))
+        _GATES.sort(key=lambda g: (g.order, g.name))
+        return fn
+
+    return register
+
+
+def _load_all() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def gates() -> list[Gate]:
+    return list(_GATES)
+
+
+def run(ctx: GateContext) -> PipelineResult:
+    result = PipelineResult(leverage_cap=ctx.leverage_cap)
+    for g in _GATES:
+        if g.phase == "account":
+            out = g.fn(ctx)
+        elif ctx.proposal is None or result.vetoes:
+            continue
+        else:
+            out = g.fn(ctx)
+        if out is None:
+            continue
+        result.notes.extend(out.notes)
+        if out.leverage_cap is not None and out.leverage_cap < result.leverage_cap:
+            result.leverage_cap = out.leverage_cap
+            ctx = replace(ctx, leverage_cap=out.leverage_cap)
+        if out.veto is not None:
+            result.vetoes.append(out.veto)
+        if out.proposal is not None:
+            ctx = replace(ctx, proposal=out.proposal)
+    result.proposal = None if result.vetoes else ctx.proposal
+    return result
+
+
+_load_all()

@@ -1,0 +1,52 @@
+"""Standard reason codes: `CATEGORY_CONDITION key=value ...`.
+
+The code (the first word) labels metrics; the key=value context is for people. Values with
+spaces are quoted. Every veto and adjustment the engine makes carries one of these codes.
+"""
+
+from __future__ import annotations
+
+# Modes and breakers
+MODE_REDUCING = "MODE_REDUCING"
+MODE_HALTED = "MODE_HALTED"
+RISK_DAILY_LOSS = "RISK_DAILY_LOSS"
+RISK_FLOATING_LOSS = "RISK_FLOATING_LOSS"
+RISK_DRAWDOWN_DEFENSIVE = "RISK_DRAWDOWN_DEFENSIVE"
+RISK_MAX_POSITIONS = "RISK_MAX_POSITIONS"
+RISK_SYMBOL_OPEN = "RISK_SYMBOL_OPEN"
+RISK_DUPLICATE_SIGNAL = "RISK_DUPLICATE_SIGNAL"
+RISK_COOLDOWN = "RISK_COOLDOWN"
+RISK_REWARD_RISK = "RISK_REWARD_RISK"
+RISK_FLATTEN = "RISK_FLATTEN"
+# Signals and data
+SIGNAL = "SIGNAL"  # prefixed to the strategy name: SIGNAL_SMA_CROSS, SIGNAL_RESONANCE
+SIGNAL_NONE = "SIGNAL_NONE"
+DATA_WARMUP = "DATA_WARMUP"
+DATA_CLOCK_BACKWARDS = "DATA_CLOCK_BACKWARDS"
+# Sizing and leverage
+SIZE_RISK = "SIZE_RISK"
+SIZE_BELOW_MIN = "SIZE_BELOW_MIN"
+SIZE_CAPPED_MAX = "SIZE_CAPPED_MAX"
+SIZE_STOPS_LEVEL = "SIZE_STOPS_LEVEL"
+LEVERAGE_CAP = "LEVERAGE_CAP"
+LEVERAGE_CUT = "LEVERAGE_CUT"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        text = f"{value:.6g}" if abs(value) < 1e6 else f"{value:.2f}"
+    else:
+        text = str(value)
+    if not text or any(c in text for c in ' ="'):
+        return '"' + text.replace('"', "'") + '"'
+    return text
+
+
+def reason(code: str, **context: object) -> str:
+    if not context:
+        return code
+    return code + " " + " ".join(f"{k}={_fmt(v)}" for k, v in context.items())
+
+
+def code_of(reason_text: str) -> str:
+    return reason_text.split(" ", 1)[0]

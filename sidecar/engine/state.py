@@ -1,0 +1,81 @@
+"""Immutable state the engine reads and returns: per-account risk state and per-tick snapshot.
+
+`AccountState` is what the store persists (anchors, breaker mode, locks, loss streak, recent
+signal ids). The engine never mutates it; it returns a new one, and the service saves it when it
+differs. `Snapshot` is everything else `decide` needs besides the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sidecar.engine.strategies.base import Signal
+from sidecar.protocol import SymbolSpec
+
+ACTIVE, REDUCING, HALTED = "active", "reducing", "halted"
+
+
+@dataclass(frozen=True)
+class AccountState:
+    login: int
+    day_key: int = -1  # broker day number of `day_start_equity`
+    day_start_equity: float = 0.0
+    hwm: float = 0.0  # equity high-water mark
+    mode: str = ACTIVE
+    mode_reason: str = ""
+    mode_since: int = 0  # GMT seconds
+    daily_lock_day: int = -1  # the broker day on which the daily-loss lock holds
+    loss_streak: int = 0  # consecutive losing closing deals
+    cooldown_until: int = 0  # server seconds; no entries before this
+    recent_signals: tuple[tuple[str, int], ...] = ()  # (signal id, GMT seconds seen)
+    last_gmt: int = 0  # newest request time seen (clock-jump detection)
+    equity: float = 0.0  # last seen, for /v1/state
+    balance: float = 0.0
+
+    @property
+    def drawdown_pct(self) -> float:
+        return 100.0 * (1.0 - self.equity / self.hwm) if self.hwm > 0 else 0.0
+
+    @property
+    def daily_pnl(self) -> float:
+        return self.equity - self.day_start_equity if self.day_start_equity > 0 else 0.0
+
+    def same_risk_state(self, other: AccountState) -> bool:
+        """True when nothing worth persisting changed (equity alone is not persisted per tick)."""
+        return (
+            self.day_key == other.day_key
+            and self.hwm == other.hwm
+            and self.mode == other.mode
+            and self.daily_lock_day == other.daily_lock_day
+            and self.loss_streak == other.loss_streak
+            and self.cooldown_until == other.cooldown_until
+            and self.recent_signals == other.recent_signals
+        )
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the strategy made of the closed bars (computed once per new bar, not per tick)."""
+
+    bar_time: int | None
+    bars: int
+    min_bars: int
+    signal: Signal | None
+    atr: float  # ATR of the newest closed bar (0 when not enough bars)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    account: AccountState
+    symbol: SymbolSpec
+    analysis: Analysis
+    timeframe: str = ""
+    tester: bool = False
+    # Extra entry blocks supplied by feeds (news blackouts, sentiment) as reason strings, and
+    # whether they call for defensive leverage. Filled by the feeds layer; empty without it.
+    feed_blocks: tuple[str, ...] = ()
+    feed_defensive: tuple[str, ...] = ()
+    # Account money per 1.0 price move per lot (tick_value / tick_size) of every symbol this
+    # account introduced with `hello`: converts other symbols' positions to account currency.
+    value_per_price: Mapping[str, float] = field(default_factory=dict)

@@ -1,0 +1,93 @@
+"""`sma_cross`: the reference strategy (and the backtester's cross-check).
+
+Buy when the fast SMA of closes crosses above the slow SMA on the newest closed bar (fast <= slow
+on the bar before, fast > slow now); sell on the mirror cross. SL = sl_atr x ATR(atr_period),
+TP = reward_risk x SL.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sidecar.engine import indicators
+from sidecar.engine.bars import Bars
+from sidecar.engine.strategies.base import Signal
+
+DEFAULTS: dict[str, Any] = {
+    "fast": 10,
+    "slow": 30,
+    "atr_period": 14,
+    "sl_atr": 2.0,
+    "reward_risk": 2.5,
+    "atr_variant": "talib",
+}
+
+
+class SmaCrossStrategy:
+    name = "sma_cross"
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        unknown = set(params) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(
+                f"strategy.params: unknown key(s) {', '.join(sorted(unknown))} for sma_cross; "
+                f"expected {', '.join(DEFAULTS)}"
+            )
+        p = {**DEFAULTS, **params}
+        problems = []
+        for key in ("fast", "slow", "atr_period"):
+            if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 1:
+                problems.append(f"strategy.params.{key}: expected an integer >= 1, got {p[key]!r}")
+        for key in ("sl_atr", "reward_risk"):
+            if not isinstance(p[key], int | float) or not p[key] > 0:
+                problems.append(f"strategy.params.{key}: expected a number > 0, got {p[key]!r}")
+        if p["atr_variant"] not in ("talib", "mt5"):
+            problems.append(
+                f"strategy.params.atr_variant: expected 'talib' or 'mt5', got {p['atr_variant']!r}"
+            )
+        if not problems and p["fast"] >= p["slow"]:
+            problems.append(f"strategy.params.fast: must be < slow ({p['slow']}), got {p['fast']}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.fast: int = p["fast"]
+        self.slow: int = p["slow"]
+        self.atr_period: int = p["atr_period"]
+        self.sl_atr = float(p["sl_atr"])
+        self.reward_risk = float(p["reward_risk"])
+        self.atr_variant = p["atr_variant"]
+        # Decisions use a fixed window of the newest bars, so they never depend on how much
+        # history was loaded (Wilder's ATR would otherwise drift with the warm-up length):
+        # the cross needs slow+1 closes, a converged ATR about ten periods.
+        self.min_bars = max(self.slow + 1, 10 * self.atr_period)
+
+    def evaluate(self, bars: Bars) -> Signal | None:
+        if len(bars) < self.min_bars:
+            return None
+        window = bars.tail(self.min_bars)
+        close = window.close
+        fast = indicators.sma(close, self.fast)
+        slow = indicators.sma(close, self.slow)
+        f0, f1, s0, s1 = fast[-2], fast[-1], slow[-2], slow[-1]
+        if f1 > s1 and f0 <= s0:
+            side = "buy"
+        elif f1 < s1 and f0 >= s0:
+            side = "sell"
+        else:
+            return None
+        atr = float(
+            indicators.atr(window.high, window.low, close, self.atr_period, self.atr_variant)[-1]
+        )
+        if not math.isfinite(atr) or atr <= 0:
+            return None
+        sl = self.sl_atr * atr
+        return Signal(
+            side=side,
+            sl_distance=sl,
+            tp_distance=self.reward_risk * sl,
+            votes=("sma_fast", "sma_slow"),
+            strategy=self.name,
+            bar_time=int(bars.time[-1]),
+            context={"fast": round(float(f1), 6), "slow": round(float(s1), 6)},
+            atr=atr,
+        )

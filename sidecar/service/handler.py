@@ -1,0 +1,481 @@
+"""The one request handler both transports call: bytes in, bytes out, never an exception.
+
+It owns the live state around the pure engine: symbol specs and bar histories introduced by
+`hello`, the per-account risk state (persisted when it changes), heartbeats, the journal and the
+metrics. A lock serialises requests from the ZeroMQ thread and the HTTP workers; the per-tick work
+inside it is a few tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sidecar.config import Config
+from sidecar.engine.account import resume as resume_state
+from sidecar.engine.bars import BarHistory
+from sidecar.engine.decide import Engine, empty_state
+from sidecar.engine.state import AccountState, Analysis, Snapshot
+from sidecar.protocol import (
+    INTERNAL,
+    UNAUTHORIZED,
+    UNKNOWN_SYMBOL,
+    Ack,
+    Calendar,
+    Heartbeat,
+    Hello,
+    ProtocolError,
+    SymbolSpec,
+    Tick,
+    Trade,
+    decode,
+    encode,
+    error_reply,
+    type_of,
+)
+from sidecar.service.logs import event
+from sidecar.service.metrics import Metrics
+from sidecar.store import Store
+
+log = logging.getLogger("sidecar.service")
+
+# Feeds (news blackouts, sentiment) plug in here: given the tick and its true GMT time, return
+# (entry blocks, defensive-leverage reasons) as reason strings. Must not block on the network.
+FeedGate = Callable[[Tick, int], tuple[tuple[str, ...], tuple[str, ...]]]
+
+
+@dataclass
+class SymbolContext:
+    spec: SymbolSpec
+    tester: bool
+    history: BarHistory
+    analysis: Analysis
+    introduced_gmt: int
+
+
+@dataclass
+class HeartbeatInfo:
+    login: int
+    symbol: str
+    ea_gmt: int
+    received: float  # wall clock, for /health only
+
+
+@dataclass
+class FeedStatus:
+    name: str
+    interval_s: float
+    last_ok: float | None = None  # wall clock
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Sidecar:
+    def __init__(self, config: Config, store: Store, engine: Engine | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.engine = engine or Engine(config)
+        self.metrics = Metrics()
+        self.lock = threading.RLock()
+        self.symbols: dict[tuple[int, str, str], SymbolContext] = {}
+        self.value_per_price: dict[int, dict[str, float]] = {}
+        self.states: dict[int, AccountState] = store.load_states()
+        self.heartbeats: dict[tuple[int, str], HeartbeatInfo] = {}
+        self.feeds: dict[str, FeedStatus] = {}
+        self.feed_gate: FeedGate | None = None
+        self.started = time.time()
+        for login, st in self.states.items():
+            self.metrics.account(login, st.equity, st.drawdown_pct, st.daily_pnl, st.mode)
+
+    # ------------------------------------------------------------ entry point
+
+    def handle(
+        self,
+        raw: bytes,
+        transport: str = "zmq",
+        bearer: str | None = None,
+        expect_type: str | None = None,
+    ) -> tuple[bytes, str | None]:
+        """Answer one raw request. Returns (reply bytes, error code or None)."""
+        t0 = time.perf_counter()
+        request_id = None
+        try:
+            msg = decode(raw)
+            request_id = msg.id
+            msg_type = type_of(msg)
+            if expect_type is not None and msg_type != expect_type:
+                raise ProtocolError(
+                    "BAD_REQUEST",
+                    f"type: this endpoint takes {expect_type!r}, got {msg_type!r}",
+                    msg.id,
+                )
+            self._authorize(msg.token, bearer, msg.id)
+            with self.lock:
+                reply = self._dispatch(msg, msg_type, transport)
+            out = encode(reply)
+            if isinstance(msg, Tick):
+                self.metrics.child(self.metrics.latency, transport).observe(
+                    time.perf_counter() - t0
+                )
+            return out, None
+        except ProtocolError as exc:
+            self.metrics.child(self.metrics.invalid, exc.code, transport).inc()
+            event(
+                log,
+                "request.invalid",
+                logging.WARNING,
+                exc.message,
+                code=exc.code,
+                transport=transport,
+                request_id=exc.request_id,
+            )
+            return encode(error_reply(exc.code, exc.message, exc.request_id)), exc.code
+        except Exception as exc:  # the REP socket must always answer; log and report
+            log.exception(
+                "request failed", extra={"event": "request.internal_error", "transport": transport}
+            )
+            self.metrics.child(self.metrics.invalid, INTERNAL, transport).inc()
+            return (
+                encode(error_reply(INTERNAL, f"internal error: {type(exc).__name__}", request_id)),
+                INTERNAL,
+            )
+
+    def _authorize(self, token: str | None, bearer: str | None, request_id: str | None) -> None:
+        expected = self.config.server.token
+        if not expected:
+            return
+        given = bearer if bearer is not None else token
+        if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ProtocolError(UNAUTHORIZED, "token: missing or wrong shared token", request_id)
+
+    def _dispatch(self, msg: Any, msg_type: str, transport: str) -> Any:
+        self.metrics.child(self.metrics.requests, msg_type, transport).inc()
+        if isinstance(msg, Tick):
+            return self._tick(msg)
+        if isinstance(msg, Trade):
+            return self._trade(msg)
+        if isinstance(msg, Hello):
+            return self._hello(msg)
+        if isinstance(msg, Heartbeat):
+            return self._heartbeat(msg)
+        if isinstance(msg, Calendar):
+            return self._calendar(msg)
+        raise ProtocolError("UNKNOWN_TYPE", f"type: unsupported {msg_type!r}", msg.id)
+
+    # ------------------------------------------------------------ messages
+
+    def _hello(self, msg: Hello) -> Ack:
+        login = msg.account.login
+        key = (login, msg.symbol.name, msg.timeframe)
+        history = BarHistory(self.config.journal.bars_capacity)
+        report = history.merge(msg.bars)
+        ctx = SymbolContext(
+            msg.symbol, msg.ea.tester, history, self.engine.analyze(history.view()), msg.time.gmt
+        )
+        self.symbols[key] = ctx
+        self.value_per_price.setdefault(login, {})[msg.symbol.name] = (
+            msg.symbol.tick_value / msg.symbol.tick_size
+        )
+        self.heartbeats[(login, msg.symbol.name)] = HeartbeatInfo(
+            login, msg.symbol.name, msg.time.gmt, time.time()
+        )
+        state = self.states.get(login)
+        if state is None:
+            state = empty_state(login)
+        event(
+            log,
+            "ea.hello",
+            login=login,
+            symbol=msg.symbol.name,
+            timeframe=msg.timeframe,
+            ea=msg.ea.name,
+            version=msg.ea.version,
+            magic=msg.ea.magic,
+            tester=msg.ea.tester,
+            bars=len(history),
+            ignored_bars=len(report.ignored_old),
+            mode=state.mode,
+        )
+        return Ack(id=msg.id)
+
+    def _tick(self, msg: Tick) -> Any:
+        ctx = self.symbols.get((msg.login, msg.symbol, msg.timeframe))
+        if ctx is None:
+            raise ProtocolError(
+                UNKNOWN_SYMBOL,
+                f"symbol: {msg.symbol} {msg.timeframe} for login {msg.login} was not introduced "
+                "by hello; send hello first",
+                msg.id,
+            )
+        if msg.bars:
+            report = ctx.history.merge(msg.bars)
+            if report.ignored_old:
+                event(
+                    log,
+                    "bars.ignored_old",
+                    logging.WARNING,
+                    symbol=msg.symbol,
+                    times=report.ignored_old[:5],
+                )
+            if report.appended or report.replaced:
+                ctx.analysis = self.engine.analyze(ctx.history.view())  # once per new bar
+        state = self.states.get(msg.login) or empty_state(msg.login)
+        blocks: tuple[str, ...] = ()
+        defensive: tuple[str, ...] = ()
+        if self.feed_gate is not None:
+            blocks, defensive = self.feed_gate(
+                msg, self.true_gmt(msg.time.server, msg.time.gmt, ctx.tester)
+            )
+        snap = Snapshot(
+            account=state,
+            symbol=ctx.spec,
+            analysis=ctx.analysis,
+            timeframe=msg.timeframe,
+            tester=ctx.tester,
+            feed_blocks=blocks,
+            feed_defensive=defensive,
+            value_per_price=self.value_per_price.get(msg.login, {}),
+        )
+        decision = self.engine.decide(msg, snap)
+        new = decision.state
+        if not new.same_risk_state(state):
+            self.store.save_state(new)  # before the reply: locks and anchors survive kill -9
+        self.states[msg.login] = new
+        for t in decision.transitions:
+            level = logging.WARNING if t.event.startswith(("risk.", "drawdown.")) else logging.INFO
+            event(log, t.event, level, login=msg.login, symbol=msg.symbol, **t.detail)
+            if t.event != "account.clock_backwards":
+                self.store.record_event(msg.login, msg.time.gmt, t.event, t.detail)
+        v = decision.verdict
+        m = self.metrics
+        m.child(m.verdicts, v.action).inc()
+        for r in v.reasons:
+            m.child(m.reasons, r.split(" ", 1)[0]).inc()
+        m.account(msg.login, new.equity, new.drawdown_pct, new.daily_pnl, new.mode)
+        raw = encode(v)
+        self.store.journal(msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw)
+        if v.action != "hold" or self.config.logging.log_holds:
+            event(
+                log,
+                "verdict",
+                login=msg.login,
+                symbol=msg.symbol,
+                action=v.action,
+                mode=v.mode,
+                reasons=v.reasons,
+                open=None
+                if v.open is None
+                else {
+                    "side": v.open.side,
+                    "volume": v.open.volume,
+                    "sl": v.open.sl,
+                    "tp": v.open.tp,
+                    "signal_id": v.open.signal_id,
+                },
+            )
+        return v
+
+    def _trade(self, msg: Trade) -> Ack:
+        row = {
+            "login": msg.login,
+            "deal": msg.deal,
+            "order_id": msg.order,
+            "position": msg.position,
+            "symbol": msg.symbol,
+            "side": msg.side,
+            "entry": msg.entry,
+            "volume": msg.volume,
+            "price": msg.price,
+            "profit": msg.profit,
+            "commission": msg.commission,
+            "swap": msg.swap,
+            "time": msg.time,
+            "comment": msg.comment,
+            "received_gmt": int(time.time()),
+        }
+        if not self.store.insert_trade(row):
+            event(log, "trade.duplicate", login=msg.login, deal=msg.deal)
+            return Ack(id=msg.id, duplicate=True)
+        self.metrics.child(self.metrics.trades, str(msg.login), msg.entry).inc()
+        state = self.states.get(msg.login) or empty_state(msg.login)
+        gmt = max(state.last_gmt, msg.time)
+        new, transitions = self.engine.on_trade(state, msg, gmt)
+        if new != state:
+            self.store.save_state(new)
+            self.states[msg.login] = new
+        event(
+            log,
+            "trade.recorded",
+            login=msg.login,
+            deal=msg.deal,
+            symbol=msg.symbol,
+            entry=msg.entry,
+            volume=msg.volume,
+            profit=msg.profit,
+            loss_streak=new.loss_streak,
+        )
+        for t in transitions:
+            event(log, t.event, logging.WARNING, login=msg.login, **t.detail)
+            self.store.record_event(msg.login, gmt, t.event, t.detail)
+        return Ack(id=msg.id)
+
+    def _heartbeat(self, msg: Heartbeat) -> Ack:
+        self.heartbeats[(msg.login, msg.symbol)] = HeartbeatInfo(
+            msg.login, msg.symbol, msg.time.gmt, time.time()
+        )
+        return Ack(id=msg.id)
+
+    def _calendar(self, msg: Calendar) -> Ack:
+        events = [
+            {
+                "id": e.id,
+                "time_gmt": e.time_gmt,
+                "currency": e.currency,
+                "importance": e.importance,
+                "name": e.name,
+                "actual": e.actual,
+                "forecast": e.forecast,
+                "previous": e.previous,
+            }
+            for e in msg.events
+        ]
+        n = self.store.upsert_calendar(msg.source, events, int(time.time()))
+        status = self.feeds.setdefault("mt5_calendar", FeedStatus("mt5_calendar", 900.0))
+        status.last_ok = time.time()
+        status.detail = {"events": n}
+        event(log, "calendar.received", login=msg.login, events=n, source=msg.source)
+        return Ack(id=msg.id)
+
+    # ------------------------------------------------------------ operator API
+
+    def true_gmt(self, server: int, gmt: int, tester: bool) -> int:
+        """In the Strategy Tester TimeGMT() is server time: apply the configured offset."""
+        if tester:
+            return int(server - self.config.broker.tester_gmt_offset_hours * 3600)
+        return gmt
+
+    def resume(self, login: int, reason: str) -> AccountState:
+        with self.lock:
+            state = self.states.get(login)
+            if state is None:
+                raise KeyError(login)
+            new, transitions = resume_state(state, gmt=state.last_gmt, reason=reason)
+            if new != state:
+                self.store.save_state(new)
+                self.states[login] = new
+            for t in transitions:
+                event(log, t.event, logging.WARNING, login=login, **t.detail)
+                self.store.record_event(login, state.last_gmt, t.event, t.detail)
+            self.metrics.account(login, new.equity, new.drawdown_pct, new.daily_pnl, new.mode)
+            return new
+
+    def state_report(self) -> dict[str, Any]:
+        from sidecar.engine.account import next_day_start
+
+        with self.lock:
+            accounts = []
+            for login, s in sorted(self.states.items()):
+                locks = []
+                if s.daily_lock_day == s.day_key and s.day_key >= 0:
+                    locks.append(
+                        {
+                            "lock": "daily_loss",
+                            "until_server": next_day_start(s.day_key, self.config.broker),
+                        }
+                    )
+                if s.cooldown_until > 0:
+                    locks.append(
+                        {
+                            "lock": "cooldown",
+                            "until_server": s.cooldown_until,
+                            "losses": s.loss_streak,
+                        }
+                    )
+                if s.mode == "halted":
+                    locks.append(
+                        {"lock": "halted", "since_gmt": s.mode_since, "reason": s.mode_reason}
+                    )
+                accounts.append(
+                    {
+                        "login": login,
+                        "mode": s.mode,
+                        "mode_reason": s.mode_reason,
+                        "mode_since_gmt": s.mode_since,
+                        "locks": locks,
+                        "anchors": {
+                            "broker_day": s.day_key,
+                            "day_start_equity": s.day_start_equity,
+                            "high_water_mark": s.hwm,
+                        },
+                        "equity": s.equity,
+                        "balance": s.balance,
+                        "drawdown_pct": round(s.drawdown_pct, 4),
+                        "daily_pnl": round(s.daily_pnl, 2),
+                        "daily_pnl_pct": round(100 * s.daily_pnl / s.day_start_equity, 4)
+                        if s.day_start_equity
+                        else 0.0,
+                        "loss_streak": s.loss_streak,
+                        "recent_signals": [{"signal_id": i, "gmt": t} for i, t in s.recent_signals],
+                        "last_gmt": s.last_gmt,
+                    }
+                )
+            symbols = [
+                {
+                    "login": k[0],
+                    "symbol": k[1],
+                    "timeframe": k[2],
+                    "tester": c.tester,
+                    "bars": len(c.history),
+                    "last_bar_time": c.history.last_time,
+                    "warm": c.analysis.bars >= c.analysis.min_bars,
+                }
+                for k, c in sorted(self.symbols.items())
+            ]
+        return {"accounts": accounts, "symbols": symbols, "strategy": self.engine.strategy.name}
+
+    def health(self) -> dict[str, Any]:
+        now = time.time()
+        db_ok = self.store.ping()
+        stale_after = self.config.server.heartbeat_stale_seconds
+        with self.lock:
+            eas = []
+            for (login, symbol), hb in sorted(self.heartbeats.items()):
+                age = now - hb.received
+                self.metrics.child(self.metrics.heartbeat_age, str(login), symbol).set(age)
+                eas.append(
+                    {
+                        "login": login,
+                        "symbol": symbol,
+                        "last_heartbeat_gmt": hb.ea_gmt,
+                        "age_s": round(age, 1),
+                        "stale": age > stale_after,
+                    }
+                )
+            feeds = {}
+            for name, f in sorted(self.feeds.items()):
+                age = None if f.last_ok is None else round(now - f.last_ok, 1)
+                feeds[name] = {
+                    "age_s": age,
+                    "interval_s": f.interval_s,
+                    "stale": age is None or age > 2 * f.interval_s,
+                    **f.detail,
+                }
+        status = "ok"
+        if not db_ok:
+            status = "down"
+        elif any(e["stale"] for e in eas) or any(f["stale"] for f in feeds.values()):
+            status = "degraded"
+        return {
+            "status": status,
+            "live": True,
+            "ready": db_ok,
+            "uptime_s": round(now - self.started, 1),
+            "database": {"ok": db_ok, "path": self.store.path},
+            "eas": eas,
+            "feeds": feeds,
+            "strategy": self.engine.strategy.name,
+        }

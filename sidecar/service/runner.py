@@ -1,0 +1,62 @@
+"""Start the sidecar: store, handler, ZeroMQ thread and uvicorn in one process."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from sidecar.config import Config, parse_http
+from sidecar.service.handler import Sidecar
+from sidecar.service.http_app import create_app
+from sidecar.service.logs import event, setup_logging, stop_logging
+from sidecar.service.zmq_server import ZmqServer
+from sidecar.store import Store
+
+log = logging.getLogger("sidecar.service")
+
+
+def build(config: Config) -> Sidecar:
+    store = Store(config.server.db, config.journal.retention_rows)
+    return Sidecar(config, store)
+
+
+def serve(config: Config) -> None:
+    setup_logging(config.logging.level)
+    sidecar = build(config)
+    zmq_server = None
+    try:
+        if config.server.zmq:
+            zmq_server = ZmqServer(sidecar, config.server.zmq)
+            zmq_server.start()
+        event(
+            log,
+            "service.start",
+            zmq=config.server.zmq or None,
+            http=config.server.http or None,
+            db=config.server.db,
+            strategy=sidecar.engine.strategy.name,
+            token_required=bool(config.server.token),
+            accounts=len(sidecar.states),
+        )
+        if config.server.http:
+            host, port = parse_http(config.server.http)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    create_app(sidecar),
+                    host=host,
+                    port=port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                )
+            )
+            server.run()
+        elif zmq_server is not None:
+            zmq_server._thread.join()
+    finally:
+        if zmq_server is not None:
+            zmq_server.stop()
+        sidecar.store.close()
+        event(log, "service.stop")
+        stop_logging()

@@ -1,0 +1,327 @@
+"""SQLite persistence: one file, WAL mode.
+
+What is acknowledged to the EA (trades, breaker state, anchors, locks, recent signal ids) is
+committed before the reply is sent, so a restart, `kill -9` included, loses none of it: in WAL
+mode with synchronous=NORMAL a commit is in the OS before `commit()` returns (only a power cut
+can lose the last commits). The decision journal, written on every tick, goes through a
+background writer in batches to keep the verdict path fast; it is bounded by row count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sidecar.engine.state import AccountState
+
+log = logging.getLogger("sidecar.store")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trades (
+    login INTEGER NOT NULL, deal INTEGER NOT NULL, order_id INTEGER NOT NULL,
+    position INTEGER NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL, entry TEXT NOT NULL,
+    volume REAL NOT NULL, price REAL NOT NULL, profit REAL NOT NULL, commission REAL NOT NULL,
+    swap REAL NOT NULL, time INTEGER NOT NULL, comment TEXT NOT NULL, received_gmt INTEGER NOT NULL,
+    PRIMARY KEY (login, deal)
+);
+CREATE INDEX IF NOT EXISTS trades_by_time ON trades (login, time);
+CREATE TABLE IF NOT EXISTS decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, login INTEGER NOT NULL, symbol TEXT NOT NULL,
+    gmt INTEGER NOT NULL, request_id TEXT, action TEXT NOT NULL, mode TEXT NOT NULL,
+    verdict TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_by_symbol ON decisions (symbol, id);
+CREATE TABLE IF NOT EXISTS account_state (
+    login INTEGER PRIMARY KEY, state TEXT NOT NULL, updated_gmt INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, login INTEGER NOT NULL, gmt INTEGER NOT NULL,
+    event TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calendar_events (
+    source TEXT NOT NULL, event_id TEXT NOT NULL, time_gmt INTEGER NOT NULL,
+    currency TEXT NOT NULL, importance TEXT NOT NULL, name TEXT NOT NULL,
+    actual REAL, forecast REAL, previous REAL, received_gmt INTEGER NOT NULL,
+    PRIMARY KEY (source, event_id)
+);
+CREATE INDEX IF NOT EXISTS calendar_by_time ON calendar_events (time_gmt);
+"""
+
+_TRADE_COLUMNS = (
+    "login deal order_id position symbol side entry volume price profit commission swap time "
+    "comment received_gmt"
+).split()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class Store:
+    def __init__(self, path: str | Path, journal_retention: int = 200_000) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = _connect(self.path)
+        self._lock = threading.Lock()  # one connection shared by the transports
+        with self._lock:
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+        self._journal = _JournalWriter(self.path, journal_retention)
+
+    # ------------------------------------------------------------ health
+
+    def ping(self) -> bool:
+        try:
+            with self._lock:
+                self._conn.execute("SELECT 1").fetchone()
+            return True
+        except sqlite3.Error:
+            return False
+
+    # ------------------------------------------------------------ trades
+
+    def insert_trade(self, row: dict[str, Any]) -> bool:
+        """Record one deal; False when that deal ticket was already recorded (idempotent)."""
+        values = tuple(row[c] for c in _TRADE_COLUMNS)
+        with self._lock:
+            cur = self._conn.execute(
+                f"INSERT OR IGNORE INTO trades ({', '.join(_TRADE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_TRADE_COLUMNS))})",
+                values,
+            )
+        return cur.rowcount == 1
+
+    def trades(self, login: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM trades"
+        args: list[Any] = []
+        if login is not None:
+            sql += " WHERE login = ?"
+            args.append(login)
+        sql += " ORDER BY time DESC, deal DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            return [dict(r) for r in self._conn.execute(sql, args)]
+
+    def closed_trades(self, login: int, limit: int) -> list[dict[str, Any]]:
+        """The newest closing deals (for the Kelly journal), oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM trades WHERE login = ? AND entry != 'in' "
+                "ORDER BY time DESC, deal DESC LIMIT ?",
+                (login, limit),
+            ).fetchall()
+        return [dict(r) for r in reversed(rows)]
+
+    # ------------------------------------------------------------ account state
+
+    def save_state(self, state: AccountState) -> None:
+        payload = json.dumps(dataclasses.asdict(state), separators=(",", ":"))
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO account_state (login, state, updated_gmt) VALUES (?, ?, ?) "
+                "ON CONFLICT (login) DO UPDATE SET state = excluded.state, "
+                "updated_gmt = excluded.updated_gmt",
+                (state.login, payload, state.last_gmt),
+            )
+
+    def load_states(self) -> dict[int, AccountState]:
+        with self._lock:
+            rows = self._conn.execute("SELECT login, state FROM account_state").fetchall()
+        out = {}
+        fields = {f.name for f in dataclasses.fields(AccountState)}
+        for row in rows:
+            data = {k: v for k, v in json.loads(row["state"]).items() if k in fields}
+            data["recent_signals"] = tuple(tuple(x) for x in data.get("recent_signals", ()))
+            out[row["login"]] = AccountState(**data)
+        return out
+
+    # ------------------------------------------------------------ audit events
+
+    def record_event(self, login: int, gmt: int, event: str, detail: dict[str, Any]) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO events (login, gmt, event, detail) VALUES (?, ?, ?, ?)",
+                (login, gmt, event, json.dumps(detail, default=str)),
+            )
+
+    def events(self, login: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM events"
+        args: list[Any] = []
+        if login is not None:
+            sql += " WHERE login = ?"
+            args.append(login)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+    # ------------------------------------------------------------ calendar
+
+    def upsert_calendar(
+        self, source: str, events: Iterable[dict[str, Any]], received_gmt: int
+    ) -> int:
+        rows = [
+            (
+                source,
+                e["id"],
+                e["time_gmt"],
+                e["currency"],
+                e["importance"],
+                e["name"],
+                e.get("actual"),
+                e.get("forecast"),
+                e.get("previous"),
+                received_gmt,
+            )
+            for e in events
+        ]
+        with self._lock:
+            self._conn.execute("BEGIN")
+            self._conn.executemany(
+                "INSERT INTO calendar_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (source, event_id) DO UPDATE SET time_gmt = excluded.time_gmt, "
+                "currency = excluded.currency, importance = excluded.importance, "
+                "name = excluded.name, actual = excluded.actual, forecast = excluded.forecast, "
+                "previous = excluded.previous, received_gmt = excluded.received_gmt",
+                rows,
+            )
+            self._conn.execute("COMMIT")
+        return len(rows)
+
+    def calendar_events(self, start_gmt: int, end_gmt: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM calendar_events WHERE time_gmt BETWEEN ? AND ? ORDER BY time_gmt",
+                (start_gmt, end_gmt),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------ decision journal
+
+    def journal(
+        self,
+        login: int,
+        symbol: str,
+        gmt: int,
+        request_id: str | None,
+        action: str,
+        mode: str,
+        verdict: bytes,
+    ) -> None:
+        """Queue one verdict for the journal (written in the background, in batches)."""
+        self._journal.put((login, symbol, gmt, request_id, action, mode, verdict.decode()))
+
+    def decisions(self, symbol: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        self._journal.flush()
+        sql = "SELECT * FROM decisions"
+        args: list[Any] = []
+        if symbol:
+            sql += " WHERE symbol = ?"
+            args.append(symbol)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._conn.execute(sql, args).fetchall()
+        return [{**dict(r), "verdict": json.loads(r["verdict"])} for r in rows]
+
+    def close(self) -> None:
+        self._journal.close()
+        with self._lock:
+            self._conn.close()
+
+
+class _JournalWriter:
+    """Batches journal rows on its own connection and thread; prunes beyond the retention."""
+
+    _BATCH = 500
+
+    def __init__(self, path: str, retention: int) -> None:
+        self._path = path
+        self._retention = retention
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._since_prune = 0
+        self._thread = threading.Thread(target=self._run, name="sidecar-journal", daemon=True)
+        self._ready = threading.Event()
+        self._thread.start()
+        self._ready.wait()
+
+    def put(self, row: tuple[Any, ...]) -> None:
+        self._queue.put(row)
+
+    def flush(self) -> None:
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout=10)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        conn = _connect(self._path)
+        self._ready.set()
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            batch, waiters = [], []
+            while True:
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
+                else:
+                    batch.append(item)
+                if stop or len(batch) >= self._BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    self._write(conn, batch)
+                except sqlite3.Error:
+                    # The journal is best effort (verdicts were already answered); never let a
+                    # locked or full disk kill the writer thread.
+                    log.exception("journal write failed", extra={"event": "store.journal_error"})
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            for w in waiters:
+                w.set()
+        conn.close()
+
+    def _write(self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO decisions (login, symbol, gmt, request_id, action, mode, verdict) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            batch,
+        )
+        self._since_prune += len(batch)
+        if self._since_prune >= max(100, self._retention // 10):
+            conn.execute(
+                "DELETE FROM decisions WHERE id <= (SELECT MAX(id) FROM decisions) - ?",
+                (self._retention,),
+            )
+            self._since_prune = 0
+        conn.execute("COMMIT")
