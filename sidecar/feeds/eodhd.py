@@ -467,9 +467,10 @@ class EodhdClient:
                 ) from None
             latency = (time.perf_counter() - t0) * 1e3
             status = resp.status_code
-            if grant is not None and self.budget is not None and status in _UNCHARGED_STATUSES:
-                self.budget.refund(grant)
+            if status in _UNCHARGED_STATUSES:
                 cost = 0
+                if grant is not None and self.budget is not None:
+                    self.budget.refund(grant)
             self._emit(CallEvent(endpoint, str(status), cost, latency, attempt))
             remaining = resp.headers.get("X-Ratelimit-Remaining")
             if remaining is not None and remaining.strip().isdigit():

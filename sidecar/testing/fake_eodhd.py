@@ -28,7 +28,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -437,12 +437,14 @@ class Fault:
     seen: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedRequest:
+    """One request as it arrived; `status` is 0 until the reply is sent (slow replies)."""
+
     path: str
     params: dict[str, str]
-    status: int
-    endpoint: str = field(default="")
+    endpoint: str
+    status: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -635,6 +637,9 @@ class FakeEodhd:
         token = params.pop("api_token", None)
         segs = [p for p in path.split("/") if p]
         endpoint = segs[1] if len(segs) > 1 and segs[0] == "api" else ""
+        record = RecordedRequest(path, params, endpoint)
+        with self._lock:
+            self._records.append(record)  # on arrival, so counts include requests in flight
         try:
             fault = self._take_fault(path)
             if fault is not None and fault.kind == "status":
@@ -659,8 +664,7 @@ class FakeEodhd:
             reply = _Reply(200, body, ctype, self._rate_headers())
         except _Reply as r:
             reply = r
-        with self._lock:
-            self._records.append(RecordedRequest(path, params, reply.status, endpoint))
+        record.status = reply.status
         self._send(h, reply)
 
     def _send(self, h: _Handler, r: _Reply) -> None:
