@@ -226,7 +226,9 @@ def bollinger(close: np.ndarray, period: int = 20, k: float = 2.0) -> Bands:
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
     """max(high, previous close) - min(low, previous close); NaN at bar 0 (no previous close)."""
     h, lo, c = _hlc(high, low, close)
-    prev = np.concatenate(([np.nan], c[:-1]))
+    prev = np.empty_like(c)
+    prev[:1] = np.nan
+    prev[1:] = c[:-1]
     return np.maximum(h, prev) - np.minimum(lo, prev)
 
 
@@ -258,7 +260,7 @@ def _directional_movement(h: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np
     down = -np.diff(lo, prepend=np.nan)
     plus = np.where((up > down) & (up > 0.0), up, 0.0)
     minus = np.where((down > up) & (down > 0.0), down, 0.0)
-    plus[0] = minus[0] = np.nan
+    plus[:1] = minus[:1] = np.nan
     return plus, minus
 
 
