@@ -1,0 +1,374 @@
+"""Verdict round trips over ZeroMQ and HTTP, as ratios against bare echo servers of the same stack.
+
+Four servers run as separate processes on loopback ports, all measured in the same run:
+
+- zmq echo:      a pyzmq REP socket that sends every request straight back;
+- zmq verdict:   a real `sidecar serve` process (SidecarProcess, temporary database);
+- http echo:     uvicorn + a one-route FastAPI app returning the body (the sidecar's HTTP stack);
+- http verdict:  the same sidecar process, `POST /v1/tick`.
+
+The sidecar is warmed with a hello carrying 300 real EURUSD H1 bars; every tick then carries
+one open position (as in DESIGN.md), so the strategy, the gates and the sizing all run. The
+client is sequential like the EA (one REQ socket / one keep-alive HTTP connection per server).
+Measurements alternate in blocks between the echo and the sidecar, so noise on a shared machine
+hits both sides alike. Timing never fails the run; errors (a bad or missing reply) do.
+
+    python bench/bench_verdict.py [--ticks 5000] [--warmup 500] [--block 500] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import uvicorn
+import zmq
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from sidecar.protocol import Verdict, decode_reply
+from sidecar.testing import messages as M
+from sidecar.testing.client import HttpClient, ZmqClient
+from sidecar.testing.server import SidecarProcess, free_port
+
+TARGET_MEDIAN_RATIO = 1.3  # verdict / bare ZeroMQ echo, from the issue
+TARGET_P99_US = 1000.0
+WARM_BARS = 300
+
+
+# ---------------------------------------------------------------- echo servers (child processes)
+
+
+def serve_zmq_echo(port: int) -> None:
+    sock = zmq.Context.instance().socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(f"tcp://127.0.0.1:{port}")
+    while True:
+        sock.send(sock.recv())
+
+
+def serve_http_echo(port: int) -> None:
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.post("/v1/{msg_type}")
+    async def echo(msg_type: str, request: Request) -> Response:
+        return Response(await request.body(), media_type="application/json")
+
+    # The same uvicorn settings as sidecar.service.runner.serve.
+    uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    ).run()
+
+
+class EchoProcess:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> EchoProcess:
+        cmd = [sys.executable, str(Path(__file__).resolve()), f"--serve-{self.kind}-echo"]
+        self.proc = subprocess.Popen([*cmd, str(self.port)])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} echo exited with {self.proc.returncode}")
+            if self._ready():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.kind} echo did not start on port {self.port}")
+
+    def _ready(self) -> bool:
+        if self.kind == "zmq":
+            client = ZmqClient(f"tcp://127.0.0.1:{self.port}", timeout_ms=500)
+            try:
+                return client.raw(b"ping") == b"ping"
+            except TimeoutError:
+                return False
+            finally:
+                client.close()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+# ---------------------------------------------------------------- workload
+
+
+class TickStream:
+    """Realistic ticks for one open position: prices wander, time moves 100 ms per tick."""
+
+    def __init__(self, bars: list[list[float]]) -> None:
+        last = bars[-1]
+        self.t0_msc = (int(last[0]) + 3600 + 1) * 1000  # inside the bar after the last closed one
+        self.mid = float(last[4])
+        self.open_price = round(self.mid - 0.0012, 5)
+        self.n = 0
+        self.rng = np.random.default_rng(20251218)
+
+    def next(self) -> tuple[str, bytes]:
+        self.n += 1
+        msc = self.t0_msc + 100 * self.n
+        self.mid = round(self.mid + float(self.rng.normal(0.0, 0.00002)), 5)
+        bid, ask = self.mid, round(self.mid + 0.00007, 5)
+        profit = round((bid - self.open_price) * 0.1 * 100_000, 2)
+        msg = M.tick(
+            msc // 1000,
+            bid,
+            ask,
+            equity=round(10_000.0 + profit, 2),
+            balance=10_000.0,
+            positions=[
+                M.position(501, price_open=self.open_price, profit=profit, comment="sc:9f2c1a7b")
+                | {"sl": round(self.open_price - 0.003, 5), "tp": round(self.open_price + 0.006, 5)}
+            ],
+            msg_id=f"t-{self.n}",
+        )
+        msg["time"]["msc"] = msc
+        msg["account"]["margin"] = 36.4
+        msg["account"]["free_margin"] = round(msg["account"]["equity"] - 36.4, 2)
+        return msg["id"], json.dumps(msg, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------- measurement
+
+
+class BenchError(Exception):
+    pass
+
+
+def check_echo(sent: bytes, got: bytes) -> None:
+    if got != sent:
+        raise BenchError(f"echo returned different bytes: {got[:80]!r}")
+
+
+def check_verdict(req_id: str, got: bytes) -> None:
+    try:
+        reply = decode_reply(got)
+    except msgspec.MsgspecError as exc:
+        raise BenchError(f"invalid reply to {req_id}: {exc}: {got[:200]!r}") from None
+    if not isinstance(reply, Verdict) or reply.id != req_id:
+        raise BenchError(f"expected a verdict for {req_id}, got {got[:200]!r}")
+
+
+def run_block(
+    call: Callable[[bytes], bytes],
+    payloads: list[tuple[str, bytes]],
+    check: Callable[[str, bytes, bytes], None],
+) -> list[float]:
+    """Time each round trip (µs); replies are checked after the clock stops."""
+    out = []
+    replies = []
+    clock = time.perf_counter_ns
+    for _, raw in payloads:
+        t0 = clock()
+        reply = call(raw)
+        out.append((clock() - t0) / 1000.0)
+        replies.append(reply)
+    for (req_id, raw), reply in zip(payloads, replies, strict=True):
+        check(req_id, raw, reply)
+    return out
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    a = np.asarray(samples)
+    return {
+        "n": len(a),
+        "median_us": float(np.median(a)),
+        "p90_us": float(np.percentile(a, 90)),
+        "p99_us": float(np.percentile(a, 99)),
+        "max_us": float(a.max()),
+        "mean_us": float(a.mean()),
+    }
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    rows = M.eurusd_rows()[:WARM_BARS]
+    stream = TickStream(rows)
+    tmp = tempfile.mkdtemp(prefix="sidecar-bench-")
+    sidecar = SidecarProcess(Path(tmp) / "bench.db")
+    zmq_echo, http_echo = EchoProcess("zmq"), EchoProcess("http")
+    clients: list[Any] = []
+    try:
+        sidecar.start()
+        zmq_echo.start()
+        http_echo.start()
+        zs, ze = sidecar.zmq(), ZmqClient(f"tcp://127.0.0.1:{zmq_echo.port}")
+        hs, he = sidecar.http(), HttpClient("127.0.0.1", http_echo.port)
+        clients = [zs, ze, hs, he]
+
+        hello = M.hello(bars=rows, server=int(rows[-1][0]) + 3600)
+        ack = zs.send(hello)
+        if ack.get("type") != "ack":
+            raise BenchError(f"hello not acknowledged: {ack}")
+
+        def http_call(client: HttpClient) -> Callable[[bytes], bytes]:
+            def call(raw: bytes) -> bytes:
+                status, body = client.raw("tick", raw)
+                if status != 200:
+                    raise BenchError(f"HTTP {status}: {body[:200]!r}")
+                return body
+
+            return call
+
+        targets: dict[str, tuple[Callable[[bytes], bytes], Callable[[str, bytes, bytes], None]]]
+        targets = {
+            "zmq echo": (ze.raw, lambda _i, raw, got: check_echo(raw, got)),
+            "zmq verdict": (zs.raw, lambda i, _raw, got: check_verdict(i, got)),
+            "http echo": (http_call(he), lambda _i, raw, got: check_echo(raw, got)),
+            "http verdict": (http_call(hs), lambda i, _raw, got: check_verdict(i, got)),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in targets}
+        order = [("zmq echo", "zmq verdict"), ("http echo", "http verdict")]
+
+        for call, check in targets.values():  # warm-up, not recorded
+            done = 0
+            while done < args.warmup:
+                n = min(args.block, args.warmup - done)
+                run_block(call, [stream.next() for _ in range(n)], check)
+                done += n
+
+        gc.collect()
+        rounds = 0
+        while min(len(s) for s in samples.values()) < args.ticks:
+            for pair in order:
+                # Alternate which side goes first so slow drifts hit both alike.
+                for name in pair if rounds % 2 == 0 else pair[::-1]:
+                    n = min(args.block, args.ticks - len(samples[name]))
+                    if n <= 0:
+                        continue
+                    payloads = [stream.next() for _ in range(n)]
+                    call, check = targets[name]
+                    samples[name].extend(run_block(call, payloads, check))
+            rounds += 1
+        if sidecar.proc is None or sidecar.proc.poll() is not None:
+            raise BenchError(f"sidecar died during the run: {sidecar.log()[-2000:]}")
+    finally:
+        for c in clients:
+            c.close()
+        sidecar.stop()
+        zmq_echo.stop()
+        http_echo.stop()
+
+    stats = {name: summary(s) for name, s in samples.items()}
+    result: dict[str, Any] = {
+        "ticks": args.ticks,
+        "warmup": args.warmup,
+        "block": args.block,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "stats": stats,
+        "ratios": {},
+    }
+    for transport in ("zmq", "http"):
+        v, e = stats[f"{transport} verdict"], stats[f"{transport} echo"]
+        result["ratios"][transport] = {
+            "median": v["median_us"] / e["median_us"],
+            "p99": v["p99_us"] / e["p99_us"],
+        }
+    zv = stats["zmq verdict"]
+    result["target"] = {
+        "median_ratio_max": TARGET_MEDIAN_RATIO,
+        "p99_us_max": TARGET_P99_US,
+        "zmq_median_ratio_met": result["ratios"]["zmq"]["median"] <= TARGET_MEDIAN_RATIO,
+        "zmq_p99_met": zv["p99_us"] < TARGET_P99_US,
+    }
+    return result
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = [
+        f"{result['ticks']} ticks per target after {result['warmup']} warm-up, "
+        f"blocks of {result['block']}, {result['cpus']} CPUs, Python {result['python']}",
+        "",
+        f"{'target':<14}{'n':>7}{'median':>10}{'p90':>10}{'p99':>10}{'max':>10}   (µs)",
+    ]
+    for name, s in result["stats"].items():
+        lines.append(
+            f"{name:<14}{s['n']:>7}{s['median_us']:>10.0f}{s['p90_us']:>10.0f}"
+            f"{s['p99_us']:>10.0f}{s['max_us']:>10.0f}"
+        )
+    lines.append("")
+    for transport in ("zmq", "http"):
+        v = result["stats"][f"{transport} verdict"]
+        e = result["stats"][f"{transport} echo"]
+        r = result["ratios"][transport]
+        lines.append(
+            f"{transport}: verdict median {v['median_us']:.0f}us p99 {v['p99_us']:.0f}us | "
+            f"echo median {e['median_us']:.0f}us p99 {e['p99_us']:.0f}us | "
+            f"ratio median {r['median']:.2f} p99 {r['p99']:.2f}"
+        )
+    t = result["target"]
+    lines.append(
+        f"target (zmq): median ratio <= {t['median_ratio_max']}: "
+        f"{'met' if t['zmq_median_ratio_met'] else 'MISSED'}; "
+        f"p99 < {t['p99_us_max']:.0f}us: {'met' if t['zmq_p99_met'] else 'MISSED'}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ticks", type=int, default=5000, help="measured ticks per target")
+    p.add_argument("--warmup", type=int, default=500, help="unrecorded ticks per target first")
+    p.add_argument("--block", type=int, default=500, help="ticks per alternating block")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--serve-zmq-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--serve-http-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve_zmq_echo:
+        serve_zmq_echo(args.serve_zmq_echo)
+        return 0
+    if args.serve_http_echo:
+        serve_http_echo(args.serve_http_echo)
+        return 0
+    if args.ticks < 1 or args.block < 1 or args.warmup < 0:
+        p.error("--ticks and --block must be >= 1, --warmup >= 0")
+    try:
+        result = measure(args)
+    except (BenchError, RuntimeError, TimeoutError, OSError) as exc:
+        print(f"bench_verdict: error: {exc}", file=sys.stderr)
+        return 1
+    print(report(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
