@@ -164,6 +164,7 @@ bool GuardOnAccount(GuardState &s, const long server_time, const double equity)
    return changed;
   }
 
+// Printable ASCII without spaces, 1..64 characters (same length in MQL5 and C++ strings).
 bool GuardSignalIdValid(const string id)
   {
    int n = StringLen(id);
@@ -172,7 +173,7 @@ bool GuardSignalIdValid(const string id)
    for(int i = 0; i < n; i++)
      {
       ushort c = StringGetCharacter(id, i);
-      if(c < 0x21 || c == 0x7F)
+      if(c < 0x21 || c > 0x7E)
          return false;
      }
    return true;

@@ -11,6 +11,8 @@
 
 #define MANAGER_SIDE_BUY  1
 #define MANAGER_SIDE_SELL -1
+// R multiples are compared with this tolerance so that "exactly 1R" fires despite binary prices.
+#define MANAGER_R_EPS 0.000000001
 
 struct ManageParams
   {
@@ -118,12 +120,13 @@ void ManagerDecide(const ManagePosition &pos, const ManageMarket &m, const Manag
          frozen = true;
      }
    bool partial_enabled = p.partial_r > 0.0 && p.partial_fraction > 0.0 && p.partial_fraction < 1.0;
+   double part = SizingFloorToStep(pos.volume * p.partial_fraction, m.volume_step);
+   double rest = NormalizeDouble(pos.volume - part, SizingStepDigits(m.volume_step));
+   bool partial_possible = part >= m.volume_min && rest >= m.volume_min;
    // 1. partial close
-   if(partial_enabled && !pos.partial_done && risk > 0.0 && r_mult >= p.partial_r)
+   if(partial_enabled && !pos.partial_done && risk > 0.0 && r_mult >= p.partial_r - MANAGER_R_EPS)
      {
-      double part = SizingFloorToStep(pos.volume * p.partial_fraction, m.volume_step);
-      double rest = NormalizeDouble(pos.volume - part, SizingStepDigits(m.volume_step));
-      if(part < m.volume_min || rest < m.volume_min)
+      if(!partial_possible)
          ManagerAddReason(a, "PARTIAL_TOO_SMALL");
       else
          if(frozen)
@@ -138,7 +141,7 @@ void ManagerDecide(const ManagePosition &pos, const ManageMarket &m, const Manag
    double cand = 0.0;
    bool have = false;
    string why = "";
-   if(p.breakeven_r > 0.0 && risk > 0.0 && r_mult >= p.breakeven_r)
+   if(p.breakeven_r > 0.0 && risk > 0.0 && r_mult >= p.breakeven_r - MANAGER_R_EPS)
      {
       double off = p.breakeven_offset > 0.0 ? p.breakeven_offset : 0.0;
       cand = buy ? pos.price_open + off : pos.price_open - off;
@@ -151,7 +154,8 @@ void ManagerDecide(const ManagePosition &pos, const ManageMarket &m, const Manag
    else
       if(p.trail_distance > 0.0)
          dist = p.trail_distance;
-   bool trail_active = pos.partial_done || a.close_volume > 0.0 || !partial_enabled;
+   // ATR trailing starts after the partial close (or at once when there is none to wait for)
+   bool trail_active = pos.partial_done || a.close_volume > 0.0 || !partial_enabled || !partial_possible;
    if(dist > 0.0 && trail_active)
      {
       double t = buy ? close_px - dist : close_px + dist;

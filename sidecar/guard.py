@@ -1,0 +1,328 @@
+"""Python twin of the EA's hard limits (``mql5/Include/Sidecar/Guard.mqh`` and ``Sizing.mqh``).
+
+Pure and typed, no I/O: the backtester runs every simulated entry through :func:`check_entry`
+exactly as the EA does live. The golden vectors in ``shared_schema/vectors/guard`` and
+``shared_schema/vectors/sizing`` are run through both implementations; the arithmetic here follows
+the MQL5 code operation by operation so that boundary cases give the same answers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+STEP_EPS = 0.0000001
+PCT_EPS = 0.000000001
+DAY_SECONDS = 86400
+MAX_SIGNALS = 64
+MAX_SIGNAL_LEN = 64
+
+
+def mql_round(x: float) -> float:
+    """MQL5 ``MathRound``: half away from zero."""
+    return math.copysign(math.floor(abs(x) + 0.5), x)
+
+
+def normalize_double(x: float, digits: int) -> float:
+    """MQL5 ``NormalizeDouble`` (digits clamped to 0..8)."""
+    digits = max(0, min(8, digits))
+    p = 10.0**digits
+    return mql_round(x * p) / p
+
+
+def step_digits(step: float) -> int:
+    d = 0
+    s = step
+    while d < 8 and abs(s - mql_round(s)) > 0.0000001 * max(1.0, abs(s)):
+        s *= 10.0
+        d += 1
+    return d
+
+
+def floor_to_step(volume: float, step: float) -> float:
+    """Largest multiple of ``step`` <= ``volume`` (within 1e-7 of a step); 0 for bad input."""
+    if not (math.isfinite(volume) and math.isfinite(step)) or step <= 0.0 or volume <= 0.0:
+        return 0.0
+    n = math.floor(volume / step + STEP_EPS)
+    return normalize_double(n * step, step_digits(step))
+
+
+# ---------------------------------------------------------------- sizing
+
+
+@dataclass(frozen=True)
+class SizingSpec:
+    tick_size: float
+    tick_value: float
+    volume_min: float
+    volume_step: float
+    volume_max: float
+
+    def valid(self) -> bool:
+        vals = (self.tick_size, self.tick_value, self.volume_min, self.volume_step, self.volume_max)
+        return (
+            all(math.isfinite(v) for v in vals)
+            and self.tick_size > 0.0
+            and self.tick_value > 0.0
+            and self.volume_min > 0.0
+            and self.volume_step > 0.0
+            and self.volume_max >= self.volume_min
+        )
+
+
+@dataclass(frozen=True)
+class SizingResult:
+    ok: bool
+    code: str  # OK, BAD_SPEC, BAD_STOP, BELOW_MIN, NO_RISK_BUDGET
+    loss_per_lot: float
+    raw_lots: float
+    lots: float
+
+
+def loss_per_lot_from_ticks(entry: float, sl: float, spec: SizingSpec) -> float:
+    if (
+        not spec.valid()
+        or not (math.isfinite(entry) and math.isfinite(sl))
+        or entry <= 0
+        or sl <= 0
+    ):
+        return 0.0
+    return abs(entry - sl) / spec.tick_size * spec.tick_value
+
+
+def size_lots(risk_money: float, loss_per_lot: float, spec: SizingSpec) -> SizingResult:
+    """Lots for a risk budget: floored to the step, refused below volume_min, never rounded up."""
+    if not spec.valid():
+        return SizingResult(False, "BAD_SPEC", loss_per_lot, 0.0, 0.0)
+    if not math.isfinite(loss_per_lot) or loss_per_lot <= 0.0:
+        return SizingResult(False, "BAD_STOP", loss_per_lot, 0.0, 0.0)
+    if not math.isfinite(risk_money) or risk_money <= 0.0:
+        return SizingResult(False, "NO_RISK_BUDGET", loss_per_lot, 0.0, 0.0)
+    raw = risk_money / loss_per_lot
+    lots = floor_to_step(raw, spec.volume_step)
+    if lots > spec.volume_max:
+        lots = floor_to_step(spec.volume_max, spec.volume_step)
+    if lots < spec.volume_min:
+        return SizingResult(False, "BELOW_MIN", loss_per_lot, raw, 0.0)
+    return SizingResult(True, "OK", loss_per_lot, raw, lots)
+
+
+def size_lots_for_risk_pct(
+    equity: float, risk_pct: float, entry: float, sl: float, spec: SizingSpec
+) -> SizingResult:
+    loss = loss_per_lot_from_ticks(entry, sl, spec)
+    money = equity * risk_pct / 100.0 if math.isfinite(equity) and math.isfinite(risk_pct) else 0.0
+    return size_lots(money, loss, spec)
+
+
+# ---------------------------------------------------------------- guard
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    max_risk_pct: float = 2.0
+    max_leverage: float = 500.0
+    daily_loss_pct: float = 3.0
+    floating_loss_pct: float = 10.0
+    max_drawdown_pct: float = 15.0
+    max_positions: int = 3
+    max_lot: float = 0.0  # <= 0 disables
+    max_spread_points: float = 0.0  # <= 0 disables
+    dup_window_sec: int = 300
+
+
+@dataclass
+class GuardState:
+    day_start: int = 0
+    day_start_equity: float = 0.0
+    hwm: float = 0.0
+    signals: list[tuple[str, int]] = field(default_factory=list)  # (signal id, server time)
+
+
+@dataclass(frozen=True)
+class GuardAccount:
+    balance: float
+    equity: float
+    floating_pl: float = 0.0
+    positions: int = 0
+    open_notional: float = 0.0
+
+
+@dataclass(frozen=True)
+class GuardSymbol:
+    tick_size: float
+    tick_value: float
+    volume_min: float
+    volume_step: float
+    volume_max: float
+
+
+@dataclass(frozen=True)
+class GuardEntry:
+    volume: float
+    price: float
+    loss_per_lot: float
+    signal_id: str
+    now_gmt: int
+    valid_until: int
+    now_server: int
+    leverage_cap: float = 0.0
+    spread_points: float = 0.0
+    sidecar_ok: bool = True
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    allowed: bool
+    cut: bool
+    volume: float
+    code: str
+    detail: str = ""
+
+
+def day_start(server_time: int) -> int:
+    return server_time - server_time % DAY_SECONDS
+
+
+def on_account(state: GuardState, server_time: int, equity: float) -> bool:
+    """Roll the broker day (server-time midnight) and the high-water mark; True if changed."""
+    if not math.isfinite(equity) or equity <= 0.0:
+        return False
+    changed = False
+    day = day_start(server_time)
+    if (day != state.day_start or state.day_start_equity <= 0.0) and day >= state.day_start:
+        state.day_start = day
+        state.day_start_equity = equity
+        changed = True
+    if equity > state.hwm:
+        state.hwm = equity
+        changed = True
+    return changed
+
+
+def signal_id_valid(signal_id: str) -> bool:
+    """Printable ASCII without spaces, 1..64 characters."""
+    if not 1 <= len(signal_id) <= MAX_SIGNAL_LEN:
+        return False
+    return all(0x21 <= ord(c) <= 0x7E for c in signal_id)
+
+
+def is_duplicate(state: GuardState, limits: GuardLimits, signal_id: str, now: int) -> bool:
+    return any(sid == signal_id and now - t <= limits.dup_window_sec for sid, t in state.signals)
+
+
+def remember_signal(state: GuardState, limits: GuardLimits, signal_id: str, now: int) -> None:
+    kept = [(sid, t) for sid, t in state.signals if now - t <= limits.dup_window_sec]
+    if len(kept) >= MAX_SIGNALS:
+        kept = kept[1:]
+    kept.append((signal_id, now))
+    state.signals = kept
+
+
+def notional_per_lot(price: float, tick_size: float, tick_value: float) -> float:
+    vals = (price, tick_size, tick_value)
+    if not all(math.isfinite(v) for v in vals) or min(vals) <= 0.0:
+        return 0.0
+    return price * tick_value / tick_size
+
+
+def account_lock(limits: GuardLimits, state: GuardState, account: GuardAccount) -> str:
+    """Account-level lock code ('' when none): BAD_ACCOUNT, DAILY_LOSS, FLOATING_LOSS, DRAWDOWN."""
+    a = account
+    if (
+        not (math.isfinite(a.equity) and math.isfinite(a.balance))
+        or a.equity <= 0
+        or a.balance <= 0
+    ):
+        return "BAD_ACCOUNT"
+    if state.day_start_equity > 0.0:
+        pct = (state.day_start_equity - a.equity) / state.day_start_equity * 100.0
+        if pct >= limits.daily_loss_pct - PCT_EPS:
+            return "DAILY_LOSS"
+    if math.isfinite(a.floating_pl):
+        pct = -a.floating_pl / a.balance * 100.0
+        if pct > limits.floating_loss_pct + PCT_EPS:
+            return "FLOATING_LOSS"
+    if state.hwm > 0.0:
+        pct = (state.hwm - a.equity) / state.hwm * 100.0
+        if pct >= limits.max_drawdown_pct - PCT_EPS:
+            return "DRAWDOWN"
+    return ""
+
+
+def _refuse(code: str, detail: str = "") -> GuardDecision:
+    return GuardDecision(False, False, 0.0, code, detail)
+
+
+def check_entry(
+    limits: GuardLimits,
+    state: GuardState,
+    account: GuardAccount,
+    symbol: GuardSymbol,
+    entry: GuardEntry,
+) -> GuardDecision:
+    """Whether a new entry may be sent and with which volume (cut to the caps, never raised)."""
+    e = entry
+    if not e.sidecar_ok:
+        return _refuse("SIDECAR_DOWN")
+    if e.now_gmt > e.valid_until:
+        return _refuse("STALE_VERDICT", f"age_past_valid_until={e.now_gmt - e.valid_until}")
+    lock = account_lock(limits, state, account)
+    if lock:
+        return _refuse(lock)
+    if account.positions >= limits.max_positions:
+        return _refuse("MAX_POSITIONS")
+    if limits.max_spread_points > 0.0 and (
+        not math.isfinite(e.spread_points) or e.spread_points > limits.max_spread_points + PCT_EPS
+    ):
+        return _refuse("SPREAD")
+    if not signal_id_valid(e.signal_id):
+        return _refuse("BAD_SIGNAL_ID")
+    if is_duplicate(state, limits, e.signal_id, e.now_server):
+        return _refuse("DUPLICATE_SIGNAL")
+    spec = SizingSpec(
+        symbol.tick_size,
+        symbol.tick_value,
+        symbol.volume_min,
+        symbol.volume_step,
+        symbol.volume_max,
+    )
+    if not spec.valid():
+        return _refuse("BAD_SPEC")
+    npl = notional_per_lot(e.price, symbol.tick_size, symbol.tick_value)
+    if npl <= 0.0:
+        return _refuse("BAD_PRICE")
+    if not math.isfinite(e.loss_per_lot) or e.loss_per_lot <= 0.0:
+        return _refuse("BAD_STOP")
+    if not math.isfinite(e.volume) or e.volume <= 0.0:
+        return _refuse("BAD_VOLUME")
+    step = symbol.volume_step
+    vol = floor_to_step(e.volume, step)
+    code = "OK"
+    risk_money = account.equity * limits.max_risk_pct / 100.0
+    risk_vol = floor_to_step(risk_money / e.loss_per_lot, step)
+    if risk_vol < vol:
+        vol, code = risk_vol, "RISK_CAP"
+    cap = limits.max_leverage
+    if math.isfinite(e.leverage_cap) and 0.0 < e.leverage_cap < cap:
+        cap = e.leverage_cap
+    open_notional = (
+        account.open_notional
+        if math.isfinite(account.open_notional) and account.open_notional > 0
+        else 0.0
+    )
+    room = account.equity * cap - open_notional
+    lev_vol = floor_to_step(room / npl, step) if room > 0.0 else 0.0
+    if lev_vol < vol:
+        vol, code = lev_vol, "LEVERAGE_CAP"
+    if limits.max_lot > 0.0:
+        ml = floor_to_step(limits.max_lot, step)
+        if ml < vol:
+            vol, code = ml, "MAX_LOT"
+    vmax = floor_to_step(symbol.volume_max, step)
+    if vmax < vol:
+        vol, code = vmax, "VOLUME_MAX"
+    detail = f"asked={e.volume} risk_vol={risk_vol} leverage_vol={lev_vol} leverage_cap={cap:g}"
+    if vol < symbol.volume_min:
+        return _refuse("BELOW_MIN" if code == "OK" else code, detail)
+    return GuardDecision(True, code != "OK", vol, code, detail)

@@ -1,0 +1,291 @@
+// Direct checks of the MQL5 modules' helpers: JSON text, number conversion, parser errors,
+// guard state persistence, signal memory, log lines. Exit code = number of failures.
+#include "driver_common.h"
+
+#include "Sidecar/Guard.mqh"
+#include "Sidecar/Log.mqh"
+#include "Sidecar/Manager.mqh"
+#include "Sidecar/Sizing.mqh"
+
+static int g_fail = 0;
+static int g_checks = 0;
+
+#define CHECK(cond)                                                            \
+   do                                                                          \
+   {                                                                           \
+      g_checks++;                                                              \
+      if(!(cond))                                                              \
+      {                                                                        \
+         g_fail++;                                                             \
+         std::cout << "FAIL " << __FILE__ << ":" << __LINE__ << " " #cond "\n"; \
+      }                                                                        \
+   } while(0)
+
+#define CHECK_EQ(a, b)                                                                       \
+   do                                                                                        \
+   {                                                                                         \
+      g_checks++;                                                                            \
+      if(!((a) == (b)))                                                                      \
+      {                                                                                      \
+         g_fail++;                                                                           \
+         std::cout << "FAIL " << __FILE__ << ":" << __LINE__ << " " #a " == " #b " got <" << (a) \
+                   << ">\n";                                                                 \
+      }                                                                                      \
+   } while(0)
+
+static void TestJsonText()
+{
+   CHECK_EQ(JsonQuote("plain"), string("\"plain\""));
+   CHECK_EQ(JsonQuote("a\"b\\c"), string("\"a\\\"b\\\\c\""));
+   CHECK_EQ(JsonQuote("l1\nl2\r\t"), string("\"l1\\nl2\\r\\t\""));
+   CHECK_EQ(JsonQuote(string("x") + (char)1 + "y"), string("\"x\\u0001y\""));
+   CHECK_EQ(JsonQuote("caf\xc3\xa9"), string("\"caf\xc3\xa9\""));
+   CHECK_EQ(JsonFixed(1.09121, 5), string("1.09121"));
+   CHECK_EQ(JsonFixed(150.1, 3), string("150.100"));
+   CHECK_EQ(JsonFixed(-0.0, 2), string("0.00"));
+   CHECK_EQ(JsonFixed(-0.000001, 2), string("0.00"));
+   CHECK_EQ(JsonFixed(std::nan(""), 5), string("null"));
+   CHECK_EQ(JsonFixed(INFINITY, 5), string("null"));
+   CHECK_EQ(JsonMoney(10000.0), string("10000.00"));
+   CHECK_EQ(JsonMoney(-0.35), string("-0.35"));
+   CHECK_EQ(JsonMoney(12.345678), string("12.345678"));
+   CHECK_EQ(JsonMoney(0.1 + 0.2), string("0.30"));
+   CHECK_EQ(JsonVolume(0.1), string("0.10"));
+   CHECK_EQ(JsonDecimal(0.00001, 1, 10), string("0.00001"));
+   CHECK_EQ(JsonDecimal(100000.0, 1, 8), string("100000.0"));
+   CHECK_EQ(JsonDecimal(5.0, 0, 6), string("5"));
+
+   CJsonWriter w;
+   w.BeginObject();
+   w.KInt("a", 1);
+   w.Key("b");
+   w.BeginArray();
+   w.Int(1);
+   w.BeginArray();
+   w.EndArray();
+   w.BeginObject();
+   w.EndObject();
+   w.EndArray();
+   w.KStr("c", "x");
+   w.Key("d");
+   w.Null();
+   w.EndObject();
+   CHECK_EQ(w.Text(), string("{\"a\":1,\"b\":[1,[],{}],\"c\":\"x\",\"d\":null}"));
+}
+
+static double Conv(const string &t)
+{
+   bool ok = false;
+   double v = JsonNumberToDouble(t, ok);
+   return ok ? v : -12345.0;
+}
+
+static void TestNumbers()
+{
+   const char *samples[] = {"0", "-0", "1", "-1", "1.5", "0.1", "0.30000000000000004", "1e-05", "5E-5", "1.2345678901234567e-05",
+                            "2.5e+3", "123456789012345678", "1734478806", "1.7976931348623157e308", "5e-324", "0.0000001",
+                            "9007199254740993", "1.08628", "2650.00", "-42.125e1"};
+   for(const char *s : samples)
+      CHECK_EQ(Conv(s), std::strtod(s, nullptr));
+   bool ok = true;
+   JsonNumberToDouble("1e999", ok);
+   CHECK(!ok);
+
+   CJsonFlat j;
+   CHECK(j.Parse("{\"i\":1734478806,\"f\":1734478806.0,\"x\":1.5,\"big\":12345678901234567890,\"neg\":-7}"));
+   long v = 0;
+   CHECK(j.GetLong("i", v) && v == 1734478806L);
+   CHECK(j.GetLong("f", v) && v == 1734478806L);
+   CHECK(!j.GetLong("x", v));
+   CHECK(!j.GetLong("big", v));
+   CHECK(j.GetLong("neg", v) && v == -7);
+}
+
+static void TestParser()
+{
+   CJsonFlat j;
+   CHECK(j.Parse(" {\"a\" : [1, {\"b\": \"x\\u00e9\\ud83d\\ude00\\n\"}], \"c\": null, \"d\": true} "));
+   CHECK_EQ(j.Count("a", JSON_T_ARR), 2);
+   CHECK_EQ(j.TypeOf("a[1]"), JSON_T_OBJ);
+   string s;
+   CHECK(j.GetString("a[1].b", s));
+   CHECK_EQ(s, string("x\xc3\xa9\xf0\x9f\x98\x80\n"));
+   CHECK(j.IsNull("c"));
+   CHECK(j.IsNull("missing"));
+   bool b = false;
+   CHECK(j.GetBool("d", b) && b);
+   // a trailing NUL from StringToCharArray is accepted
+   CHECK(j.Parse(string("{\"a\":1}") + '\0'));
+   // keys with path characters are parsed but not addressable
+   CHECK(j.Parse("{\"a.b\":1,\"a\":{\"b\":2}}"));
+   double d = 0;
+   CHECK(j.GetDouble("a.b", d) && d == 2.0);
+   CHECK(j.Parse("{\"a\":{\"b\":2},\"a.b\":1}"));
+   CHECK(j.GetDouble("a.b", d) && d == 2.0);
+
+   const char *bad[] = {"", "{", "{\"a\":}", "{\"a\":1,}", "[1,]", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}",
+                        "{\"a\":+1}", "{\"a\":tru}", "{\"a\":\"x}", "{\"a\":\"\\x\"}", "{\"a\":\"\\ud83d\"}",
+                        "{\"a\":\"\\ude00\"}", "{a:1}", "{\"a\":1} x", "{\"a\":1}{}", "{\"a\":NaN}",
+                        "{\"a\":Infinity}", "{\"a\":\"tab\there\"}", "[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]"};
+   for(const char *t : bad)
+   {
+      bool parsed = j.Parse(t);
+      CHECK(!parsed);
+      if(parsed)
+         std::cout << "  accepted: " << t << "\n";
+   }
+   // too many entries
+   string many = "[";
+   for(int i = 0; i < JSON_MAX_ENTRIES + 5; i++)
+      many += (i ? ",1" : "1");
+   many += "]";
+   CHECK(!j.Parse(many));
+}
+
+static void TestReplies()
+{
+   ProtoReply r;
+   CHECK(ProtoParseReply("{\"v\":1,\"type\":\"ack\",\"id\":\"d-7\",\"ok\":true,\"extra\":{\"x\":[1,2]}}", r));
+   CHECK_EQ(r.kind, PROTO_REPLY_ACK);
+   CHECK_EQ(r.id, string("d-7"));
+   CHECK(ProtoParseReply("{\"v\":1,\"type\":\"error\",\"id\":\"t-43\",\"ok\":false,\"error\":{\"code\":\"UNKNOWN_SYMBOL\",\"message\":\"say hello\"}}", r));
+   CHECK_EQ(r.kind, PROTO_REPLY_ERROR);
+   CHECK_EQ(r.error_code, string("UNKNOWN_SYMBOL"));
+   CHECK(ProtoParseReply("{\"v\":1,\"type\":\"error\",\"id\":null,\"ok\":false,\"error\":{\"code\":\"BAD_REQUEST\",\"message\":\"x\"}}", r));
+   CHECK_EQ(r.id, string(""));
+   const string good = "{\"v\":1,\"type\":\"verdict\",\"id\":\"t-42\",\"ok\":true,\"action\":\"open\",\"mode\":\"active\","
+                       "\"open\":{\"side\":\"buy\",\"volume\":0.2,\"sl\":1.08628,\"tp\":1.10128,\"risk_pct\":1.0,\"signal_id\":\"9f2c\"},"
+                       "\"close\":[{\"ticket\":501,\"volume\":0.1}],\"manage\":{\"breakeven_r\":1.0,\"partial_r\":1.0,"
+                       "\"partial_fraction\":0.5,\"trail_atr\":2.0,\"trail_distance\":0.0021},\"leverage_cap\":300,"
+                       "\"valid_until\":1734478806,\"reasons\":[\"SIGNAL_RESONANCE side=buy\",\"SIZE_RISK risk_pct=1.0\"]}";
+   CHECK(ProtoParseReply(good, r));
+   CHECK_EQ(r.kind, PROTO_REPLY_VERDICT);
+   CHECK_EQ(r.open_side, string("buy"));
+   CHECK_EQ(r.open_sl, 1.08628);
+   CHECK_EQ(r.close_count, 1);
+   CHECK_EQ(r.close_ticket[0], 501L);
+   CHECK_EQ(r.manage_val[PROTO_M_TRAIL_DISTANCE], 0.0021);
+   CHECK_EQ(r.leverage_cap, 300.0);
+   CHECK_EQ(r.valid_until, 1734478806L);
+   CHECK_EQ(r.reason_count, 2);
+   // each required field broken in turn -> no verdict
+   struct Broken
+   {
+      const char *from;
+      const char *to;
+   };
+   const Broken broken[] = {{"\"v\":1", "\"v\":2"},
+                            {"\"ok\":true", "\"ok\":false"},
+                            {"\"action\":\"open\"", "\"action\":\"buy\""},
+                            {"\"mode\":\"active\"", "\"mode\":\"on\""},
+                            {"\"valid_until\":1734478806", "\"valid_until\":\"soon\""},
+                            {"\"valid_until\":1734478806", "\"valid_until\":1.5"},
+                            {"\"side\":\"buy\"", "\"side\":\"long\""},
+                            {"\"volume\":0.2", "\"volume\":-0.2"},
+                            {"\"sl\":1.08628", "\"sl\":null"},
+                            {"\"signal_id\":\"9f2c\"", "\"signal_id\":\"\""},
+                            {"\"ticket\":501", "\"ticket\":\"501\""},
+                            {"\"trail_atr\":2.0", "\"trail_atr\":\"2\""},
+                            {"\"leverage_cap\":300", "\"leverage_cap\":0"},
+                            {"\"SIZE_RISK risk_pct=1.0\"", "7"},
+                            {"\"id\":\"t-42\"", "\"id\":42"},
+                            {"\"type\":\"verdict\"", "\"type\":\"verdikt\""}};
+   for(const Broken &b : broken)
+   {
+      string t = good;
+      size_t p = t.find(b.from);
+      CHECK(p != std::string::npos);
+      t.replace(p, std::strlen(b.from), b.to);
+      bool ok = ProtoParseReply(t, r);
+      CHECK(!ok);
+      CHECK_EQ(r.kind, PROTO_REPLY_NONE);
+      CHECK(r.problem != "");
+      if(ok)
+         std::cout << "  accepted broken: " << b.to << "\n";
+   }
+   // open missing while action is open; hold without open is fine
+   CHECK(!ProtoParseReply("{\"v\":1,\"type\":\"verdict\",\"id\":\"t\",\"ok\":true,\"action\":\"open\",\"mode\":\"active\",\"open\":null,\"valid_until\":1}", r));
+   CHECK(ProtoParseReply("{\"v\":1,\"type\":\"verdict\",\"id\":\"t\",\"ok\":true,\"action\":\"hold\",\"mode\":\"halted\",\"open\":null,\"valid_until\":1}", r));
+   CHECK(!r.has_open && !r.has_manage && !r.has_leverage_cap && r.close_count == 0);
+   CHECK(!ProtoParseReply("[1]", r));
+   CHECK(!ProtoParseReply("{\"v\":1,\"type\":\"ack\",\"id\":\"x\",\"ok\":false}", r));
+}
+
+static void TestGuardState()
+{
+   GuardLimits l;
+   GuardLimitsDefaults(l);
+   CHECK_EQ(GuardLimitsErrors(l), string(""));
+   GuardLimits bad = l;
+   bad.max_risk_pct = 0.0;
+   bad.max_positions = 0;
+   CHECK(GuardLimitsErrors(bad).find("max_risk_pct") != std::string::npos);
+   CHECK(GuardLimitsErrors(bad).find("max_positions") != std::string::npos);
+
+   GuardState s;
+   GuardStateReset(s);
+   CHECK(GuardOnAccount(s, 1734486000L, 10000.0));
+   GuardRememberSignal(s, l, "sig-a", 1734486000L);
+   GuardRememberSignal(s, l, "sig-b", 1734486100L);
+   string text = GuardStateSerialize(s);
+   GuardState t;
+   CHECK(GuardStateParse(text, t));
+   CHECK_EQ(t.day_start, 1734480000L);
+   CHECK_EQ(t.day_start_equity, 10000.0);
+   CHECK_EQ(t.hwm, 10000.0);
+   CHECK_EQ(t.sig_count, 2);
+   CHECK(GuardIsDuplicate(t, l, "sig-a", 1734486300L));
+   CHECK(!GuardIsDuplicate(t, l, "sig-a", 1734486301L));
+   CHECK(!GuardStateParse("garbage", t));
+   CHECK(!GuardStateParse("v=2\nhwm=1\n", t));
+   CHECK(GuardStateParse("v=1\r\nday_start=5\r\n", t) && t.day_start == 5);
+   // old signals expire, the memory never exceeds its size
+   for(int i = 0; i < 200; i++)
+      GuardRememberSignal(s, l, "s" + IntegerToString(i), 1734490000L + i);
+   CHECK(s.sig_count <= GUARD_MAX_SIGNALS);
+   CHECK(GuardIsDuplicate(s, l, "s199", 1734490199L));
+   GuardRememberSignal(s, l, "late", 1734499999L);
+   CHECK_EQ(s.sig_count, 1);
+}
+
+static void TestLogAndSizing()
+{
+   CHECK_EQ(LogLine(LOG_RISK, "DAILY_LOSS", LogKv("loss_pct", "3.10")), string("SC RISK DAILY_LOSS loss_pct=3.10"));
+   CHECK_EQ(LogKv("event", "Non Farm \"NFP\""), string("event=\"Non Farm \\\"NFP\\\"\""));
+   CHECK_EQ(LogKv("x", ""), string("x=\"\""));
+   CHECK_EQ(LogKv("x", "a\nb"), string("x=\"a b\""));
+   LogThrottle th;
+   LogThrottleReset(th);
+   CHECK(LogThrottleAllow(th, "a", 100, 60));
+   CHECK(!LogThrottleAllow(th, "a", 120, 60));
+   CHECK(LogThrottleAllow(th, "b", 121, 60));
+   CHECK(LogThrottleAllow(th, "a", 122, 60));
+   CHECK(LogThrottleAllow(th, "a", 182, 60));
+
+   CHECK_EQ(SizingFloorToStep(0.29, 0.01), 0.29);
+   CHECK_EQ(SizingFloorToStep(0.299999, 0.01), 0.29);
+   CHECK_EQ(SizingFloorToStep(1.0, 0.1), 1.0);
+   CHECK_EQ(SizingFloorToStep(7.0, 1.0), 7.0);
+   CHECK_EQ(SizingFloorToStep(-1.0, 0.01), 0.0);
+   CHECK_EQ(SizingFloorToStep(1.0, 0.0), 0.0);
+   CHECK_EQ(SizingStepDigits(0.01), 2);
+   CHECK_EQ(SizingStepDigits(0.001), 3);
+   CHECK_EQ(SizingStepDigits(1.0), 0);
+   CHECK_EQ(ManagerStopToTick(1.234567, 0.00001, 5, MANAGER_SIDE_BUY), 1.23456);
+   CHECK_EQ(ManagerStopToTick(1.234561, 0.00001, 5, MANAGER_SIDE_SELL), 1.23457);
+   CHECK_EQ(ManagerStopToTick(2658.25, 0.25, 2, MANAGER_SIDE_BUY), 2658.25);
+}
+
+int main()
+{
+   TestJsonText();
+   TestNumbers();
+   TestParser();
+   TestReplies();
+   TestGuardState();
+   TestLogAndSizing();
+   std::cout << g_checks << " checks, " << g_fail << " failed\n";
+   if(g_fail == 0)
+      std::cout << "all checks passed\n";
+   return g_fail == 0 ? 0 : 1;
+}

@@ -1,0 +1,105 @@
+"""The Python twin of the EA's Guard/Sizing runs the same golden vectors as the MQL5 modules."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sidecar import guard as g
+
+VECTORS = Path(__file__).resolve().parents[1] / "shared_schema" / "vectors"
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _cases(module: str) -> list[Any]:
+    out = []
+    for path in sorted((VECTORS / module).glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        for case in doc["cases"]:
+            inp = _merge(doc["defaults"], case.get("given", {}))
+            out.append(
+                pytest.param(doc["op"], inp, case["expect"], id=f"{path.stem}:{case['name']}")
+            )
+    return out
+
+
+def _state(d: dict[str, Any]) -> g.GuardState:
+    return g.GuardState(
+        day_start=d["day_start"],
+        day_start_equity=d["day_start_equity"],
+        hwm=d["hwm"],
+        signals=[(s["id"], s["time"]) for s in d.get("signals", [])],
+    )
+
+
+def _check(got: dict[str, Any], expect: dict[str, Any]) -> None:
+    for key, want in expect.items():
+        have = got[key]
+        if isinstance(want, (bool, str)):
+            assert have == want, f"{key}: {have!r} != {want!r}"
+        else:
+            assert math.isclose(have, want, rel_tol=1e-9, abs_tol=1e-9), (
+                f"{key}: {have!r} != {want!r}"
+            )
+
+
+@pytest.mark.parametrize(("op", "inp", "expect"), _cases("guard"))
+def test_guard_vectors(op: str, inp: dict[str, Any], expect: dict[str, Any]) -> None:
+    state = _state(inp["state"])
+    if op == "on_account":
+        changed = g.on_account(state, inp["server_time"], inp["equity"])
+        got = {
+            "changed": changed,
+            "day_start": state.day_start,
+            "day_start_equity": state.day_start_equity,
+            "hwm": state.hwm,
+        }
+    else:
+        d = g.check_entry(
+            g.GuardLimits(**inp["limits"]),
+            state,
+            g.GuardAccount(**inp["account"]),
+            g.GuardSymbol(**inp["symbol"]),
+            g.GuardEntry(**inp["entry"]),
+        )
+        got = {"allowed": d.allowed, "cut": d.cut, "volume": d.volume, "code": d.code}
+    _check(got, expect)
+
+
+@pytest.mark.parametrize(("op", "inp", "expect"), _cases("sizing"))
+def test_sizing_vectors(op: str, inp: dict[str, Any], expect: dict[str, Any]) -> None:
+    assert op == "lots_for_risk_pct"
+    r = g.size_lots_for_risk_pct(
+        inp["equity"], inp["risk_pct"], inp["entry"], inp["sl"], g.SizingSpec(**inp["symbol"])
+    )
+    _check({"ok": r.ok, "code": r.code, "loss_per_lot": r.loss_per_lot, "lots": r.lots}, expect)
+
+
+def test_signal_memory_expires_and_is_bounded() -> None:
+    limits = g.GuardLimits()
+    state = g.GuardState()
+    for i in range(200):
+        g.remember_signal(state, limits, f"s{i}", 1_000_000 + i)
+    assert len(state.signals) <= g.MAX_SIGNALS
+    assert g.is_duplicate(state, limits, "s199", 1_000_199 + 300)
+    assert not g.is_duplicate(state, limits, "s199", 1_000_199 + 301)
+    g.remember_signal(state, limits, "late", 2_000_000)
+    assert state.signals == [("late", 2_000_000)]
+
+
+def test_floor_to_step_never_rounds_up() -> None:
+    assert g.floor_to_step(0.29, 0.01) == 0.29
+    assert g.floor_to_step(0.2999, 0.01) == 0.29
+    assert g.floor_to_step(0.009, 0.01) == 0.0
+    assert g.floor_to_step(float("nan"), 0.01) == 0.0
