@@ -159,5 +159,9 @@ def test_storm_of_429_and_timeouts_never_exceeds_the_limit(
     # Low priority was shed before high: high got requests in after low was refused.
     first_low_refusal = next(i for i, e in enumerate(refused) if e.priority is Priority.LOW)
     assert all(e.priority is not Priority.HIGH for e in refused[: first_low_refusal + 1])
-    # 429s are free, timeouts are charged (the server may have served them).
-    assert budget.snapshot()["used_today"] == client.stats.snapshot()["cost"].get("eod", 0)
+    # 429s are refunded (EODHD does not charge them), timeouts stay charged (the server may
+    # have served them): the budget's count equals what the client recorded per attempt.
+    stats = client.stats.snapshot()
+    assert stats["calls"][("news", "429")] > 0
+    assert budget.snapshot()["used_today"] == sum(stats["cost"].values())
+    assert budget.snapshot()["used_today"] >= stats["calls"].get(("eod", "timeout"), 0)
