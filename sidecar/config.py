@@ -63,33 +63,47 @@ class RiskConfig(_Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> RiskConfig:
-        problems = []
-        if self.risk_pct > self.max_risk_pct:
-            problems.append(
-                f"risk.risk_pct: must be <= risk.max_risk_pct ({self.max_risk_pct}), "
-                f"got {self.risk_pct}"
-            )
-        if not (
-            self.drawdown_defensive_pct < self.drawdown_reducing_pct < self.drawdown_halted_pct
-        ):
-            problems.append(
-                "risk.drawdown_*: expected defensive < reducing < halted, got "
-                f"{self.drawdown_defensive_pct} / {self.drawdown_reducing_pct} / "
-                f"{self.drawdown_halted_pct}"
-            )
-        if self.reducing_resume_pct > self.drawdown_reducing_pct:
-            problems.append(
-                "risk.reducing_resume_pct: must be <= risk.drawdown_reducing_pct "
-                f"({self.drawdown_reducing_pct}), got {self.reducing_resume_pct}"
-            )
-        if self.halt_resume_pct >= self.drawdown_halted_pct:
-            problems.append(
-                "risk.halt_resume_pct: must be < risk.drawdown_halted_pct "
-                f"({self.drawdown_halted_pct}), got {self.halt_resume_pct}"
-            )
+        problems = risk_order_problems(self.model_dump())
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def risk_order_problems(v: dict[str, Any]) -> list[str]:
+    """Cross-field rules of [risk]; also run on raw values when single fields already failed."""
+    problems = []
+    if v["risk_pct"] > v["max_risk_pct"]:
+        problems.append(
+            f"risk.risk_pct: must be <= risk.max_risk_pct ({v['max_risk_pct']}), got {v['risk_pct']}"
+        )
+    if not v["drawdown_defensive_pct"] < v["drawdown_reducing_pct"] < v["drawdown_halted_pct"]:
+        problems.append(
+            "risk.drawdown_*: expected defensive < reducing < halted, got "
+            f"{v['drawdown_defensive_pct']} / {v['drawdown_reducing_pct']} / "
+            f"{v['drawdown_halted_pct']}"
+        )
+    if v["reducing_resume_pct"] > v["drawdown_reducing_pct"]:
+        problems.append(
+            "risk.reducing_resume_pct: must be <= risk.drawdown_reducing_pct "
+            f"({v['drawdown_reducing_pct']}), got {v['reducing_resume_pct']}"
+        )
+    if v["halt_resume_pct"] >= v["drawdown_halted_pct"]:
+        problems.append(
+            "risk.halt_resume_pct: must be < risk.drawdown_halted_pct "
+            f"({v['drawdown_halted_pct']}), got {v['halt_resume_pct']}"
+        )
+    return problems
+
+
+def _raw_risk_problems(data: dict[str, Any]) -> list[str]:
+    raw = data.get("risk")
+    if not isinstance(raw, dict):
+        return []
+    values = RiskConfig.model_construct().model_dump()
+    for key, value in raw.items():
+        if key in values and isinstance(value, int | float) and not isinstance(value, bool):
+            values[key] = value
+    return risk_order_problems(values)
 
 
 class LeverageConfig(_Section):
@@ -274,7 +288,10 @@ def load_config(
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc) + problems) from None
+        found = _problems(exc)
+        # Cross-field rules did not run because single fields failed: run them on raw values.
+        found += [p for p in _raw_risk_problems(data) if p not in found]
+        raise ConfigError(found + problems) from None
     if problems:
         raise ConfigError(problems)
     return config

@@ -68,7 +68,7 @@ def observe(
 
     # Daily loss: a lock for the rest of the broker day, even if equity recovers.
     if s.daily_lock_day != s.day_key and s.day_start_equity > 0:
-        loss_pct = 100.0 * (s.day_start_equity - equity) / s.day_start_equity
+        loss_pct = round(100.0 * (s.day_start_equity - equity) / s.day_start_equity, 9)
         if loss_pct >= risk.daily_loss_pct:
             s = replace(s, daily_lock_day=s.day_key)
             events.append(

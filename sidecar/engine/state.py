@@ -35,7 +35,8 @@ class AccountState:
 
     @property
     def drawdown_pct(self) -> float:
-        return 100.0 * (1.0 - self.equity / self.hwm) if self.hwm > 0 else 0.0
+        # Rounded so that binary noise never decides a boundary (1 - 9000/10000 is 0.0999...).
+        return round(100.0 * (1.0 - self.equity / self.hwm), 9) if self.hwm > 0 else 0.0
 
     @property
     def daily_pnl(self) -> float:

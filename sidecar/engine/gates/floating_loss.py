@@ -9,7 +9,7 @@ def floating_loss(ctx: GateContext) -> Outcome | None:
     open_pnl = sum(p.profit + p.swap for p in ctx.tick.positions)
     if open_pnl >= 0:
         return None
-    loss_pct = 100.0 * -open_pnl / ctx.tick.account.balance
+    loss_pct = round(100.0 * -open_pnl / ctx.tick.account.balance, 9)
     if loss_pct <= ctx.config.risk.floating_loss_pct:
         return None
     return Outcome(

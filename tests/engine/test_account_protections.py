@@ -1,0 +1,278 @@
+"""Account protections: each limit just below, at and just above its boundary (DESIGN.md table)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sidecar.engine import reasons as R
+from sidecar.engine.account import broker_day, next_day_start
+from sidecar.testing import messages
+from tests.engine.helpers import (
+    LOGIN,
+    T0,
+    anchored,
+    buy_signal,
+    codes,
+    config,
+    decide,
+    make_tick,
+    spec,
+)
+
+# ------------------------------------------------------------------ daily loss (3% of day start)
+
+
+@pytest.mark.parametrize(("loss_pct", "locked"), [(2.99, False), (3.0, True), (3.1, True)])
+def test_daily_loss_lock_boundary(loss_pct: float, locked: bool) -> None:
+    equity = 10000.0 * (1 - loss_pct / 100)
+    d = decide(anchored(), make_tick(equity=equity), buy_signal())
+    assert (R.RISK_DAILY_LOSS in codes(d)) is locked
+    assert d.verdict.action == ("hold" if locked else "open")
+
+
+def test_daily_lock_holds_all_day_even_after_recovery_and_lifts_next_broker_day() -> None:
+    d1 = decide(anchored(), make_tick(equity=9690.0), buy_signal())  # 3.1% down
+    assert d1.state.daily_lock_day == d1.state.day_key
+    # Equity recovers within the same day: still locked, signal or not.
+    d2 = decide(d1.state, make_tick(server=T0 + 7200, equity=10000.0), None)
+    assert R.RISK_DAILY_LOSS in codes(d2)
+    lock = next(r for r in d2.verdict.reasons if r.startswith(R.RISK_DAILY_LOSS))
+    assert f"until_server={T0 + 86400}" in lock
+    # Last second of the broker day: locked. First second of the next: lifted, new anchor.
+    d3 = decide(d2.state, make_tick(server=T0 + 86399, equity=9800.0), buy_signal())
+    assert R.RISK_DAILY_LOSS in codes(d3)
+    d4 = decide(
+        d3.state, make_tick(server=T0 + 86400, equity=9800.0), buy_signal(bar_time=T0 + 86400)
+    )
+    assert R.RISK_DAILY_LOSS not in codes(d4)
+    assert d4.state.day_start_equity == 9800.0
+    assert d4.verdict.action == "open"
+
+
+def test_broker_day_offset_shifts_the_boundary() -> None:
+    broker = config(broker={"day_offset_hours": -7}).broker  # day starts 17:00 server time
+    assert broker_day(T0 + 17 * 3600 - 1, broker) == broker_day(T0, broker)
+    assert broker_day(T0 + 17 * 3600, broker) == broker_day(T0, broker) + 1
+    assert next_day_start(broker_day(T0, broker), broker) == T0 + 17 * 3600
+
+
+# ------------------------------------------------------------------ floating loss (10% of balance)
+
+
+@pytest.mark.parametrize(("loss", "blocked"), [(999.0, False), (1000.0, False), (1000.5, True)])
+def test_floating_loss_boundary(loss: float, blocked: bool) -> None:
+    pos = messages.position(7, symbol="GBPUSD", profit=-loss)
+    tick = make_tick(equity=10000.0 - loss, balance=10000.0, positions=[pos])
+    state = anchored(day_start_equity=10000.0 - loss + 1, hwm=10000.0 - loss + 1)  # no other lock
+    d = decide(state, tick, buy_signal())
+    assert (R.RISK_FLOATING_LOSS in codes(d)) is blocked
+
+
+# ------------------------------------------------------------------ drawdown stages
+
+
+@pytest.mark.parametrize(
+    ("dd", "mode", "cap"),
+    [
+        (4.99, "active", 300),
+        (5.01, "active", 100),  # defensive leverage above 5%
+        (11.99, "active", 100),
+        (12.0, "reducing", 100),
+        (14.99, "reducing", 100),
+        (15.0, "halted", 100),
+    ],
+)
+def test_drawdown_stages(dd: float, mode: str, cap: int) -> None:
+    equity = 10000.0 * (1 - dd / 100)
+    # Day start at current equity so the daily-loss lock does not mask the drawdown stages.
+    state = anchored(equity=equity, hwm=10000.0)
+    d = decide(state, make_tick(equity=equity), buy_signal())
+    assert d.verdict.mode == mode
+    assert d.verdict.leverage_cap == cap
+    if mode == "halted":
+        assert d.verdict.action == "hold"
+        assert R.MODE_HALTED in codes(d)
+    else:
+        assert d.verdict.action == "open"
+    if dd > 5:
+        assert R.RISK_DRAWDOWN_DEFENSIVE in codes(d)
+
+
+def test_reducing_mode_halves_the_risk() -> None:
+    equity = 8750.0  # 12.5% below the 10,000 high-water mark
+    active = decide(anchored(equity=equity, hwm=equity), make_tick(equity=equity), buy_signal())
+    reducing = decide(anchored(equity=equity, hwm=10000.0), make_tick(equity=equity), buy_signal())
+    assert reducing.verdict.mode == "reducing"
+    assert reducing.verdict.open.volume == pytest.approx(active.verdict.open.volume / 2, abs=0.01)
+    assert R.MODE_REDUCING in codes(reducing)
+
+
+def test_reducing_lifts_below_resume_level_but_halted_is_sticky() -> None:
+    state = decide(anchored(equity=8800.0, hwm=10000.0), make_tick(equity=8800.0)).state
+    assert state.mode == "reducing"
+    still = decide(state, make_tick(equity=9000.0)).state  # 10% drawdown: not below 10%
+    assert still.mode == "reducing"
+    back = decide(still, make_tick(equity=9001.0)).state  # 9.99%
+    assert back.mode == "active"
+
+    halted = decide(anchored(equity=8500.0, hwm=10000.0), make_tick(equity=8500.0)).state
+    assert halted.mode == "halted"
+    recovered = decide(halted, make_tick(equity=9900.0), buy_signal())
+    assert recovered.verdict.mode == "halted"  # halt_resume_pct = 0: manual resume only
+    assert recovered.verdict.action == "hold"
+
+
+def test_halted_auto_resume_when_configured() -> None:
+    cfg = config(risk={"halt_resume_pct": 8.0})
+    halted = decide(anchored(equity=8500.0, hwm=10000.0), make_tick(equity=8500.0), cfg=cfg).state
+    assert halted.mode == "halted"
+    d = decide(halted, make_tick(equity=9200.0), cfg=cfg)  # 8.0% drawdown: not yet
+    assert d.state.mode == "halted"
+    d = decide(d.state, make_tick(equity=9201.0), cfg=cfg)  # 7.99%
+    assert d.state.mode == "active"
+    assert any(t.event == "drawdown.active" for t in d.transitions)
+
+
+def test_manual_resume_rebases_high_water_mark() -> None:
+    from sidecar.engine.account import resume
+
+    halted = decide(anchored(equity=8500.0, hwm=10000.0), make_tick(equity=8500.0)).state
+    resumed, events = resume(halted, gmt=T0 + 4000, reason="operator checked the account")
+    assert resumed.mode == "active" and resumed.hwm == 8500.0
+    assert events[0].event == "drawdown.resumed"
+    d = decide(resumed, make_tick(equity=8500.0, server=T0 + 4000), buy_signal())
+    assert d.verdict.mode == "active" and d.verdict.action == "open"
+
+
+def test_flatten_on_halt_closes_this_symbols_positions() -> None:
+    cfg = config(risk={"flatten_on_halt": True})
+    positions = [messages.position(1, "EURUSD", volume=0.3), messages.position(2, "GBPUSD")]
+    d = decide(
+        anchored(equity=8500.0, hwm=10000.0), make_tick(equity=8500.0, positions=positions), cfg=cfg
+    )
+    assert d.verdict.action == "close"
+    assert [(c.ticket, c.volume) for c in d.verdict.close] == [(1, 0.3)]
+    assert R.RISK_FLATTEN in codes(d)
+
+
+# ------------------------------------------------------------------ positions
+
+
+@pytest.mark.parametrize(("count", "blocked"), [(2, False), (3, True), (4, True)])
+def test_max_open_positions(count: int, blocked: bool) -> None:
+    positions = [messages.position(i, f"SYM{i}") for i in range(count)]
+    d = decide(anchored(), make_tick(positions=positions), buy_signal())
+    assert (R.RISK_MAX_POSITIONS in codes(d)) is blocked
+
+
+def test_one_position_per_symbol() -> None:
+    d = decide(anchored(), make_tick(positions=[messages.position(9, "EURUSD")]), buy_signal())
+    assert R.RISK_SYMBOL_OPEN in codes(d)
+    assert d.verdict.action == "hold"
+
+
+# ------------------------------------------------------------------ duplicates
+
+
+@pytest.mark.parametrize(("age", "blocked"), [(299, True), (300, True), (301, False)])
+def test_duplicate_signal_window(age: int, blocked: bool) -> None:
+    first = decide(anchored(), make_tick(server=T0 + 100), buy_signal())
+    assert first.verdict.action == "open"
+    sid = first.verdict.open.signal_id
+    again = decide(first.state, make_tick(server=T0 + 100 + age), buy_signal())
+    assert (R.RISK_DUPLICATE_SIGNAL in codes(again)) is blocked
+    if blocked:
+        assert f"signal_id={sid}" in " ".join(again.verdict.reasons)
+
+
+# ------------------------------------------------------------------ loss streak cooldown
+
+
+def _losses(n: int, start: int = T0 + 1000):
+    import msgspec
+
+    from sidecar.config import Config
+    from sidecar.engine.decide import Engine
+    from sidecar.protocol import Trade
+
+    engine = Engine(Config())
+    state = anchored()
+    events = []
+    for i in range(n):
+        t = msgspec.convert(
+            messages.trade(100 + i, entry="out", profit=-10.0, time=start + i), Trade
+        )
+        state, ev = engine.on_trade(state, t, start + i)
+        events += ev
+    return state, events
+
+
+@pytest.mark.parametrize(("losses", "cooling"), [(2, False), (3, True)])
+def test_three_losses_start_a_cooldown(losses: int, cooling: bool) -> None:
+    state, events = _losses(losses)
+    d = decide(state, make_tick(server=T0 + 1100), buy_signal())
+    assert (R.RISK_COOLDOWN in codes(d)) is cooling
+    assert bool(events) is cooling
+
+
+def test_cooldown_lasts_sixty_minutes_and_forces_defensive_leverage() -> None:
+    state, _ = _losses(3)
+    last_loss = T0 + 1002
+    assert state.cooldown_until == last_loss + 3600
+    inside = decide(state, make_tick(server=last_loss + 3599), buy_signal())
+    assert R.RISK_COOLDOWN in codes(inside)
+    after = decide(state, make_tick(server=last_loss + 3600), buy_signal())
+    assert R.RISK_COOLDOWN not in codes(after)
+    assert after.verdict.leverage_cap == 100  # still 3 losses in a row: defensive
+
+
+def test_a_win_resets_the_streak() -> None:
+    import msgspec
+
+    from sidecar.config import Config
+    from sidecar.engine.decide import Engine
+    from sidecar.protocol import Trade
+
+    state, _ = _losses(2)
+    win = msgspec.convert(messages.trade(200, entry="out", profit=5.0, time=T0 + 2000), Trade)
+    state, _ = Engine(Config()).on_trade(state, win, T0 + 2000)
+    assert state.loss_streak == 0
+
+
+# ------------------------------------------------------------------ reporting
+
+
+def test_every_verdict_reports_mode_and_all_active_locks_even_without_a_signal() -> None:
+    positions = [messages.position(i, f"S{i}", profit=-400.0) for i in range(3)]
+    tick = make_tick(equity=8500.0, balance=10000.0, positions=positions)
+    d = decide(anchored(hwm=10000.0), tick, None)
+    got = set(codes(d))
+    assert {R.MODE_HALTED, R.RISK_DAILY_LOSS, R.RISK_FLOATING_LOSS, R.RISK_MAX_POSITIONS} <= got
+    assert d.verdict.mode == "halted"
+    assert R.SIGNAL_NONE in got
+
+
+def test_clock_jumping_back_keeps_the_day_and_is_reported() -> None:
+    d1 = decide(anchored(), make_tick(server=T0 + 86400 + 10, equity=10000.0))
+    assert d1.state.day_key == T0 // 86400 + 1
+    d2 = decide(d1.state, make_tick(server=T0 + 50, equity=9000.0))
+    assert d2.state.day_key == d1.state.day_key  # never moves backwards
+    assert R.DATA_CLOCK_BACKWARDS in codes(d2)
+
+
+def test_reward_risk_gate() -> None:
+    d = decide(anchored(), make_tick(), buy_signal(rr=1.9))
+    assert R.RISK_REWARD_RISK in codes(d) and d.verdict.action == "hold"
+    d = decide(anchored(), make_tick(), buy_signal(rr=2.0))
+    assert d.verdict.action == "open"
+
+
+def test_valid_until_and_management_parameters() -> None:
+    d = decide(anchored(), make_tick(server=T0 + 3600, gmt=T0 + 3600 - 7200), buy_signal())
+    v = d.verdict
+    assert v.valid_until == T0 + 3600 - 7200 + 5  # the EA's GMT clock + 5 s
+    assert v.manage.breakeven_r == 1.0
+    assert v.manage.partial_fraction == 0.5
+    assert v.manage.partial_r == pytest.approx(1.25)  # 50% of a 2.5R target
+    assert v.manage.trail_distance == pytest.approx(0.005)  # 2 x ATR 0.0025
+    _ = (LOGIN, spec)

@@ -1,0 +1,90 @@
+"""Configuration: defaults from DESIGN.md, TOML, environment overrides, every error at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sidecar.cli import main
+from sidecar.config import Config, ConfigError, load_config
+from sidecar.engine.strategies import strategy_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_match_the_risk_table() -> None:
+    c = Config()
+    assert (c.risk.risk_pct, c.risk.max_risk_pct, c.risk.daily_loss_pct) == (1.0, 2.0, 3.0)
+    assert c.risk.floating_loss_pct == 10.0
+    assert (
+        c.risk.drawdown_defensive_pct,
+        c.risk.drawdown_reducing_pct,
+        c.risk.drawdown_halted_pct,
+    ) == (5, 12, 15)
+    assert (c.risk.max_positions, c.risk.duplicate_window_seconds) == (3, 300)
+    assert (c.risk.loss_streak, c.risk.cooldown_minutes, c.risk.min_reward_risk) == (3, 60, 2.0)
+    assert (c.leverage.defensive, c.leverage.normal, c.leverage.profit) == (100, 300, 500)
+    assert c.server.zmq == "tcp://127.0.0.1:5555" and c.server.http == "127.0.0.1:8765"
+
+
+def test_example_config_is_valid_and_documents_every_key() -> None:
+    example = ROOT / "configs" / "sidecar.example.toml"
+    config = load_config(example, env={}, extra_checks=strategy_problems)
+    text = example.read_text()
+    for section, model in Config.model_fields.items():
+        assert f"[{section}]" in text, section
+        for key in model.annotation.model_fields:  # type: ignore[union-attr]
+            documented = f"{key} =" in text or f"[{section}.{key}]" in text
+            assert documented, f"{section}.{key} undocumented"
+    assert config == Config(**{k: getattr(config, k) for k in Config.model_fields})
+
+
+def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[risk]\nrisk_pct = 5\nmax_positions = 9\nspeed = 1\n"
+        '[server]\nhttp = "0.0.0.0:8765"\n'
+        '[strategy]\nname = "sma_cross"\nparams = { fast = 50, slow = 20 }\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, env={}, extra_checks=strategy_problems)
+    text = str(err.value)
+    assert "risk.risk_pct" in text and "2" in text
+    assert "risk.max_positions" in text
+    assert "risk.speed" in text
+    assert "strategy.params.fast" in text
+    assert len(err.value.problems) >= 4
+
+
+def test_non_loopback_bind_needs_a_token() -> None:
+    with pytest.raises(ConfigError, match="needs a token"):
+        load_config(None, env={"SIDECAR_HTTP": "0.0.0.0:8765"})
+    cfg = load_config(None, env={"SIDECAR_HTTP": "0.0.0.0:8765", "SIDECAR_TOKEN": "s3cret"})
+    assert cfg.server.token == "s3cret"
+    assert load_config(None, env={"SIDECAR_ZMQ": "tcp://[::1]:5555"}).server.zmq.endswith("5555")
+
+
+def test_environment_overrides() -> None:
+    cfg = load_config(
+        None,
+        env={
+            "SIDECAR__RISK__RISK_PCT": "0.5",
+            "SIDECAR__STRATEGY__NAME": "sma_cross",
+            "SIDECAR_DB": "x.sqlite",
+        },
+    )
+    assert cfg.risk.risk_pct == 0.5 and cfg.server.db == "x.sqlite"
+
+
+def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(ROOT / "configs" / "sidecar.example.toml")]) == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[risk]\ndaily_loss_pct = -1\ndrawdown_halted_pct = 4\n")
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "risk.daily_loss_pct" in err and "drawdown" in err
+    assert main(["check-config", str(tmp_path / "missing.toml")]) == 2
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[risk\n")
+    assert main(["check-config", str(broken)]) == 2
