@@ -422,6 +422,14 @@ def dedup_key(event: Mapping[str, Any], tolerance_s: int = 300) -> tuple[str, in
     return (event_currency(event) or "", bucket, f"{topic}|{comp}")
 
 
+def _sources(event: Mapping[str, Any]) -> list[str]:
+    out = [str(x) for x in event.get("sources") or []]
+    src = event.get("source")
+    if src and src not in out:
+        out.insert(0, str(src))
+    return out
+
+
 def dedup_events(
     events: Iterable[Mapping[str, Any]], tolerance_s: int = 300, min_similarity: float = 0.5
 ) -> list[dict[str, Any]]:
@@ -441,13 +449,13 @@ def dedup_events(
                 imp_k, imp_e = k.get("importance"), ev.get("importance")
                 if imp_e and IMPORTANCE_RANK.get(imp_e, -1) > IMPORTANCE_RANK.get(imp_k or "", -1):
                     k["importance"] = imp_e
-                src = ev.get("source")
-                if src and src not in k["sources"]:
-                    k["sources"].append(src)
+                for src in _sources(ev):
+                    if src not in k["sources"]:
+                        k["sources"].append(src)
                 break
         else:
             new = dict(ev)
-            new["sources"] = [ev["source"]] if ev.get("source") else []
+            new["sources"] = _sources(ev)
             kept.append(new)
     kept.sort(key=_event_time)
     return kept
