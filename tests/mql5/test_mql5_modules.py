@@ -142,3 +142,506 @@ def test_unit_checks(unit_bin: Path) -> None:
     proc = subprocess.run([str(unit_bin)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "checks passed" in proc.stdout
+
+
+# ------------------------------------------------------------------ protocol round trips
+
+SCHEMAS = ROOT / "shared_schema"
+MESSAGE_TYPES = ("hello", "tick", "trade", "calendar", "heartbeat")
+
+
+@pytest.fixture(scope="session")
+def protocol_bin(build_dir: Path) -> Path:
+    return _compile(SRC / "protocol_driver.cpp", build_dir / "protocol_driver")
+
+
+def _validator(kind: str) -> Any:
+    jsonschema = pytest.importorskip("jsonschema")
+    path = SCHEMAS / f"{kind}.schema.json"
+    if not path.exists():
+        pytest.skip(f"{path.name} not written yet")
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _run_mode(binary: Path, mode: str, lines: list[str]) -> list[str]:
+    proc = subprocess.run(
+        [str(binary), mode],
+        input=("\n".join(lines) + "\n").encode("utf-8"),
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+    # split on "\n" only: str.splitlines() also breaks on U+0085/U+2028 inside JSON strings
+    out = proc.stdout.decode("utf-8").split("\n")
+    if out and out[-1] == "":
+        out.pop()
+    assert len(out) == len(lines)
+    return out
+
+
+DESIGN_EXAMPLES: list[dict[str, Any]] = [
+    {
+        "v": 1,
+        "type": "hello",
+        "id": "h-1",
+        "digits": 5,
+        "ea": {"name": "SidecarEA", "version": "1.0.0", "magic": 20251218, "tester": False},
+        "account": {
+            "login": 12345678,
+            "server": "JustMarkets-Live",
+            "currency": "USD",
+            "leverage": 3000,
+            "balance": 10000.0,
+            "equity": 10000.0,
+            "margin": 0.0,
+            "free_margin": 10000.0,
+        },
+        "time": {"server": 1734486000, "gmt": 1734478800},
+        "symbol": {
+            "name": "EURUSD",
+            "base": "EUR",
+            "quote": "USD",
+            "digits": 5,
+            "point": 0.00001,
+            "tick_size": 0.00001,
+            "tick_value": 1.0,
+            "contract_size": 100000.0,
+            "volume_min": 0.01,
+            "volume_step": 0.01,
+            "volume_max": 100.0,
+            "stops_level": 0,
+            "freeze_level": 0,
+        },
+        "timeframe": "H1",
+        "bars": [[1734472800, 1.0912, 1.092, 1.0905, 1.0915, 1534, 7]],
+    },
+    {
+        "v": 1,
+        "type": "tick",
+        "id": "t-42",
+        "token": 's3cr"et',
+        "digits": 5,
+        "login": 12345678,
+        "symbol": "EURUSD",
+        "timeframe": "H1",
+        "time": {"server": 1734486001, "gmt": 1734478801, "msc": 1734486001250},
+        "bid": 1.09121,
+        "ask": 1.09128,
+        "account": {"balance": 10000.0, "equity": 10012.5, "margin": 36.4, "free_margin": 9976.1},
+        "positions": [
+            {
+                "ticket": 501,
+                "symbol": "EURUSD",
+                "side": "buy",
+                "volume": 0.1,
+                "price_open": 1.09001,
+                "sl": 1.08701,
+                "tp": 1.09601,
+                "profit": 12.5,
+                "swap": 0.0,
+                "time": 1734480000,
+                "comment": "sc:9f2c…",
+            }
+        ],
+        "bars": [],
+    },
+    {
+        "v": 1,
+        "type": "trade",
+        "id": "d-7",
+        "digits": 5,
+        "login": 12345678,
+        "deal": 90017,
+        "order": 80011,
+        "position": 501,
+        "symbol": "EURUSD",
+        "side": "buy",
+        "entry": "in",
+        "volume": 0.1,
+        "price": 1.09001,
+        "profit": 0.0,
+        "commission": -0.35,
+        "swap": 0.0,
+        "time": 1734480000,
+        "comment": "sc:9f2c…",
+    },
+    {
+        "v": 1,
+        "type": "calendar",
+        "id": "c-3",
+        "login": 12345678,
+        "source": "mt5",
+        "events": [
+            {
+                "id": "840030016",
+                "time_gmt": 1734701400,
+                "currency": "USD",
+                "importance": "high",
+                "name": 'Nonfarm Payrolls "NFP"\n',
+                "actual": None,
+                "forecast": 200.0,
+                "previous": 227.0,
+            }
+        ],
+    },
+    {
+        "v": 1,
+        "type": "heartbeat",
+        "id": "b-9",
+        "login": 12345678,
+        "symbol": "EURUSD",
+        "time": {"server": 1734486060, "gmt": 1734478860},
+    },
+]
+
+
+def _same(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        errs = [f"{path}: keys {sorted(a)} != {sorted(b)}"] if set(a) != set(b) else []
+        for k in set(a) & set(b):
+            errs += _same(a[k], b[k], f"{path}.{k}")
+        return errs
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: length {len(a)} != {len(b)}"]
+        return [
+            e
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for e in _same(x, y, f"{path}[{i}]")
+        ]
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None or isinstance(a, str):
+        return [] if a == b and type(a) is type(b) else [f"{path}: {a!r} != {b!r}"]
+    if isinstance(a, int) and isinstance(b, int):
+        return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+    ok = isinstance(a, (int, float)) and isinstance(b, (int, float))
+    return (
+        []
+        if ok and math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
+        else [f"{path}: {a!r} != {b!r}"]
+    )
+
+
+def _encode_and_check(protocol_bin: Path, messages: list[dict[str, Any]]) -> None:
+    from sidecar import protocol
+
+    out = _run_mode(protocol_bin, "encode", [json.dumps(m) for m in messages])
+    errors: list[str] = []
+    for msg, line in zip(messages, out, strict=True):
+        wire = json.loads(line)
+        for err in _validator(msg["type"]).iter_errors(wire):
+            errors.append(f"{msg['type']} {msg['id']}: schema: {err.message} at {list(err.path)}")
+        protocol.decode(line.encode("utf-8"))  # the sidecar's own decoder accepts it
+        protocol.decode(line.encode("utf-8") + b"\x00")
+        want = {k: v for k, v in msg.items() if k != "digits"}
+        errors += [f"{msg['type']} {msg['id']}{e}" for e in _same(wire, want)]
+    assert not errors, "\n".join(errors)
+
+
+def test_design_examples_encode_to_valid_messages(protocol_bin: Path) -> None:
+    _encode_and_check(protocol_bin, DESIGN_EXAMPLES)
+
+
+# hypothesis: random replies serialised by the sidecar parse identically in the MQL5 parser
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXT = st.text(max_size=24)
+_ID = st.text(min_size=1, max_size=24)
+_POS = st.one_of(
+    st.floats(min_value=1e-9, max_value=1e9, allow_nan=False, allow_infinity=False),
+    st.floats(min_value=5e-324, max_value=1e-9, allow_nan=False, allow_infinity=False),
+    st.sampled_from([1.08628, 0.0021, 1e-05, 2650.25, 0.30000000000000004, 123456.789]),
+)
+_NONNEG = st.one_of(st.just(0.0), _POS)
+_I63 = st.integers(min_value=0, max_value=2**63 - 1)
+
+
+def _verdicts() -> st.SearchStrategy[Any]:
+    from sidecar import protocol as p
+
+    manage = st.builds(
+        p.Manage,
+        breakeven_r=_NONNEG,
+        partial_r=_NONNEG,
+        partial_fraction=st.floats(min_value=0, max_value=1),
+        trail_atr=_NONNEG,
+        trail_distance=_NONNEG,
+        breakeven_buffer=_NONNEG,
+    )
+    open_order = st.builds(
+        p.OpenOrder,
+        side=st.sampled_from(["buy", "sell"]),
+        volume=_POS,
+        sl=_POS,
+        tp=_POS,
+        risk_pct=st.floats(min_value=1e-6, max_value=100),
+        signal_id=_ID,
+    )
+    close = st.builds(p.CloseOrder, ticket=_I63, volume=_POS)
+    return st.builds(
+        p.Verdict,
+        id=st.one_of(_ID, st.none()),
+        action=st.sampled_from(["open", "hold", "close", "reduce"]),
+        mode=st.sampled_from(["active", "reducing", "halted"]),
+        manage=manage,
+        leverage_cap=st.integers(min_value=1, max_value=2**63 - 1),
+        valid_until=_I63,
+        open=st.one_of(st.none(), open_order),
+        close=st.lists(close, max_size=3) | st.lists(close, min_size=30, max_size=34),
+        reasons=st.lists(_TEXT, max_size=20),
+    )
+
+
+def _replies() -> st.SearchStrategy[Any]:
+    from sidecar import protocol as p
+
+    ack = st.builds(p.Ack, id=st.one_of(_ID, st.none()), duplicate=st.booleans())
+    err = st.builds(
+        p.error_reply,
+        code=st.sampled_from(list(p.ERROR_CODES)),
+        message=_TEXT,
+        request_id=st.one_of(_ID, st.none()),
+    )
+    return st.one_of(_verdicts(), _verdicts(), ack, err)
+
+
+def expected_view(msg: Any) -> dict[str, Any]:
+    """What the EA is meant to see in a reply (DESIGN.md + Protocol.mqh rules)."""
+    from sidecar import protocol as p
+
+    none = {"kind": "none"}
+    if isinstance(msg, p.Ack):
+        return none if msg.id is None else {"kind": "ack", "id": msg.id}
+    if isinstance(msg, p.ErrorReply):
+        return {
+            "kind": "error",
+            "id": msg.id or "",
+            "code": msg.error.code,
+            "message": msg.error.message,
+        }
+    # verdicts: a null id cannot be matched, action open needs an order, at most 32 closes
+    if msg.id is None or (msg.action == "open" and msg.open is None) or len(msg.close) > 32:
+        return none
+    o = msg.open if msg.action == "open" else None
+    m = msg.manage
+    return {
+        "kind": "verdict",
+        "id": msg.id,
+        "action": msg.action,
+        "mode": msg.mode,
+        "open": None
+        if o is None
+        else {
+            "side": o.side,
+            "volume": o.volume,
+            "sl": o.sl,
+            "tp": o.tp,
+            "risk_pct": o.risk_pct,
+            "signal_id": o.signal_id,
+        },
+        "close": [[c.ticket, c.volume] for c in msg.close],
+        "manage": {
+            "breakeven_r": m.breakeven_r,
+            "partial_r": m.partial_r,
+            "partial_fraction": m.partial_fraction,
+            "trail_atr": m.trail_atr,
+            "trail_distance": m.trail_distance,
+            "breakeven_buffer": m.breakeven_buffer,
+        },
+        "leverage_cap": float(msg.leverage_cap),
+        "valid_until": msg.valid_until,
+        "reason_total": len(msg.reasons),
+        "reasons": list(msg.reasons[:16]),
+    }
+
+
+def _compare_view(got: dict[str, Any], want: dict[str, Any]) -> list[str]:
+    if want["kind"] == "none":
+        return [] if got["kind"] == "none" else [f"expected no verdict, got {got}"]
+    got = {k: v for k, v in got.items() if k != "problem"}
+    # exact: floats must parse to the very same double the sidecar serialised
+    return [] if got == want else [f"{got} != {want}"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_replies(), min_size=1, max_size=20))
+def test_sidecar_replies_parse_identically(protocol_bin: Path, replies: list[Any]) -> None:
+    from sidecar import protocol
+
+    lines = [protocol.encode(r).decode("utf-8") for r in replies]
+    for line in lines:
+        protocol.decode_reply(line)  # the sidecar's own view of its reply is valid
+        _validator(json.loads(line)["type"]).validate(json.loads(line))
+    out = _run_mode(protocol_bin, "parse", lines)
+    errors = []
+    for reply, line in zip(replies, out, strict=True):
+        errors += _compare_view(json.loads(line), expected_view(reply))
+    assert not errors, "\n".join(errors)
+
+
+def test_malformed_replies_are_no_verdict(protocol_bin: Path) -> None:
+    good = {
+        "v": 1,
+        "type": "verdict",
+        "id": "t-1",
+        "ok": True,
+        "action": "hold",
+        "mode": "active",
+        "open": None,
+        "close": [],
+        "manage": {
+            "breakeven_r": 1.0,
+            "partial_r": 1.0,
+            "partial_fraction": 0.5,
+            "trail_atr": 2.0,
+            "trail_distance": 0.0021,
+        },
+        "leverage_cap": 300,
+        "valid_until": 1734478806,
+        "reasons": [],
+    }
+    bad = []
+    for key in ("v", "type", "id", "action", "mode", "manage", "leverage_cap", "valid_until"):
+        bad.append({k: v for k, v in good.items() if k != key})
+        bad.append({**good, key: 7 if key in ("type", "id") else "x"})
+    lines = [json.dumps(good)] + [json.dumps(b) for b in bad] + ["", "{", "null", "[]", '"x"']
+    out = [json.loads(x) for x in _run_mode(protocol_bin, "parse", lines)]
+    assert out[0]["kind"] == "verdict"
+    assert all(o["kind"] == "none" and o["problem"] for o in out[1:]), out
+
+
+def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
+    digits = st.sampled_from([2, 3, 5])
+    money = st.floats(min_value=-1e6, max_value=1e6).map(lambda x: round(x, 2))
+    posmoney = st.floats(min_value=0.01, max_value=1e7).map(lambda x: round(x, 2))
+    vol = st.integers(min_value=1, max_value=10000).map(lambda n: round(n * 0.01, 2))
+    name = st.text(min_size=1, max_size=12)
+    t = st.integers(min_value=1, max_value=2**40)
+
+    def build(d: int, draw_vals: Any) -> dict[str, Any]:
+        return draw_vals
+
+    @st.composite
+    def tick(draw: Any) -> dict[str, Any]:
+        d = draw(digits)
+        price = (
+            st.floats(min_value=0.5, max_value=5000)
+            .map(lambda x: round(x, d))
+            .filter(lambda x: x > 0)
+        )
+        positions = draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "ticket": st.integers(min_value=1, max_value=2**63 - 1),
+                        "symbol": name,
+                        "side": st.sampled_from(["buy", "sell"]),
+                        "volume": vol,
+                        "price_open": price,
+                        "sl": st.one_of(st.just(0.0), price),
+                        "tp": st.one_of(st.just(0.0), price),
+                        "profit": money,
+                        "swap": money,
+                        "time": t,
+                        "comment": st.text(max_size=31),
+                    }
+                ),
+                max_size=3,
+            )
+        )
+        msg: dict[str, Any] = {
+            "v": 1,
+            "type": "tick",
+            "id": draw(_ID),
+            "digits": d,
+            "login": draw(t),
+            "symbol": draw(name),
+            "timeframe": "M15",
+            "time": {"server": draw(t), "gmt": draw(t), "msc": draw(t)},
+            "bid": draw(price),
+            "ask": draw(price),
+            "account": {
+                "balance": draw(posmoney),
+                "equity": draw(posmoney),
+                "margin": draw(posmoney),
+                "free_margin": draw(money),
+            },
+            "positions": positions,
+            "bars": [
+                [
+                    draw(t),
+                    draw(price),
+                    draw(price),
+                    draw(price),
+                    draw(price),
+                    draw(t),
+                    draw(st.integers(0, 500)),
+                ]
+                for _ in range(draw(st.integers(0, 3)))
+            ],
+        }
+        token = draw(st.one_of(st.none(), _ID))
+        if token is not None:
+            msg["token"] = token
+        return msg
+
+    @st.composite
+    def trade(draw: Any) -> dict[str, Any]:
+        d = draw(digits)
+        return {
+            "v": 1,
+            "type": "trade",
+            "id": draw(_ID),
+            "digits": d,
+            "login": draw(t),
+            "deal": draw(t),
+            "order": draw(t),
+            "position": draw(t),
+            "symbol": draw(name),
+            "side": draw(st.sampled_from(["buy", "sell"])),
+            "entry": draw(st.sampled_from(["in", "out", "inout", "out_by"])),
+            "volume": draw(vol),
+            "price": round(draw(st.floats(0.5, 5000)), d),
+            "profit": draw(money),
+            "commission": draw(money),
+            "swap": draw(money),
+            "time": draw(t),
+            "comment": draw(st.text(max_size=31)),
+        }
+
+    @st.composite
+    def calendar(draw: Any) -> dict[str, Any]:
+        value = st.one_of(st.none(), st.integers(-(10**9), 10**9).map(lambda n: n / 1000.0))
+        events = [
+            {
+                "id": draw(st.text(min_size=1, max_size=20)),
+                "time_gmt": draw(t),
+                "currency": draw(st.sampled_from(["USD", "EUR", "JPY"])),
+                "importance": draw(st.sampled_from(["medium", "high"])),
+                "name": draw(st.text(min_size=1, max_size=60)),
+                "actual": draw(value),
+                "forecast": draw(value),
+                "previous": draw(value),
+            }
+            for _ in range(draw(st.integers(0, 4)))
+        ]
+        return {
+            "v": 1,
+            "type": "calendar",
+            "id": draw(_ID),
+            "login": draw(t),
+            "source": "mt5",
+            "events": events,
+        }
+
+    return st.one_of(tick(), trade(), calendar())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_tick_messages(), min_size=1, max_size=10))
+def test_random_messages_encode_to_valid_json(
+    protocol_bin: Path, messages: list[dict[str, Any]]
+) -> None:
+    _encode_and_check(protocol_bin, messages)

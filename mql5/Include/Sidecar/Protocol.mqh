@@ -1003,8 +1003,12 @@ public:
       string t = m_val[i];
       if(StringFind(t, ".") < 0 && StringFind(t, "e") < 0 && StringFind(t, "E") < 0)
         {
-         int digits = StringLen(t) - (StringGetCharacter(t, 0) == '-' ? 1 : 0);
-         if(digits > 18)
+         bool neg = StringGetCharacter(t, 0) == '-';
+         int digits = StringLen(t) - (neg ? 1 : 0);
+         if(digits > 19)
+            return false;
+         // 19 digits: compare with the long range as text (equal-length digit strings)
+         if(digits == 19 && StringSubstr(t, neg ? 1 : 0) > (neg ? "9223372036854775808" : "9223372036854775807"))
             return false;
          out = StringToInteger(t);
          return true;
@@ -1045,7 +1049,9 @@ public:
 #define PROTO_M_PARTIAL_FRACTION 2
 #define PROTO_M_TRAIL_ATR        3
 #define PROTO_M_TRAIL_DISTANCE   4
-#define PROTO_M_COUNT            5
+#define PROTO_M_BREAKEVEN_BUFFER 5   // optional (default 0)
+#define PROTO_M_REQUIRED         5   // the first five are required
+#define PROTO_M_COUNT            6
 
 struct ProtoReply
   {
@@ -1095,6 +1101,8 @@ string ProtoManageName(const int k)
          return "trail_atr";
       case PROTO_M_TRAIL_DISTANCE:
          return "trail_distance";
+      case PROTO_M_BREAKEVEN_BUFFER:
+         return "breakeven_buffer";
      }
    return "";
   }
@@ -1149,10 +1157,21 @@ bool ProtoReject(ProtoReply &r, const string problem)
    return false;
   }
 
+// "ok" is optional (default true); when present it must be the boolean true.
+bool ProtoOkTrue(const CJsonFlat &j)
+  {
+   if(j.TypeOf("ok") == JSON_T_NONE)
+      return true;
+   bool ok = false;
+   return j.GetBool("ok", ok) && ok;
+  }
+
+// Required fields follow shared_schema/verdict.schema.json: type, v, id (a string here: a null id
+// cannot be matched to the request), action, mode, manage, leverage_cap, valid_until; when action is
+// open, open with side, volume, sl, tp, risk_pct, signal_id.
 bool ProtoParseVerdict(const CJsonFlat &j, ProtoReply &r)
   {
-   bool ok = false;
-   if(!j.GetBool("ok", ok) || !ok)
+   if(!ProtoOkTrue(j))
       return ProtoReject(r, "verdict: ok must be true");
    if(!j.GetString("action", r.action) ||
       (r.action != "open" && r.action != "hold" && r.action != "close" && r.action != "reduce"))
@@ -1171,17 +1190,11 @@ bool ProtoParseVerdict(const CJsonFlat &j, ProtoReply &r)
          return ProtoReject(r, "verdict: open.volume must be a number > 0");
       if(!j.GetDouble("open.sl", r.open_sl) || !(r.open_sl > 0.0))
          return ProtoReject(r, "verdict: open.sl must be a number > 0");
-      if(j.IsNull("open.tp"))
-         r.open_tp = 0.0;
-      else
-         if(!j.GetDouble("open.tp", r.open_tp) || r.open_tp < 0.0)
-            return ProtoReject(r, "verdict: open.tp must be a number >= 0 or null");
-      if(!j.IsNull("open.risk_pct"))
-        {
-         if(!j.GetDouble("open.risk_pct", r.open_risk_pct))
-            return ProtoReject(r, "verdict: open.risk_pct must be a number or null");
-         r.has_risk_pct = true;
-        }
+      if(!j.GetDouble("open.tp", r.open_tp) || !(r.open_tp > 0.0))
+         return ProtoReject(r, "verdict: open.tp must be a number > 0");
+      if(!j.GetDouble("open.risk_pct", r.open_risk_pct) || !(r.open_risk_pct > 0.0))
+         return ProtoReject(r, "verdict: open.risk_pct must be a number > 0");
+      r.has_risk_pct = true;
       if(!j.GetString("open.signal_id", r.open_signal_id) || r.open_signal_id == "")
          return ProtoReject(r, "verdict: open.signal_id must be a non-empty string");
       r.has_open = true;
@@ -1199,37 +1212,31 @@ bool ProtoParseVerdict(const CJsonFlat &j, ProtoReply &r)
          if(j.TypeOf(p) != JSON_T_OBJ)
             return ProtoReject(r, "verdict: " + p + " must be an object");
          long ticket = 0;
-         if(!j.GetLong(p + ".ticket", ticket) || ticket <= 0)
-            return ProtoReject(r, "verdict: " + p + ".ticket must be an integer > 0");
+         if(!j.GetLong(p + ".ticket", ticket) || ticket < 0)
+            return ProtoReject(r, "verdict: " + p + ".ticket must be an integer >= 0");
          double vol = 0.0;
-         if(!j.IsNull(p + ".volume") && (!j.GetDouble(p + ".volume", vol) || vol < 0.0))
-            return ProtoReject(r, "verdict: " + p + ".volume must be a number >= 0 or null");
+         if(!j.GetDouble(p + ".volume", vol) || !(vol > 0.0))
+            return ProtoReject(r, "verdict: " + p + ".volume must be a number > 0");
          r.close_ticket[i] = ticket;
          r.close_volume[i] = vol;
         }
       r.close_count = n;
      }
-   if(!j.IsNull("manage"))
+   if(j.TypeOf("manage") != JSON_T_OBJ)
+      return ProtoReject(r, "verdict: manage must be an object");
+   for(int k = 0; k < PROTO_M_COUNT; k++)
      {
-      if(j.TypeOf("manage") != JSON_T_OBJ)
-         return ProtoReject(r, "verdict: manage must be an object or null");
-      for(int k = 0; k < PROTO_M_COUNT; k++)
-        {
-         string p = "manage." + ProtoManageName(k);
-         if(j.IsNull(p))
-            continue;
-         if(!j.GetDouble(p, r.manage_val[k]))
-            return ProtoReject(r, "verdict: " + p + " must be a number or null");
-         r.manage_has[k] = true;
-        }
-      r.has_manage = true;
+      string p = "manage." + ProtoManageName(k);
+      if(k >= PROTO_M_REQUIRED && j.IsNull(p))
+         continue;
+      if(!j.GetDouble(p, r.manage_val[k]) || r.manage_val[k] < 0.0)
+         return ProtoReject(r, "verdict: " + p + " must be a number >= 0");
+      r.manage_has[k] = true;
      }
-   if(!j.IsNull("leverage_cap"))
-     {
-      if(!j.GetDouble("leverage_cap", r.leverage_cap) || !(r.leverage_cap > 0.0))
-         return ProtoReject(r, "verdict: leverage_cap must be a number > 0 or null");
-      r.has_leverage_cap = true;
-     }
+   r.has_manage = true;
+   if(!j.GetDouble("leverage_cap", r.leverage_cap) || !(r.leverage_cap > 0.0))
+      return ProtoReject(r, "verdict: leverage_cap must be a number > 0");
+   r.has_leverage_cap = true;
    if(!j.IsNull("reasons"))
      {
       int n = j.Count("reasons", JSON_T_ARR);
@@ -1267,6 +1274,8 @@ bool ProtoParseReplyWith(CJsonFlat &j, const string text, ProtoReply &r)
       return ProtoReject(r, "type must be a string");
    if(!j.GetString("id", r.id))
      {
+      // an error may carry "id": null (the request could not be read); the EA treats it as
+      // an answer to the pending request
       if(!(r.type == "error" && j.TypeOf("id") == JSON_T_NULL))
          return ProtoReject(r, "id must be a string");
       r.id = "";
@@ -1275,8 +1284,7 @@ bool ProtoParseReplyWith(CJsonFlat &j, const string text, ProtoReply &r)
       return ProtoParseVerdict(j, r);
    if(r.type == "ack")
      {
-      bool ok = false;
-      if(!j.GetBool("ok", ok) || !ok)
+      if(!ProtoOkTrue(j))
          return ProtoReject(r, "ack: ok must be true");
       r.kind = PROTO_REPLY_ACK;
       return true;
@@ -1285,7 +1293,7 @@ bool ProtoParseReplyWith(CJsonFlat &j, const string text, ProtoReply &r)
      {
       if(j.TypeOf("error") != JSON_T_OBJ || !j.GetString("error.code", r.error_code) || r.error_code == "")
          return ProtoReject(r, "error: error.code must be a non-empty string");
-      if(!j.IsNull("error.message") && !j.GetString("error.message", r.error_message))
+      if(!j.GetString("error.message", r.error_message))
          return ProtoReject(r, "error: error.message must be a string");
       r.kind = PROTO_REPLY_ERROR;
       return true;

@@ -99,6 +99,10 @@ static void TestNumbers()
    CHECK(!j.GetLong("x", v));
    CHECK(!j.GetLong("big", v));
    CHECK(j.GetLong("neg", v) && v == -7);
+   CHECK(j.Parse("{\"max\":9223372036854775807,\"over\":9223372036854775808,\"min\":-9223372036854775808}"));
+   CHECK(j.GetLong("max", v) && v == LONG_MAX);
+   CHECK(!j.GetLong("over", v));
+   CHECK(j.GetLong("min", v) && v == LONG_MIN);
 }
 
 static void TestParser()
@@ -183,6 +187,9 @@ static void TestReplies()
                             {"\"side\":\"buy\"", "\"side\":\"long\""},
                             {"\"volume\":0.2", "\"volume\":-0.2"},
                             {"\"sl\":1.08628", "\"sl\":null"},
+                            {"\"tp\":1.10128", "\"tp\":0"},
+                            {"\"risk_pct\":1.0,", ""},
+                            {"\"ticket\":501,\"volume\":0.1", "\"ticket\":501"},
                             {"\"signal_id\":\"9f2c\"", "\"signal_id\":\"\""},
                             {"\"ticket\":501", "\"ticket\":\"501\""},
                             {"\"trail_atr\":2.0", "\"trail_atr\":\"2\""},
@@ -205,10 +212,23 @@ static void TestReplies()
    }
    // open missing while action is open; hold without open is fine
    CHECK(!ProtoParseReply("{\"v\":1,\"type\":\"verdict\",\"id\":\"t\",\"ok\":true,\"action\":\"open\",\"mode\":\"active\",\"open\":null,\"valid_until\":1}", r));
-   CHECK(ProtoParseReply("{\"v\":1,\"type\":\"verdict\",\"id\":\"t\",\"ok\":true,\"action\":\"hold\",\"mode\":\"halted\",\"open\":null,\"valid_until\":1}", r));
-   CHECK(!r.has_open && !r.has_manage && !r.has_leverage_cap && r.close_count == 0);
+   const string hold = "{\"v\":1,\"type\":\"verdict\",\"id\":\"t\",\"action\":\"hold\",\"mode\":\"halted\",\"open\":null,"
+                       "\"manage\":{\"breakeven_r\":1,\"partial_r\":1,\"partial_fraction\":0.5,\"trail_atr\":2,\"trail_distance\":0,"
+                       "\"breakeven_buffer\":0.0001},\"leverage_cap\":100,\"valid_until\":1}";
+   CHECK(ProtoParseReply(hold, r));
+   CHECK(!r.has_open && r.close_count == 0 && r.manage_has[PROTO_M_BREAKEVEN_BUFFER]);
+   CHECK_EQ(r.manage_val[PROTO_M_BREAKEVEN_BUFFER], 0.0001);
+   // manage and leverage_cap are required
+   string t2 = hold;
+   t2.replace(t2.find("\"leverage_cap\":100,"), std::strlen("\"leverage_cap\":100,"), "");
+   CHECK(!ProtoParseReply(t2, r));
+   t2 = hold;
+   t2.replace(t2.find("\"trail_distance\":0,"), std::strlen("\"trail_distance\":0,"), "");
+   CHECK(!ProtoParseReply(t2, r));
    CHECK(!ProtoParseReply("[1]", r));
    CHECK(!ProtoParseReply("{\"v\":1,\"type\":\"ack\",\"id\":\"x\",\"ok\":false}", r));
+   CHECK(ProtoParseReply("{\"v\":1,\"type\":\"ack\",\"id\":\"x\",\"duplicate\":true}", r));
+   CHECK(!ProtoParseReply("{\"v\":1,\"type\":\"error\",\"id\":\"x\",\"error\":{\"code\":\"X\"}}", r));
 }
 
 static void TestGuardState()

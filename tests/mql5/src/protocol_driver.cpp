@@ -1,0 +1,251 @@
+// Protocol round trips.
+//   protocol_driver encode : stdin = wire-shaped JSON messages (hello/tick/trade/calendar/heartbeat);
+//                            each is read field by field and rebuilt with the MQL5 encoders.
+//                            stdout = the encoder's JSON, one line per message.
+//   protocol_driver parse  : stdin = replies (verdict/ack/error) as produced by the sidecar;
+//                            stdout = the MQL5 parser's view of each, in a canonical JSON form.
+#include "driver_common.h"
+
+static ProtoAccount ReadAccount(const CJsonFlat &j, const string &p)
+{
+   ProtoAccount a;
+   a.login = InL(j, p + ".login", 0);
+   a.server = InS(j, p + ".server", "");
+   a.currency = InS(j, p + ".currency", "");
+   a.leverage = InL(j, p + ".leverage", 0);
+   a.balance = InD(j, p + ".balance", 0.0);
+   a.equity = InD(j, p + ".equity", 0.0);
+   a.margin = InD(j, p + ".margin", 0.0);
+   a.free_margin = InD(j, p + ".free_margin", 0.0);
+   return a;
+}
+
+static void WriteBars(CJsonWriter &w, const CJsonFlat &j, int digits)
+{
+   int n = j.Count("bars", JSON_T_ARR);
+   for(int i = 0; i < n; i++)
+   {
+      string p = "bars[" + IntegerToString(i) + "]";
+      ProtoBar b;
+      b.time = InL(j, p + "[0]", 0);
+      b.open = InD(j, p + "[1]", 0.0);
+      b.high = InD(j, p + "[2]", 0.0);
+      b.low = InD(j, p + "[3]", 0.0);
+      b.close = InD(j, p + "[4]", 0.0);
+      b.tick_volume = InL(j, p + "[5]", 0);
+      b.spread = (int)InL(j, p + "[6]", 0);
+      ProtoWriteBar(w, b, digits);
+   }
+}
+
+static string Encode(const CJsonFlat &j)
+{
+   string type = InS(j, "type", "");
+   string id = InS(j, "id", "");
+   string token = InS(j, "token", "");
+   int digits = (int)InL(j, "digits", 5);  // driver input only: the symbol's digits
+   CJsonWriter w;
+   if(type == "hello")
+   {
+      ProtoEa ea;
+      ea.name = InS(j, "ea.name", "");
+      ea.version = InS(j, "ea.version", "");
+      ea.magic = InL(j, "ea.magic", 0);
+      ea.tester = InB(j, "ea.tester", false);
+      ProtoSymbol s;
+      s.name = InS(j, "symbol.name", "");
+      s.base = InS(j, "symbol.base", "");
+      s.quote = InS(j, "symbol.quote", "");
+      s.digits = (int)InL(j, "symbol.digits", 5);
+      s.point = InD(j, "symbol.point", 0.0);
+      s.tick_size = InD(j, "symbol.tick_size", 0.0);
+      s.tick_value = InD(j, "symbol.tick_value", 0.0);
+      s.contract_size = InD(j, "symbol.contract_size", 0.0);
+      s.volume_min = InD(j, "symbol.volume_min", 0.0);
+      s.volume_step = InD(j, "symbol.volume_step", 0.0);
+      s.volume_max = InD(j, "symbol.volume_max", 0.0);
+      s.stops_level = (int)InL(j, "symbol.stops_level", 0);
+      s.freeze_level = (int)InL(j, "symbol.freeze_level", 0);
+      ProtoAccount a = ReadAccount(j, "account");
+      ProtoHelloBegin(w, id, token, ea, a, InL(j, "time.server", 0), InL(j, "time.gmt", 0), s, InS(j, "timeframe", ""));
+      WriteBars(w, j, s.digits);
+      ProtoHelloEnd(w);
+      return w.Text();
+   }
+   if(type == "tick")
+   {
+      ProtoAccount a = ReadAccount(j, "account");
+      ProtoTickBegin(w, id, token, InL(j, "login", 0), InS(j, "symbol", ""), InS(j, "timeframe", ""),
+                     InL(j, "time.server", 0), InL(j, "time.gmt", 0), InL(j, "time.msc", 0), InD(j, "bid", 0.0),
+                     InD(j, "ask", 0.0), digits, a);
+      int n = j.Count("positions", JSON_T_ARR);
+      for(int i = 0; i < n; i++)
+      {
+         string p = "positions[" + IntegerToString(i) + "]";
+         ProtoPosition pos;
+         pos.ticket = InL(j, p + ".ticket", 0);
+         pos.symbol = InS(j, p + ".symbol", "");
+         pos.side = InS(j, p + ".side", "");
+         pos.volume = InD(j, p + ".volume", 0.0);
+         pos.price_open = InD(j, p + ".price_open", 0.0);
+         pos.sl = InD(j, p + ".sl", 0.0);
+         pos.tp = InD(j, p + ".tp", 0.0);
+         pos.profit = InD(j, p + ".profit", 0.0);
+         pos.swap = InD(j, p + ".swap", 0.0);
+         pos.time = InL(j, p + ".time", 0);
+         pos.comment = InS(j, p + ".comment", "");
+         ProtoWritePosition(w, pos, digits);
+      }
+      ProtoTickBars(w);
+      WriteBars(w, j, digits);
+      ProtoTickEnd(w);
+      return w.Text();
+   }
+   if(type == "trade")
+   {
+      ProtoTrade t;
+      t.login = InL(j, "login", 0);
+      t.deal = InL(j, "deal", 0);
+      t.order = InL(j, "order", 0);
+      t.position = InL(j, "position", 0);
+      t.symbol = InS(j, "symbol", "");
+      t.side = InS(j, "side", "");
+      t.entry = InS(j, "entry", "");
+      t.volume = InD(j, "volume", 0.0);
+      t.price = InD(j, "price", 0.0);
+      t.profit = InD(j, "profit", 0.0);
+      t.commission = InD(j, "commission", 0.0);
+      t.swap = InD(j, "swap", 0.0);
+      t.time = InL(j, "time", 0);
+      t.comment = InS(j, "comment", "");
+      return ProtoTradeJson(id, token, t, digits);
+   }
+   if(type == "calendar")
+   {
+      ProtoCalendarBegin(w, id, token, InL(j, "login", 0));
+      int n = j.Count("events", JSON_T_ARR);
+      for(int i = 0; i < n; i++)
+      {
+         string p = "events[" + IntegerToString(i) + "]";
+         ProtoEvent e;
+         e.id = InS(j, p + ".id", "");
+         e.time_gmt = InL(j, p + ".time_gmt", 0);
+         e.currency = InS(j, p + ".currency", "");
+         e.importance = InS(j, p + ".importance", "");
+         e.name = InS(j, p + ".name", "");
+         e.has_actual = j.TypeOf(p + ".actual") == JSON_T_NUM;
+         e.actual = InD(j, p + ".actual", 0.0);
+         e.has_forecast = j.TypeOf(p + ".forecast") == JSON_T_NUM;
+         e.forecast = InD(j, p + ".forecast", 0.0);
+         e.has_previous = j.TypeOf(p + ".previous") == JSON_T_NUM;
+         e.previous = InD(j, p + ".previous", 0.0);
+         ProtoWriteEvent(w, e);
+      }
+      ProtoCalendarEnd(w);
+      return w.Text();
+   }
+   if(type == "heartbeat")
+      return ProtoHeartbeatJson(id, token, InL(j, "login", 0), InS(j, "symbol", ""), InL(j, "time.server", 0),
+                                InL(j, "time.gmt", 0));
+   return "{\"driver_error\":\"unknown type\"}";
+}
+
+static string Canonical(const ProtoReply &r)
+{
+   CJsonWriter w;
+   w.BeginObject();
+   string kind = r.kind == PROTO_REPLY_VERDICT ? "verdict"
+                 : r.kind == PROTO_REPLY_ACK   ? "ack"
+                 : r.kind == PROTO_REPLY_ERROR ? "error"
+                                               : "none";
+   w.KStr("kind", kind);
+   if(r.kind == PROTO_REPLY_NONE)
+   {
+      w.KStr("problem", r.problem);
+      w.EndObject();
+      return w.Text();
+   }
+   w.KStr("id", r.id);
+   if(r.kind == PROTO_REPLY_ERROR)
+   {
+      w.KStr("code", r.error_code);
+      w.KStr("message", r.error_message);
+   }
+   if(r.kind == PROTO_REPLY_VERDICT)
+   {
+      w.KStr("action", r.action);
+      w.KStr("mode", r.mode);
+      w.Key("open");
+      if(r.has_open)
+      {
+         w.BeginObject();
+         w.KStr("side", r.open_side);
+         w.KRaw("volume", Num(r.open_volume));
+         w.KRaw("sl", Num(r.open_sl));
+         w.KRaw("tp", Num(r.open_tp));
+         w.KRaw("risk_pct", Num(r.open_risk_pct));
+         w.KStr("signal_id", r.open_signal_id);
+         w.EndObject();
+      }
+      else
+         w.Null();
+      w.Key("close");
+      w.BeginArray();
+      for(int i = 0; i < r.close_count; i++)
+      {
+         w.BeginArray();
+         w.Int(r.close_ticket[i]);
+         w.Raw(Num(r.close_volume[i]));
+         w.EndArray();
+      }
+      w.EndArray();
+      w.Key("manage");
+      w.BeginObject();
+      for(int k = 0; k < PROTO_M_COUNT; k++)
+         w.KRaw(ProtoManageName(k), r.manage_has[k] ? Num(r.manage_val[k]) : "null");
+      w.EndObject();
+      w.KRaw("leverage_cap", Num(r.leverage_cap));
+      w.KInt("valid_until", r.valid_until);
+      w.KInt("reason_total", r.reason_total);
+      w.Key("reasons");
+      w.BeginArray();
+      for(int i = 0; i < r.reason_count; i++)
+         w.Str(r.reasons[i]);
+      w.EndArray();
+   }
+   w.EndObject();
+   return w.Text();
+}
+
+int main(int argc, char **argv)
+{
+   string mode = argc > 1 ? string(argv[1]) : string("");
+   if(mode != "encode" && mode != "parse")
+   {
+      std::cerr << "usage: protocol_driver encode|parse\n";
+      return 2;
+   }
+   CJsonFlat *j = new CJsonFlat();
+   ProtoReply *r = new ProtoReply();
+   std::string line;
+   int rc = 0;
+   while(std::getline(std::cin, line))
+   {
+      if(mode == "parse")
+      {
+         ProtoParseReplyWith(*j, line, *r);
+         std::cout << Canonical(*r) << "\n";
+         continue;
+      }
+      if(!j->Parse(line))
+      {
+         std::cout << "{\"driver_error\":" << JsonQuote(j->m_error) << "}\n";
+         rc = 1;
+         continue;
+      }
+      std::cout << Encode(*j) << "\n";
+   }
+   delete r;
+   delete j;
+   return rc;
+}
