@@ -520,9 +520,6 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
     name = st.text(min_size=1, max_size=12)
     t = st.integers(min_value=1, max_value=2**40)
 
-    def build(d: int, draw_vals: Any) -> dict[str, Any]:
-        return draw_vals
-
     @st.composite
     def tick(draw: Any) -> dict[str, Any]:
         d = draw(digits)
@@ -551,6 +548,15 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
                 max_size=3,
             )
         )
+        bid = draw(price)
+        bars = []
+        start = draw(t)
+        for k in range(draw(st.integers(0, 3))):
+            o, c = draw(price), draw(price)
+            hi = round(max(o, c) + draw(st.integers(0, 9)) * 10.0**-d, d)
+            lo = max(round(min(o, c) - draw(st.integers(0, 9)) * 10.0**-d, d), 10.0**-d)
+            lo = min(lo, o, c)
+            bars.append([start + 60 * k, o, hi, lo, c, draw(t), draw(st.integers(0, 500))])
         msg: dict[str, Any] = {
             "v": 1,
             "type": "tick",
@@ -560,8 +566,8 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
             "symbol": draw(name),
             "timeframe": "M15",
             "time": {"server": draw(t), "gmt": draw(t), "msc": draw(t)},
-            "bid": draw(price),
-            "ask": draw(price),
+            "bid": bid,
+            "ask": round(bid + draw(st.integers(0, 50)) * 10.0**-d, d),
             "account": {
                 "balance": draw(posmoney),
                 "equity": draw(posmoney),
@@ -569,18 +575,7 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
                 "free_margin": draw(money),
             },
             "positions": positions,
-            "bars": [
-                [
-                    draw(t),
-                    draw(price),
-                    draw(price),
-                    draw(price),
-                    draw(price),
-                    draw(t),
-                    draw(st.integers(0, 500)),
-                ]
-                for _ in range(draw(st.integers(0, 3)))
-            ],
+            "bars": bars,
         }
         token = draw(st.one_of(st.none(), _ID))
         if token is not None:
