@@ -74,7 +74,8 @@ def risk_order_problems(v: dict[str, Any]) -> list[str]:
     problems = []
     if v["risk_pct"] > v["max_risk_pct"]:
         problems.append(
-            f"risk.risk_pct: must be <= risk.max_risk_pct ({v['max_risk_pct']}), got {v['risk_pct']}"
+            f"risk.risk_pct: must be <= risk.max_risk_pct ({v['max_risk_pct']}), "
+            f"got {v['risk_pct']}"
         )
     if not v["drawdown_defensive_pct"] < v["drawdown_reducing_pct"] < v["drawdown_halted_pct"]:
         problems.append(
@@ -122,6 +123,32 @@ class LeverageConfig(_Section):
         return self
 
 
+class SizingConfig(_Section):
+    """Risk per trade = risk.risk_pct x Kelly x volatility x mode, clamped (see docs/engine.md)."""
+
+    min_risk_pct: float = Field(0.25, gt=0, le=HARD_MAX_RISK_PCT)  # floor of the clamp
+    kelly_enabled: bool = True
+    kelly_trades: int = Field(50, ge=2, le=1000)  # journal window: the last N closed positions
+    kelly_min_trades: int = Field(20, ge=1, le=1000)  # fewer -> base risk, Kelly unused
+    kelly_fraction: float = Field(0.5, gt=0, le=1)  # 0.5 = half-Kelly
+    # Beta prior on the win rate: this many pseudo-trades at break-even for the observed payoff
+    # ratio; shrinks f* by n / (n + prior_trades).
+    kelly_prior_trades: float = Field(10.0, ge=0, le=1000)
+    no_edge: Literal["min", "refuse"] = "min"  # f* <= 0: trade at min_risk_pct, or refuse
+    volatility_window: int = Field(500, ge=20, le=10_000)  # bars of ATR history ranked
+    volatility_top_pct: float = Field(80.0, ge=0, lt=100)  # ATR percentile above this is "high"
+    volatility_factor: float = Field(0.5, gt=0, le=1)  # risk multiplier at high volatility
+
+    @model_validator(mode="after")
+    def _window(self) -> SizingConfig:
+        if self.kelly_min_trades > self.kelly_trades:
+            raise ValueError(
+                "sizing.kelly_min_trades: must be <= sizing.kelly_trades "
+                f"({self.kelly_trades}), got {self.kelly_min_trades}"
+            )
+        return self
+
+
 class StrategyConfig(_Section):
     name: str = "sma_cross"
     params: dict[str, Any] = Field(default_factory=dict)
@@ -155,11 +182,21 @@ class Config(_Section):
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     leverage: LeverageConfig = Field(default_factory=LeverageConfig)
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
     manage: ManageConfig = Field(default_factory=ManageConfig)
     verdict: VerdictConfig = Field(default_factory=VerdictConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _risk_floor(self) -> Config:
+        if self.sizing.min_risk_pct > self.risk.risk_pct:
+            raise ValueError(
+                f"sizing.min_risk_pct: must be <= risk.risk_pct ({self.risk.risk_pct}), "
+                f"got {self.sizing.min_risk_pct}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _token_for_remote(self) -> Config:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from sidecar.config import HARD_LEVERAGE_CEILING, Config
-from sidecar.engine import gates, indicators
+from sidecar.engine import gates, indicators, volatility
 from sidecar.engine import reasons as R
 from sidecar.engine.account import Transition, apply_trade, observe, remember_signal
 from sidecar.engine.bars import Bars
@@ -50,7 +50,8 @@ class Engine:
     # ------------------------------------------------------------ per new bar
 
     def analyze(self, bars: Bars) -> Analysis:
-        """Strategy and ATR for the newest closed bar. Pure; callers cache it per bar."""
+        """Strategy, ATR and its percentile for the newest closed bar. Pure; callers cache it per
+        bar, so the volatility rank costs one ATR pass per new bar, not one per tick."""
         n = len(bars)
         if n == 0:
             return Analysis(None, 0, self.strategy.min_bars, None, 0.0)
@@ -61,7 +62,8 @@ class Engine:
             window = bars.tail(min(n, 10 * period))
             value = float(indicators.atr(window.high, window.low, window.close, period)[-1])
             atr = value if math.isfinite(value) else 0.0
-        return Analysis(int(bars.time[-1]), n, self.strategy.min_bars, signal, atr)
+        atr_pct = volatility.atr_percentile(bars, period, self.config.sizing.volatility_window)
+        return Analysis(int(bars.time[-1]), n, self.strategy.min_bars, signal, atr, atr_pct)
 
     # ------------------------------------------------------------ per tick
 

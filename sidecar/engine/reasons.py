@@ -28,8 +28,16 @@ SIZE_RISK = "SIZE_RISK"
 SIZE_BELOW_MIN = "SIZE_BELOW_MIN"
 SIZE_CAPPED_MAX = "SIZE_CAPPED_MAX"
 SIZE_STOPS_LEVEL = "SIZE_STOPS_LEVEL"
+SIZE_KELLY = "SIZE_KELLY"  # fractional Kelly from the journal set the risk
+SIZE_NO_EDGE = "SIZE_NO_EDGE"  # the journal shows no edge: minimum risk, or refused
+SIZE_VOLATILITY = "SIZE_VOLATILITY"  # ATR in the top of its recent range: risk reduced
+SIZE_CLAMPED = "SIZE_CLAMPED"  # the product of the multipliers left [min_risk_pct, max_risk_pct]
 LEVERAGE_CAP = "LEVERAGE_CAP"
 LEVERAGE_CUT = "LEVERAGE_CUT"
+# News feeds (sidecar/engine/news.py)
+NEWS_BLACKOUT = "NEWS_BLACKOUT"  # inside the window of a high-impact event of an exposed currency
+NEWS_SENTIMENT = "NEWS_SENTIMENT"  # the currency the entry is long scores strongly negative
+NEWS_STALE = "NEWS_STALE"  # a configured news source has not refreshed for 2 x its interval
 
 
 def _fmt(value: object) -> str:

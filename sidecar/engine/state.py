@@ -64,6 +64,20 @@ class Analysis:
     min_bars: int
     signal: Signal | None
     atr: float  # ATR of the newest closed bar (0 when not enough bars)
+    # Percentile (0..100) of that ATR within its last `sizing.volatility_window` values; None
+    # until the history holds a full window (a partial window would rank differently).
+    atr_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class TradeStats:
+    """Net results (account money) of the newest closed positions of one login, oldest first.
+
+    Kept in memory by the service and updated per closing deal, so sizing never queries the
+    database on a tick.
+    """
+
+    results: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,3 +94,5 @@ class Snapshot:
     # Account money per 1.0 price move per lot (tick_value / tick_size) of every symbol this
     # account introduced with `hello`: converts other symbols' positions to account currency.
     value_per_price: Mapping[str, float] = field(default_factory=dict)
+    # The journal behind fractional-Kelly sizing and the profit-phase leverage regime.
+    trades: TradeStats = field(default_factory=TradeStats)

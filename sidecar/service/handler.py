@@ -40,6 +40,7 @@ from sidecar.protocol import (
 )
 from sidecar.service.logs import event
 from sidecar.service.metrics import Metrics
+from sidecar.service.trade_journal import TradeJournal
 from sidecar.store import Store
 
 log = logging.getLogger("sidecar.service")
@@ -88,6 +89,10 @@ class Sidecar:
         self.feeds: dict[str, FeedStatus] = {}
         self.feed_gate: FeedGate | None = None
         self.started = time.time()
+        # Kelly statistics per login: read from the store here, then kept current by `trade`.
+        self.trade_journal = TradeJournal(config.sizing.kelly_trades, store.closed_trades)
+        for login in self.states:
+            self.trade_journal.stats(login)
         for login, st in self.states.items():
             self.metrics.account(login, st.equity, st.drawdown_pct, st.daily_pnl, st.mode)
 
@@ -116,7 +121,7 @@ class Sidecar:
             self._authorize(msg.token, bearer, msg.id)
             with self.lock:
                 reply = self._dispatch(msg, msg_type, transport)
-            out = encode(reply)
+            out = reply if isinstance(reply, bytes) else encode(reply)
             if isinstance(msg, Tick):
                 self.metrics.child(self.metrics.latency, transport).observe(
                     time.perf_counter() - t0
@@ -239,6 +244,7 @@ class Sidecar:
             feed_blocks=blocks,
             feed_defensive=defensive,
             value_per_price=self.value_per_price.get(msg.login, {}),
+            trades=self.trade_journal.stats(msg.login),
         )
         decision = self.engine.decide(msg, snap)
         new = decision.state
@@ -277,7 +283,7 @@ class Sidecar:
                     "signal_id": v.open.signal_id,
                 },
             )
-        return v
+        return raw  # encoded once, for the journal and the reply
 
     def _trade(self, msg: Trade) -> Ack:
         row = {
@@ -297,10 +303,13 @@ class Sidecar:
             "comment": msg.comment,
             "received_gmt": int(time.time()),
         }
+        self.trade_journal.stats(msg.login)  # load before this deal is stored: counted once
         if not self.store.insert_trade(row):
             event(log, "trade.duplicate", login=msg.login, deal=msg.deal)
             return Ack(id=msg.id, duplicate=True)
         self.metrics.child(self.metrics.trades, str(msg.login), msg.entry).inc()
+        if msg.entry != "in":
+            self.trade_journal.add_closing_deal(msg.login, row)
         state = self.states.get(msg.login) or empty_state(msg.login)
         gmt = max(state.last_gmt, msg.time)
         new, transitions = self.engine.on_trade(state, msg, gmt)

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 from sidecar.engine import reasons as R
 from sidecar.engine.gates import GateContext, Outcome, gate
-from sidecar.engine.sizing import floor_to_step, notional_per_lot
+from sidecar.engine.leverage import effective_leverage, fit_volume, open_notional
+from sidecar.engine.sizing import notional_per_lot
 
 
 @gate(order=160, phase="order")
@@ -16,21 +17,14 @@ def leverage_cut(ctx: GateContext) -> Outcome | None:
     assert p is not None
     spec = ctx.snap.symbol
     equity = ctx.tick.account.equity
-    vpp = ctx.snap.value_per_price
-    own = (
-        spec.tick_value / spec.tick_size
-        if ctx.tick.tick_value is None
-        else ctx.tick.tick_value / spec.tick_size
-    )
+    own = (ctx.tick.tick_value or spec.tick_value) / spec.tick_size
     # Other symbols' positions use their own value per price unit when a hello introduced them.
-    open_notional = sum(
-        pos.volume * pos.price_open * vpp.get(pos.symbol, own) for pos in ctx.tick.positions
-    )
+    held = open_notional(ctx.tick.positions, ctx.snap.value_per_price, own)
     per_lot = notional_per_lot(p.entry, spec, ctx.tick.tick_value)
-    room = ctx.leverage_cap * equity - open_notional
-    if p.volume * per_lot <= room:
+    wanted = effective_leverage(held + p.volume * per_lot, equity)
+    if wanted <= ctx.leverage_cap:
         return None
-    fitted = floor_to_step(max(room, 0.0) / per_lot, spec.volume_step)
+    fitted = fit_volume(ctx.leverage_cap, equity, held, per_lot, spec.volume_step)
     if fitted < spec.volume_min - 1e-12:
         return Outcome(
             veto=R.reason(
@@ -39,13 +33,20 @@ def leverage_cut(ctx: GateContext) -> Outcome | None:
                 fits=fitted,
                 min=spec.volume_min,
                 cap=ctx.leverage_cap,
+                leverage=round(wanted, 1),
                 refused=1,
             )
         )
     new_risk = fitted * p.loss_per_lot / equity * 100.0
     return Outcome(
         notes=(
-            R.reason(R.LEVERAGE_CUT, volume_from=p.volume, volume_to=fitted, cap=ctx.leverage_cap),
+            R.reason(
+                R.LEVERAGE_CUT,
+                volume_from=p.volume,
+                volume_to=fitted,
+                cap=ctx.leverage_cap,
+                leverage=round(wanted, 1),
+            ),
         ),
         proposal=replace(p, volume=fitted, risk_pct=round(new_risk, 4)),
     )

@@ -1,20 +1,21 @@
-"""Sizing: risk a fixed fraction of equity at the stop (halved in `reducing` mode)."""
+"""Sizing: risk the budgeted share of equity at the stop (Kelly, volatility, mode; see budget)."""
 
 from dataclasses import replace
 
 from sidecar.engine import reasons as R
+from sidecar.engine.budget import risk_budget
 from sidecar.engine.gates import GateContext, Outcome, gate
 from sidecar.engine.sizing import size_position
-from sidecar.engine.state import REDUCING
 
 
 @gate(order=150, phase="order")
 def fixed_fractional(ctx: GateContext) -> Outcome | None:
     p = ctx.proposal
     assert p is not None
-    risk = ctx.config.risk
-    risk_pct = risk.risk_pct * (risk.reducing_risk_factor if ctx.state.mode == REDUCING else 1.0)
-    risk_pct = min(risk_pct, risk.max_risk_pct)
+    budget = risk_budget(ctx.config, ctx.snap.trades, ctx.snap.analysis.atr_pct, ctx.state.mode)
+    if budget.refused is not None:
+        return Outcome(veto=budget.refused)
+    risk_pct = budget.risk_pct
     equity = ctx.tick.account.equity
     size = size_position(equity, risk_pct, p.sl_distance, ctx.snap.symbol, ctx.tick.tick_value)
     spec = ctx.snap.symbol
@@ -24,16 +25,18 @@ def fixed_fractional(ctx: GateContext) -> Outcome | None:
                 R.SIZE_BELOW_MIN,
                 volume=round(size.raw_volume, 6),
                 min=spec.volume_min,
-                risk_pct=risk_pct,
-            )
+                risk_pct=round(risk_pct, 4),
+            ),
+            notes=budget.notes,
         )
     notes = [
+        *budget.notes,
         R.reason(
             R.SIZE_RISK,
             risk_pct=round(risk_pct, 4),
             volume=size.volume,
             loss_per_lot=round(size.loss_per_lot, 4),
-        )
+        ),
     ]
     if size.capped:
         notes.append(R.reason(R.SIZE_CAPPED_MAX, volume=size.volume, max=spec.volume_max))
