@@ -144,8 +144,9 @@ class GuardAccount:
     balance: float
     equity: float
     floating_pl: float = 0.0
-    positions: int = 0
+    positions: int = 0  # open positions of this EA (all symbols)
     open_notional: float = 0.0
+    symbol_positions: int = 0  # open positions of this EA on the verdict's symbol (one per symbol)
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,8 @@ def check_entry(
         return _refuse(lock)
     if account.positions >= limits.max_positions:
         return _refuse("MAX_POSITIONS")
+    if account.symbol_positions > 0:
+        return _refuse("SYMBOL_POSITION")
     if limits.max_spread_points > 0.0 and (
         not math.isfinite(e.spread_points) or e.spread_points > limits.max_spread_points + PCT_EPS
     ):

@@ -43,7 +43,8 @@ struct GuardAccount
    double            balance;
    double            equity;
    double            floating_pl;        // profit + swap of all open positions (negative = loss)
-   int               positions;          // open positions of this EA
+   int               positions;          // open positions of this EA (all symbols)
+   int               symbol_positions;   // open positions of this EA on the verdict's symbol
    double            open_notional;      // notional of all open positions, account currency
   };
 
@@ -308,6 +309,11 @@ void GuardCheckEntry(const GuardLimits &l, const GuardState &s, const GuardAccou
    if(a.positions >= l.max_positions)
      {
       GuardRefuse(d, "MAX_POSITIONS", "open=" + IntegerToString(a.positions) + " limit=" + IntegerToString(l.max_positions));
+      return;
+     }
+   if(a.symbol_positions > 0)
+     {
+      GuardRefuse(d, "SYMBOL_POSITION", "open_on_symbol=" + IntegerToString(a.symbol_positions));
       return;
      }
    if(l.max_spread_points > 0.0 && (!MathIsValidNumber(e.spread_points) || e.spread_points > l.max_spread_points + GUARD_PCT_EPS))

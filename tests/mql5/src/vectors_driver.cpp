@@ -50,6 +50,7 @@ static string RunGuard(const CJsonFlat &j, const string &op)
    a.equity = InD(j, "input.account.equity", 0.0);
    a.floating_pl = InD(j, "input.account.floating_pl", 0.0);
    a.positions = (int)InL(j, "input.account.positions", 0);
+   a.symbol_positions = (int)InL(j, "input.account.symbol_positions", 0);
    a.open_notional = InD(j, "input.account.open_notional", 0.0);
    GuardSymbol sym;
    sym.tick_size = InD(j, "input.symbol.tick_size", 0.0);
