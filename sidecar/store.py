@@ -15,6 +15,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_by_symbol ON decisions (symbol, id);
 CREATE TABLE IF NOT EXISTS account_state (
-    login INTEGER PRIMARY KEY, state TEXT NOT NULL, updated_gmt INTEGER NOT NULL
+    login INTEGER PRIMARY KEY, state TEXT NOT NULL, updated_gmt INTEGER NOT NULL,
+    seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, login INTEGER NOT NULL, gmt INTEGER NOT NULL,
@@ -55,7 +57,18 @@ CREATE TABLE IF NOT EXISTS calendar_events (
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX IF NOT EXISTS calendar_by_time ON calendar_events (time_gmt);
+CREATE TABLE IF NOT EXISTS news (
+    link TEXT PRIMARY KEY, time_gmt INTEGER NOT NULL, title TEXT NOT NULL,
+    symbols TEXT NOT NULL, score REAL, score_source TEXT NOT NULL, received_gmt INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS news_by_time ON news (time_gmt);
 """
+
+_UPSERT_STATE = (
+    "INSERT INTO account_state (login, state, updated_gmt, seq) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (login) DO UPDATE SET state = excluded.state, updated_gmt = excluded.updated_gmt, "
+    "seq = excluded.seq WHERE excluded.seq > account_state.seq"
+)
 
 _TRADE_COLUMNS = (
     "login deal order_id position symbol side entry volume price profit commission swap time "
@@ -85,6 +98,11 @@ class Store:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+        self._seq_lock = threading.Lock()
+        with self._lock:
+            self._seq = self._conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM account_state"
+            ).fetchone()[0]
         self._journal = _JournalWriter(self.path, journal_retention)
 
     # ------------------------------------------------------------ health
@@ -134,14 +152,23 @@ class Store:
     # ------------------------------------------------------------ account state
 
     def save_state(self, state: AccountState) -> None:
-        payload = json.dumps(dataclasses.asdict(state), separators=(",", ":"))
+        """Persist now (locks, modes, day anchors, streaks, signal ids: before the reply)."""
+        row = self._state_row(state)
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO account_state (login, state, updated_gmt) VALUES (?, ?, ?) "
-                "ON CONFLICT (login) DO UPDATE SET state = excluded.state, "
-                "updated_gmt = excluded.updated_gmt",
-                (state.login, payload, state.last_gmt),
-            )
+            self._conn.execute(_UPSERT_STATE, row)
+
+    def save_state_soon(self, state: AccountState) -> None:
+        """Persist within ~50 ms from the writer thread (a rising high-water mark on every tick
+        would otherwise cost a commit per tick). A newer synchronous save always wins: every
+        save carries a sequence number and the upsert keeps the highest."""
+        self._journal.put(("state", self._state_row(state)))
+
+    def _state_row(self, state: AccountState) -> tuple[Any, ...]:
+        with self._seq_lock:
+            self._seq += 1
+            seq = self._seq
+        payload = json.dumps(dataclasses.asdict(state), separators=(",", ":"))
+        return (state.login, payload, state.last_gmt, seq)
 
     def load_states(self) -> dict[int, AccountState]:
         with self._lock:
@@ -216,6 +243,44 @@ class Store:
             ).fetchall()
         return [dict(r) for r in rows]
 
+    def calendar_sources(self) -> list[str]:
+        """Sources that ever stored calendar events (e.g. `mt5`, `eodhd`)."""
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT DISTINCT source FROM calendar_events")]
+
+    # ------------------------------------------------------------ news
+
+    def insert_news(self, items: Iterable[dict[str, Any]], received_gmt: int) -> int:
+        """Store articles keyed by `link` ({link, time_gmt, title, symbols, score,
+        score_source}); an article already stored is left as it is. Returns how many were new."""
+        rows = [
+            (
+                i["link"],
+                i["time_gmt"],
+                i.get("title") or "",
+                json.dumps(list(i.get("symbols") or [])),
+                i.get("score"),
+                i.get("score_source") or "",
+                received_gmt,
+            )
+            for i in items
+        ]
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN")
+            self._conn.executemany("INSERT OR IGNORE INTO news VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
+    def news(self, since_gmt: int, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Articles with time >= since_gmt, newest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM news WHERE time_gmt >= ? ORDER BY time_gmt DESC LIMIT ?",
+                (since_gmt, limit),
+            ).fetchall()
+        return [{**dict(r), "symbols": json.loads(r["symbols"])} for r in rows]
+
     # ------------------------------------------------------------ decision journal
 
     def journal(
@@ -254,6 +319,7 @@ class _JournalWriter:
     """Batches journal rows on its own connection and thread; prunes beyond the retention."""
 
     _BATCH = 500
+    _LINGER_S = 0.05  # collect rows this long before a commit: one commit per tick costs ~100 µs
 
     def __init__(self, path: str, retention: int) -> None:
         self._path = path
@@ -283,12 +349,17 @@ class _JournalWriter:
         stop = False
         while not stop:
             item = self._queue.get()
-            batch, waiters = [], []
+            if isinstance(item, tuple):
+                # Let a burst of ticks accumulate (sleep releases the GIL to the verdict path).
+                time.sleep(self._LINGER_S)
+            batch, waiters, states = [], [], {}
             while True:
                 if item is None:
                     stop = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
+                elif item[0] == "state":
+                    states[item[1][0]] = item[1]  # only the newest state per login matters
                 else:
                     batch.append(item)
                 if stop or len(batch) >= self._BATCH:
@@ -297,9 +368,9 @@ class _JournalWriter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if batch:
+            if batch or states:
                 try:
-                    self._write(conn, batch)
+                    self._write(conn, batch, list(states.values()))
                 except sqlite3.Error:
                     # The journal is best effort (verdicts were already answered); never let a
                     # locked or full disk kill the writer thread.
@@ -310,8 +381,11 @@ class _JournalWriter:
                 w.set()
         conn.close()
 
-    def _write(self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
+    def _write(
+        self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]], states: list[tuple[Any, ...]]
+    ) -> None:
         conn.execute("BEGIN")
+        conn.executemany(_UPSERT_STATE, states)
         conn.executemany(
             "INSERT INTO decisions (login, symbol, gmt, request_id, action, mode, verdict) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",

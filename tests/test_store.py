@@ -74,3 +74,20 @@ def test_calendar_upsert_deduplicates_by_source_and_id(tmp_path: Path) -> None:
     rows = store.calendar_events(0, 2000)
     assert len(rows) == 1 and rows[0]["actual"] == 250.0
     store.close()
+
+
+def test_a_written_behind_state_never_overwrites_a_newer_synchronous_one(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    rising = AccountState(login=1, hwm=10_100.0, equity=10_100.0)
+    locked = AccountState(login=1, hwm=10_100.0, equity=9_700.0, daily_lock_day=5, day_key=5)
+    store.save_state_soon(rising)  # queued for the writer thread
+    store.save_state(locked)  # committed now, later in sequence
+    store.decisions(limit=1)  # flush the writer
+    store.close()
+    again = Store(path)
+    assert again.load_states()[1] == locked
+    again.save_state_soon(AccountState(login=1, hwm=10_200.0, equity=10_200.0))
+    again.decisions(limit=1)
+    assert again.load_states()[1].hwm == 10_200.0  # sequence continues after a restart
+    again.close()

@@ -45,26 +45,33 @@ def observe(
     broker: BrokerConfig,
 ) -> tuple[AccountState, list[Transition]]:
     events: list[Transition] = []
-    s = state
-    if gmt < s.last_gmt:
+    if gmt < state.last_gmt:
         # Clocks may jump back (a VPS resync, the tester restarting): keep every anchor and lock,
         # never move the broker day backwards.
-        events.append(Transition("account.clock_backwards", {"from": s.last_gmt, "to": gmt}))
+        events.append(Transition("account.clock_backwards", {"from": state.last_gmt, "to": gmt}))
     day = broker_day(server_time, broker)
-    if s.day_key < 0 or s.hwm <= 0:
-        s = replace(s, day_key=day, day_start_equity=equity, hwm=equity)
+    day_key, day_start, hwm = state.day_key, state.day_start_equity, state.hwm
+    if day_key < 0 or hwm <= 0:
+        day_key, day_start, hwm = day, equity, equity
         events.append(Transition("account.anchored", {"day": day, "equity": equity}))
-    elif day > s.day_key:
+    elif day > day_key:
         events.append(
             Transition(
                 "account.new_day",
-                {"day": day, "day_start_equity": equity, "previous": s.day_start_equity},
+                {"day": day, "day_start_equity": equity, "previous": day_start},
             )
         )
-        s = replace(s, day_key=day, day_start_equity=equity)
-    s = replace(s, equity=equity, balance=balance, last_gmt=max(s.last_gmt, gmt))
-    if equity > s.hwm:
-        s = replace(s, hwm=equity)
+        day_key, day_start = day, equity
+    # One copy per tick (dataclasses.replace is the costliest step of a quiet tick).
+    s = replace(
+        state,
+        day_key=day_key,
+        day_start_equity=day_start,
+        hwm=max(hwm, equity),
+        equity=equity,
+        balance=balance,
+        last_gmt=max(state.last_gmt, gmt),
+    )
 
     # Daily loss: a lock for the rest of the broker day, even if equity recovers.
     if s.daily_lock_day != s.day_key and s.day_start_equity > 0:

@@ -6,6 +6,8 @@ spaces are quoted. Every veto and adjustment the engine makes carries one of the
 
 from __future__ import annotations
 
+import functools
+
 # Modes and breakers
 MODE_REDUCING = "MODE_REDUCING"
 MODE_HALTED = "MODE_HALTED"
@@ -50,7 +52,9 @@ def _fmt(value: object) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def reason(code: str, **context: object) -> str:
+    # Cached: most reasons repeat tick after tick with the same values (regime, caps, locks).
     if not context:
         return code
     return code + " " + " ".join(f"{k}={_fmt(v)}" for k, v in context.items())

@@ -43,10 +43,10 @@ class AccountState:
         return self.equity - self.day_start_equity if self.day_start_equity > 0 else 0.0
 
     def same_risk_state(self, other: AccountState) -> bool:
-        """True when nothing worth persisting changed (equity alone is not persisted per tick)."""
+        """True when no lock, mode, anchor day, streak or signal id changed: those must be
+        persisted before the reply. (A rising high-water mark alone is written behind.)"""
         return (
             self.day_key == other.day_key
-            and self.hwm == other.hwm
             and self.mode == other.mode
             and self.daily_lock_day == other.daily_lock_day
             and self.loss_streak == other.loss_streak

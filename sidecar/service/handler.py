@@ -250,6 +250,8 @@ class Sidecar:
         new = decision.state
         if not new.same_risk_state(state):
             self.store.save_state(new)  # before the reply: locks and anchors survive kill -9
+        elif new.hwm != state.hwm:
+            self.store.save_state_soon(new)
         self.states[msg.login] = new
         for t in decision.transitions:
             level = logging.WARNING if t.event.startswith(("risk.", "drawdown.")) else logging.INFO
@@ -258,9 +260,7 @@ class Sidecar:
                 self.store.record_event(msg.login, msg.time.gmt, t.event, t.detail)
         v = decision.verdict
         m = self.metrics
-        m.child(m.verdicts, v.action).inc()
-        for r in v.reasons:
-            m.child(m.reasons, r.split(" ", 1)[0]).inc()
+        m.count_verdict(v.action, v.reasons)
         m.account(msg.login, new.equity, new.drawdown_pct, new.daily_pnl, new.mode)
         raw = encode(v)
         self.store.journal(msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 
 import uvicorn
 
@@ -14,6 +15,27 @@ from sidecar.service.zmq_server import ZmqServer
 from sidecar.store import Store
 
 log = logging.getLogger("sidecar.service")
+
+
+def _run_uvicorn(server: uvicorn.Server) -> None:
+    """Run uvicorn so that SIGTERM still reaches our shutdown.
+
+    uvicorn captures SIGINT/SIGTERM and, on return, re-raises them with the handler that was
+    installed before it started; with the default SIGTERM handler that kills the process before
+    our `finally` closes the store (flushing the journal) and stops ZeroMQ. A handler raising
+    SystemExit turns that re-raise into an orderly exit. (SIGTERM exists on Windows too.)
+    """
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        server.run()
+    except SystemExit as exc:
+        event(log, "service.signal", code=exc.code)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build(config: Config) -> Sidecar:
@@ -51,7 +73,7 @@ def serve(config: Config) -> None:
                     lifespan="off",
                 )
             )
-            server.run()
+            _run_uvicorn(server)
         elif zmq_server is not None:
             zmq_server._thread.join()
     finally:
