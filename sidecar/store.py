@@ -9,13 +9,12 @@ background writer in batches to keep the verdict path fast; it is bounded by row
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
-import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -316,15 +315,20 @@ class Store:
 
 
 class _JournalWriter:
-    """Batches journal rows on its own connection and thread; prunes beyond the retention."""
+    """Batches journal rows (and written-behind states) on its own connection and thread.
 
-    _BATCH = 500
-    _LINGER_S = 0.05  # collect rows this long before a commit: one commit per tick costs ~100 µs
+    The verdict path only appends to a deque (no lock, no wake-up); the writer drains it every
+    `_LINGER_S`, so a stream of ticks costs one commit per interval, not one per tick.
+    """
+
+    _LINGER_S = 0.05
 
     def __init__(self, path: str, retention: int) -> None:
         self._path = path
         self._retention = retention
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._items: collections.deque[Any] = collections.deque()
+        self._wake = threading.Event()
+        self._stopping = False
         self._since_prune = 0
         self._thread = threading.Thread(target=self._run, name="sidecar-journal", daemon=True)
         self._ready = threading.Event()
@@ -332,54 +336,55 @@ class _JournalWriter:
         self._ready.wait()
 
     def put(self, row: tuple[Any, ...]) -> None:
-        self._queue.put(row)
+        self._items.append(row)
 
     def flush(self) -> None:
         done = threading.Event()
-        self._queue.put(done)
+        self._items.append(done)
+        self._wake.set()
         done.wait(timeout=10)
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._stopping = True
+        self._wake.set()
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
         conn = _connect(self._path)
         self._ready.set()
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            if isinstance(item, tuple):
-                # Let a burst of ticks accumulate (sleep releases the GIL to the verdict path).
-                time.sleep(self._LINGER_S)
-            batch, waiters, states = [], [], {}
-            while True:
-                if item is None:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    waiters.append(item)
-                elif item[0] == "state":
-                    states[item[1][0]] = item[1]  # only the newest state per login matters
-                else:
-                    batch.append(item)
-                if stop or len(batch) >= self._BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch or states:
-                try:
-                    self._write(conn, batch, list(states.values()))
-                except sqlite3.Error:
-                    # The journal is best effort (verdicts were already answered); never let a
-                    # locked or full disk kill the writer thread.
-                    log.exception("journal write failed", extra={"event": "store.journal_error"})
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-            for w in waiters:
-                w.set()
+        while True:
+            self._wake.wait(self._LINGER_S)
+            self._wake.clear()
+            stopping = self._stopping
+            self._drain(conn)
+            if stopping:
+                break
         conn.close()
+
+    def _drain(self, conn: sqlite3.Connection) -> None:
+        batch: list[tuple[Any, ...]] = []
+        waiters: list[threading.Event] = []
+        states: dict[int, tuple[Any, ...]] = {}
+        items = self._items
+        while items:
+            item = items.popleft()
+            if isinstance(item, threading.Event):
+                waiters.append(item)
+            elif item[0] == "state":
+                states[item[1][0]] = item[1]  # only the newest state per login matters
+            else:
+                batch.append(item)
+        if batch or states:
+            try:
+                self._write(conn, batch, list(states.values()))
+            except sqlite3.Error:
+                # The journal is best effort (verdicts were already answered); never let a
+                # locked or full disk kill the writer thread.
+                log.exception("journal write failed", extra={"event": "store.journal_error"})
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        for w in waiters:
+            w.set()
 
     def _write(
         self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]], states: list[tuple[Any, ...]]

@@ -88,6 +88,11 @@ class Sidecar:
         self.heartbeats: dict[tuple[int, str], HeartbeatInfo] = {}
         self.feeds: dict[str, FeedStatus] = {}
         self.feed_gate: FeedGate | None = None
+        # Set by the feeds service (sidecar/service/feeds.py): whether EODHD is configured, the
+        # `news` part of /v1/state, and a hook told when the EA pushes its calendar.
+        self.news_configured = False
+        self.news_report: Callable[[], dict[str, Any]] | None = None
+        self.on_calendar: Callable[[], None] | None = None
         self.started = time.time()
         # Kelly statistics per login: read from the store here, then kept current by `trade`.
         self.trade_journal = TradeJournal(config.sizing.kelly_trades, store.closed_trades)
@@ -123,9 +128,7 @@ class Sidecar:
                 reply = self._dispatch(msg, msg_type, transport)
             out = reply if isinstance(reply, bytes) else encode(reply)
             if isinstance(msg, Tick):
-                self.metrics.child(self.metrics.latency, transport).observe(
-                    time.perf_counter() - t0
-                )
+                self.metrics.observe_latency(transport, time.perf_counter() - t0)
             return out, None
         except ProtocolError as exc:
             self.metrics.child(self.metrics.invalid, exc.code, transport).inc()
@@ -158,7 +161,7 @@ class Sidecar:
             raise ProtocolError(UNAUTHORIZED, "token: missing or wrong shared token", request_id)
 
     def _dispatch(self, msg: Any, msg_type: str, transport: str) -> Any:
-        self.metrics.child(self.metrics.requests, msg_type, transport).inc()
+        self.metrics.count_request(msg_type, transport)
         if isinstance(msg, Tick):
             return self._tick(msg)
         if isinstance(msg, Trade):
@@ -357,6 +360,8 @@ class Sidecar:
         status.last_ok = time.time()
         status.detail = {"events": n}
         event(log, "calendar.received", login=msg.login, events=n, source=msg.source)
+        if self.on_calendar is not None:
+            self.on_calendar()
         return Ack(id=msg.id)
 
     # ------------------------------------------------------------ operator API
@@ -444,7 +449,10 @@ class Sidecar:
                 }
                 for k, c in sorted(self.symbols.items())
             ]
-        return {"accounts": accounts, "symbols": symbols, "strategy": self.engine.strategy.name}
+        report = {"accounts": accounts, "symbols": symbols, "strategy": self.engine.strategy.name}
+        if self.news_report is not None:
+            report["news"] = self.news_report()
+        return report
 
     def health(self) -> dict[str, Any]:
         now = time.time()
@@ -473,10 +481,12 @@ class Sidecar:
                     "stale": age is None or age > 2 * f.interval_s,
                     **f.detail,
                 }
+        # An MT5 calendar push counts as a news source; without any, the news gate is off.
+        news_on = self.news_configured or "mt5_calendar" in feeds
         status = "ok"
         if not db_ok:
             status = "down"
-        elif any(e["stale"] for e in eas) or any(f["stale"] for f in feeds.values()):
+        elif any(e["stale"] for e in eas) or any(f["stale"] for f in feeds.values()) or not news_on:
             status = "degraded"
         return {
             "status": status,
@@ -486,5 +496,12 @@ class Sidecar:
             "database": {"ok": db_ok, "path": self.store.path},
             "eas": eas,
             "feeds": feeds,
+            "news": {"enabled": news_on}
+            if news_on
+            else {
+                "enabled": False,
+                "reason": "no news source: set EODHD_API_TOKEN (or feeds.eodhd_token) or let "
+                "the EA push its calendar; blackouts and sentiment are off",
+            },
             "strategy": self.engine.strategy.name,
         }

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
+import threading
+
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 (re-exported)
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 # Sub-millisecond buckets: the verdict path is budgeted at well under 1 ms.
 LATENCY_BUCKETS = (
@@ -30,16 +33,6 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.latency = Histogram(
-            "sidecar_verdict_latency_seconds",
-            "Time from a tick's arrival to its verdict being encoded",
-            ["transport"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.requests = Counter(
-            "sidecar_requests", "Requests handled by type", ["type", "transport"], registry=r
-        )
         self.invalid = Counter(
             "sidecar_invalid_requests",
             "Rejected requests by error code",
@@ -49,6 +42,11 @@ class Metrics:
         # Per-tick counts are plain dict increments (the handler lock serialises ticks) exported
         # at scrape time: a prometheus_client child per increment cost ~3 µs a tick.
         self.verdict_counts: dict[str, int] = {}
+        self.request_counts: dict[tuple[str, str], int] = {}
+        # Verdict latency per transport: bucket counts (le = LATENCY_BUCKETS, then +Inf) and sum.
+        self.latency_buckets: dict[str, list[int]] = {}
+        self.latency_sum: dict[str, float] = {}
+        self._latency_lock = threading.Lock()
         self.reason_counts: dict[str, int] = {}
         self._accounts: dict[int, tuple[float, float, float, str]] = {}
         r.register(_TickCollector(self))
@@ -105,6 +103,22 @@ class Metrics:
         """Remember the account's numbers; the gauges are produced when Prometheus scrapes."""
         self._accounts[login] = (equity, drawdown_pct, daily_pnl, mode)
 
+    def count_request(self, msg_type: str, transport: str) -> None:
+        key = (msg_type, transport)
+        self.request_counts[key] = self.request_counts.get(key, 0) + 1
+
+    def observe_latency(self, transport: str, seconds: float) -> None:
+        with self._latency_lock:  # called outside the handler lock, from both transports
+            self._observe(transport, seconds)
+
+    def _observe(self, transport: str, seconds: float) -> None:
+        buckets = self.latency_buckets.get(transport)
+        if buckets is None:
+            buckets = self.latency_buckets[transport] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self.latency_sum[transport] = 0.0
+        buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum[transport] += seconds
+
     def count_verdict(self, action: str, reasons: list[str]) -> None:
         vc = self.verdict_counts
         vc[action] = vc.get(action, 0) + 1
@@ -115,6 +129,10 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _bound(value: float) -> str:
+    return "+Inf" if value == float("inf") else repr(value)
 
 
 class _TickCollector:
@@ -138,6 +156,24 @@ class _TickCollector:
         for code, n in sorted(dict(m.reason_counts).items()):
             reasons.add_metric([code], n)
         yield reasons
+        requests = CounterMetricFamily(
+            "sidecar_requests", "Requests handled by type", labels=["type", "transport"]
+        )
+        for (msg_type, transport), n in sorted(dict(m.request_counts).items()):
+            requests.add_metric([msg_type, transport], n)
+        yield requests
+        latency = HistogramMetricFamily(
+            "sidecar_verdict_latency_seconds",
+            "Time from a tick's arrival to its verdict being encoded",
+            labels=["transport"],
+        )
+        for transport, counts in sorted(dict(m.latency_buckets).items()):
+            cumulative, running = [], 0
+            for bound, n in zip((*LATENCY_BUCKETS, float("inf")), list(counts), strict=True):
+                running += n
+                cumulative.append((_bound(bound), running))
+            latency.add_metric([transport], cumulative, m.latency_sum.get(transport, 0.0))
+        yield latency
         accounts = sorted(dict(m._accounts).items())
         families = {
             "equity": GaugeMetricFamily("sidecar_equity", "Last reported equity", labels=["login"]),
