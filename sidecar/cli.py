@@ -1,4 +1,4 @@
-"""`sidecar` command line: serve, check-config, verdict, schema."""
+"""`sidecar` command line: serve, check-config, verdict, schema, bias-check."""
 
 from __future__ import annotations
 
@@ -70,6 +70,35 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bias_check(args: argparse.Namespace) -> int:
+    """Re-run the strategy on truncated histories and warm-ups; exit 1 on any difference."""
+    from sidecar.engine.bars import Bars
+    from sidecar.engine.bias import check, summary
+    from sidecar.engine.decide import Engine
+
+    overrides = {"strategy": {"name": args.strategy}} if args.strategy else {}
+    config = load_config(args.config, overrides=overrides, extra_checks=strategy_problems)
+    if args.csv:
+        from sidecar.backtest.bars_csv import read_bars_csv
+
+        try:
+            rows = read_bars_csv(args.csv)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        try:
+            from sidecar.testing.messages import eurusd_rows
+
+            rows = eurusd_rows()
+        except ImportError:
+            print("error: backtesting.py is not installed; pass --csv FILE", file=sys.stderr)
+            return 2
+    report = check(Engine(config), Bars.from_rows(rows), last=args.bars)
+    print(summary(report))
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sidecar", description="MT5 Sidecar: risk-managed verdicts for an MQL5 EA"
@@ -99,6 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("schema", help="write the JSON Schemas of every message")
     p.add_argument("--out", default="shared_schema", help="output folder")
     p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser(
+        "bias-check",
+        help="re-run a strategy on truncated histories and warm-ups; exit 1 if decisions differ",
+    )
+    p.add_argument("--config", help="TOML configuration file (strategy parameters)")
+    p.add_argument("--strategy", help="strategy name (default: the configured one)")
+    p.add_argument(
+        "--csv",
+        help="bars as time,open,high,low,close,volume (default: backtesting.py's EURUSD H1)",
+    )
+    p.add_argument("--bars", type=int, default=500, help="check the newest N bars (default 500)")
+    p.set_defaults(func=cmd_bias_check)
 
     args = parser.parse_args(argv)
     try:
