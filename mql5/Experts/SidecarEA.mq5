@@ -1,0 +1,979 @@
+//+------------------------------------------------------------------+
+//| SidecarEA.mq5 -- thin Expert Advisor for the MT5 Sidecar.          |
+//| Glue only: asks the local sidecar for a verdict on every tick,     |
+//| enforces the Guard's hard limits whatever the verdict says,        |
+//| manages open positions locally (partial, breakeven, trailing),     |
+//| forwards deals, calendar and heartbeats. Fail closed: no answer    |
+//| or a late one -> no new entries; management and limits continue.   |
+//| Operator guide: docs/mt5.md                                        |
+//+------------------------------------------------------------------+
+#property copyright "MT5 Sidecar"
+#property version   "1.00"
+#property description "Thin EA: verdicts from the local sidecar, hard limits and trade management in the terminal."
+#property tester_library "libzmq.dll"
+
+#include <Sidecar\Log.mqh>
+#include <Sidecar\Sizing.mqh>
+#include <Sidecar\Guard.mqh>
+#include <Sidecar\Manager.mqh>
+#include <Sidecar\Protocol.mqh>
+#include <Sidecar\Transport.mqh>
+#include <Sidecar\Executor.mqh>
+
+#define EA_NAME    "SidecarEA"
+#define EA_VERSION "1.0.0"
+#define EA_MAX_HELLO_BARS 500
+#define EA_MAX_TICK_BARS  100
+#define EA_MAX_EVENTS     300
+#define EA_QUEUE_MAX      5000
+#define EA_BLOCK_SLOTS    16
+
+enum ENUM_SC_TRANSPORT
+  {
+   SC_TRANSPORT_ZMQ = 0,   // ZeroMQ REQ (live and Strategy Tester)
+   SC_TRANSPORT_HTTP = 1   // HTTP WebRequest (live only)
+  };
+
+//--- connection
+input group "Sidecar connection"
+input ENUM_SC_TRANSPORT InpTransport      = SC_TRANSPORT_ZMQ;          // Transport
+input string            InpZmqEndpoint    = "tcp://127.0.0.1:5555";    // ZeroMQ endpoint
+input string            InpHttpBase       = "http://127.0.0.1:8765";   // HTTP base URL (whitelist it)
+input string            InpToken          = "";                        // Token (empty = none)
+input int               InpTimeoutMs      = 250;                       // Request timeout, ms
+input int               InpHeartbeatSec   = 30;                        // Heartbeat period, s (0 = off)
+input int               InpCalendarMin    = 30;                        // Calendar push period, min (0 = off)
+input int               InpHelloRetrySec  = 5;                         // Hello retry period, s
+input int               InpTesterGmtOffsetSec = 0;                     // Tester only: server time - GMT, s
+//--- identity and data
+input group "Identity"
+input ulong             InpMagic          = 20251218;                  // Magic number
+input ENUM_TIMEFRAMES   InpTimeframe      = PERIOD_H1;                 // Bars timeframe sent to the sidecar
+input int               InpWarmupBars     = 300;                       // Warm-up bars in hello (max 500)
+//--- hard limits (Guard)
+input group "Hard limits"
+input double            InpMaxRiskPct     = 2.0;                       // Max risk per trade, % of equity
+input double            InpMaxLeverage    = 500.0;                     // Max effective leverage (notional/equity)
+input double            InpDailyLossPct   = 3.0;                       // Daily loss limit, % of day-start equity
+input double            InpFloatingLossPct = 10.0;                     // Floating loss limit, % of balance
+input double            InpMaxDrawdownPct = 15.0;                      // Drawdown from equity high, %
+input int               InpMaxPositions   = 3;                         // Max open positions of this EA
+input double            InpMaxLot         = 0.0;                       // Max lots per trade (0 = symbol max)
+input double            InpMaxSpreadPts   = 0.0;                       // Max spread, points (0 = off)
+input int               InpDupWindowSec   = 300;                       // Duplicate signal window, s
+//--- execution
+input group "Execution"
+input int               InpDeviationPts   = 10;                        // Max slippage, points
+input int               InpRetries        = 3;                         // Retries (requote/price changed/off)
+//--- local management defaults (used until a verdict brings its own)
+input group "Trade management defaults"
+input double            InpBreakevenR     = 1.0;                       // Breakeven at R (0 = off)
+input double            InpPartialR       = 1.0;                       // Partial close at R (0 = off)
+input double            InpPartialFraction = 0.5;                      // Partial close fraction
+input double            InpTrailAtr       = 2.0;                       // Trailing distance, ATRs (0 = use points)
+input int               InpTrailPoints    = 0;                         // Trailing distance, points (0 = off)
+input int               InpBreakevenBufferPts = 0;                     // Breakeven buffer beyond entry, points
+input int               InpAtrPeriod      = 14;                        // ATR period (on the bars timeframe)
+
+//--- state
+CTransport      *g_tr = NULL;
+CExecutor        g_exec;
+CJsonFlat        g_json;
+CJsonWriter      g_w;
+GuardLimits      g_limits;
+GuardState       g_state;
+ManageParams     g_defaults;
+ProtoReply       g_reply;
+ProtoReply       g_verdict;                 // last valid, in-time verdict
+bool             g_have_verdict = false;
+long             g_verdict_gmt = 0;         // when it arrived (GMT)
+bool             g_sidecar_ok = false;
+long             g_last_reply_gmt = 0;
+bool             g_hello_done = false;
+long             g_last_hello_try = 0;
+long             g_seq = 0;
+long             g_last_heartbeat = 0;
+long             g_last_calendar = 0;
+datetime         g_last_bar_sent = 0;
+int              g_atr = INVALID_HANDLE;
+bool             g_tester = false;
+string           g_queue[];                 // trade messages waiting for their ack
+string           g_queue_ids[];
+string           g_lock = "";               // current account lock code
+string           g_last_refusal = "";
+ulong            g_block_ticket[EA_BLOCK_SLOTS];
+long             g_block_until[EA_BLOCK_SLOTS];
+LogThrottle      g_th_sidecar;
+LogThrottle      g_th_risk;
+LogThrottle      g_th_manage;
+
+//+------------------------------------------------------------------+
+//| helpers                                                          |
+//+------------------------------------------------------------------+
+string TimeframeName(const ENUM_TIMEFRAMES tf)
+  {
+   string s = EnumToString(tf == PERIOD_CURRENT ? (ENUM_TIMEFRAMES)Period() : tf);
+   return StringSubstr(s, 7);   // PERIOD_H1 -> H1
+  }
+
+ENUM_TIMEFRAMES BarsTf(void) { return InpTimeframe == PERIOD_CURRENT ? (ENUM_TIMEFRAMES)Period() : InpTimeframe; }
+
+// server time - GMT, rounded to 15 minutes; from an input in the tester (TimeGMT() is simulated there)
+long GmtOffset(void)
+  {
+   if(g_tester)
+      return InpTesterGmtOffsetSec;
+   long raw = (long)(TimeTradeServer() - TimeGMT());
+   return (long)MathRound(raw / 900.0) * 900;
+  }
+
+long NowServer(void) { return (long)(g_tester ? TimeCurrent() : TimeTradeServer()); }
+long NowGmt(void) { return NowServer() - GmtOffset(); }
+
+string NextId(const string prefix)
+  {
+   g_seq++;
+   return prefix + "-" + IntegerToString(g_seq);
+  }
+
+string BodyToken(void) { return (g_tr != NULL && g_tr.TokenInBody()) ? InpToken : ""; }
+
+string StateKey(void)
+  {
+   return IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)) + "_" + IntegerToString((long)InpMagic) + "_" + _Symbol;
+  }
+
+string StateFile(void) { return "Sidecar\\guard_" + StateKey() + ".txt"; }
+string QueueFile(void) { return "Sidecar\\queue_" + StateKey() + ".jsonl"; }
+string GvName(const ulong ticket, const string what) { return "SC." + IntegerToString((long)InpMagic) + "." + IntegerToString((long)ticket) + "." + what; }
+
+void Log(const string category, const string code, const string detail, LogThrottle &th)
+  {
+   string line = LogLine(category, code, detail);
+   if(LogThrottleAllow(th, line, NowServer(), 60))
+      Print(line);
+  }
+
+//+------------------------------------------------------------------+
+//| persistence (the only file I/O; the Guard logic stays pure)       |
+//+------------------------------------------------------------------+
+bool WriteText(const string name, const string text)
+  {
+   int h = FileOpen(name, FILE_WRITE | FILE_TXT | FILE_ANSI, '\t', CP_UTF8);
+   if(h == INVALID_HANDLE)
+     {
+      LogWrite(LOG_ACCOUNT, "FILE_WRITE_FAILED", LogKv("file", name) + " " + LogKv("error", IntegerToString(GetLastError())));
+      return false;
+     }
+   FileWriteString(h, text);
+   FileClose(h);
+   return true;
+  }
+
+bool ReadText(const string name, string &text)
+  {
+   text = "";
+   if(!FileIsExist(name))
+      return false;
+   int h = FileOpen(name, FILE_READ | FILE_TXT | FILE_ANSI, '\t', CP_UTF8);
+   if(h == INVALID_HANDLE)
+      return false;
+   while(!FileIsEnding(h))
+      text += FileReadString(h) + "\n";
+   FileClose(h);
+   return true;
+  }
+
+void SaveState(void)
+  {
+   if(g_tester)
+      return;   // a backtest starts from clean anchors
+   WriteText(StateFile(), GuardStateSerialize(g_state));
+  }
+
+void LoadState(void)
+  {
+   GuardStateReset(g_state);
+   if(g_tester)
+      return;
+   string text;
+   if(ReadText(StateFile(), text))
+     {
+      if(GuardStateParse(text, g_state))
+         LogWrite(LOG_ACCOUNT, "ANCHORS_LOADED", LogKv("day_start_equity", DoubleToString(g_state.day_start_equity, 2)) + " " +
+                  LogKv("hwm", DoubleToString(g_state.hwm, 2)) + " " + LogKv("signals", IntegerToString(g_state.sig_count)));
+      else
+         LogWrite(LOG_ACCOUNT, "ANCHORS_UNREADABLE", LogKv("file", StateFile()));
+     }
+  }
+
+void SaveQueue(void)
+  {
+   if(g_tester)
+      return;
+   string text = "";
+   for(int i = 0; i < ArraySize(g_queue); i++)
+      text += g_queue_ids[i] + "\t" + g_queue[i] + "\n";
+   WriteText(QueueFile(), text);
+  }
+
+void LoadQueue(void)
+  {
+   ArrayResize(g_queue, 0);
+   ArrayResize(g_queue_ids, 0);
+   if(g_tester)
+      return;
+   string text;
+   if(!ReadText(QueueFile(), text))
+      return;
+   string lines[];
+   int n = StringSplit(text, '\n', lines);
+   for(int i = 0; i < n; i++)
+     {
+      int tab = StringFind(lines[i], "\t");
+      if(tab <= 0)
+         continue;
+      int k = ArraySize(g_queue);
+      ArrayResize(g_queue, k + 1);
+      ArrayResize(g_queue_ids, k + 1);
+      g_queue_ids[k] = StringSubstr(lines[i], 0, tab);
+      g_queue[k] = StringSubstr(lines[i], tab + 1);
+     }
+   if(ArraySize(g_queue) > 0)
+      LogWrite(LOG_SIDECAR, "QUEUE_LOADED", LogKv("messages", IntegerToString(ArraySize(g_queue))));
+  }
+
+//+------------------------------------------------------------------+
+//| account snapshots                                                |
+//+------------------------------------------------------------------+
+void FillAccount(ProtoAccount &a)
+  {
+   a.login = AccountInfoInteger(ACCOUNT_LOGIN);
+   a.server = AccountInfoString(ACCOUNT_SERVER);
+   a.currency = AccountInfoString(ACCOUNT_CURRENCY);
+   a.leverage = AccountInfoInteger(ACCOUNT_LEVERAGE);
+   a.balance = AccountInfoDouble(ACCOUNT_BALANCE);
+   a.equity = AccountInfoDouble(ACCOUNT_EQUITY);
+   a.margin = AccountInfoDouble(ACCOUNT_MARGIN);
+   a.free_margin = AccountInfoDouble(ACCOUNT_MARGIN_FREE);
+  }
+
+bool IsOurs(void)
+  {
+   return (ulong)PositionGetInteger(POSITION_MAGIC) == InpMagic;
+  }
+
+// All positions of the account: floating P/L and notional; ours: counts.
+void FillGuardAccount(GuardAccount &g)
+  {
+   g.balance = AccountInfoDouble(ACCOUNT_BALANCE);
+   g.equity = AccountInfoDouble(ACCOUNT_EQUITY);
+   g.floating_pl = 0.0;
+   g.positions = 0;
+   g.symbol_positions = 0;
+   g.open_notional = 0.0;
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+     {
+      if(PositionGetTicket(i) == 0)
+         continue;
+      string sym = PositionGetString(POSITION_SYMBOL);
+      g.floating_pl += PositionGetDouble(POSITION_PROFIT) + PositionGetDouble(POSITION_SWAP);
+      double ts = SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_SIZE);
+      double tv = SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_VALUE);
+      g.open_notional += PositionGetDouble(POSITION_VOLUME) * GuardNotionalPerLot(PositionGetDouble(POSITION_PRICE_CURRENT), ts, tv);
+      if(IsOurs())
+        {
+         g.positions++;
+         if(sym == _Symbol)
+            g.symbol_positions++;
+        }
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| request/reply                                                    |
+//+------------------------------------------------------------------+
+#define CALL_OK       0
+#define CALL_NO_REPLY 1
+#define CALL_BAD      2
+
+// Sends json and parses the reply into g_reply. A reply whose id differs from the request's is
+// dropped (stale); an error with a null id is accepted as the answer.
+int Call(const string type, const string id, const string json)
+  {
+   ProtoReplyReset(g_reply);
+   if(g_tr == NULL)
+      return CALL_NO_REPLY;
+   string text = "";
+   int rc = g_tr.Request(type, json, text);
+   if(rc != TR_OK)
+     {
+      g_sidecar_ok = false;
+      Log(LOG_SIDECAR, TransportResultName(rc), LogKv("type", type) + " " + LogKv("detail", g_tr.LastError()), g_th_sidecar);
+      return CALL_NO_REPLY;
+     }
+   g_last_reply_gmt = NowGmt();
+   if(!ProtoParseReplyWith(g_json, text, g_reply))
+     {
+      Log(LOG_SIDECAR, "BAD_REPLY", LogKv("type", type) + " " + LogKv("problem", g_reply.problem), g_th_sidecar);
+      return CALL_BAD;
+     }
+   if(g_reply.id != id && !(g_reply.kind == PROTO_REPLY_ERROR && g_reply.id == ""))
+     {
+      Log(LOG_SIDECAR, "ID_MISMATCH", LogKv("sent", id) + " " + LogKv("got", g_reply.id), g_th_sidecar);
+      return CALL_BAD;
+     }
+   g_sidecar_ok = true;
+   if(g_reply.kind == PROTO_REPLY_ERROR)
+     {
+      Log(LOG_SIDECAR, "ERROR_REPLY", LogKv("type", type) + " " + LogKv("code", g_reply.error_code) + " " +
+          LogKv("message", g_reply.error_message), g_th_sidecar);
+      if(g_reply.error_code == "UNKNOWN_SYMBOL")
+         g_hello_done = false;   // the sidecar restarted: introduce ourselves again
+     }
+   return CALL_OK;
+  }
+
+void FillBar(const MqlRates &r, ProtoBar &b)
+  {
+   b.time = (long)r.time;
+   b.open = r.open;
+   b.high = r.high;
+   b.low = r.low;
+   b.close = r.close;
+   b.tick_volume = (long)r.tick_volume;
+   b.spread = r.spread;
+  }
+
+bool SendHello(void)
+  {
+   g_last_hello_try = NowServer();
+   ProtoEa ea;
+   ea.name = EA_NAME;
+   ea.version = EA_VERSION;
+   ea.magic = (long)InpMagic;
+   ea.tester = g_tester;
+   ProtoAccount acc;
+   FillAccount(acc);
+   ProtoSymbol sym;
+   sym.name = _Symbol;
+   sym.base = SymbolInfoString(_Symbol, SYMBOL_CURRENCY_BASE);
+   sym.quote = SymbolInfoString(_Symbol, SYMBOL_CURRENCY_PROFIT);
+   sym.digits = (int)SymbolInfoInteger(_Symbol, SYMBOL_DIGITS);
+   sym.point = SymbolInfoDouble(_Symbol, SYMBOL_POINT);
+   sym.tick_size = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_SIZE);
+   sym.tick_value = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_VALUE);
+   sym.contract_size = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_CONTRACT_SIZE);
+   sym.volume_min = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MIN);
+   sym.volume_step = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_STEP);
+   sym.volume_max = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MAX);
+   sym.stops_level = (int)SymbolInfoInteger(_Symbol, SYMBOL_TRADE_STOPS_LEVEL);
+   sym.freeze_level = (int)SymbolInfoInteger(_Symbol, SYMBOL_TRADE_FREEZE_LEVEL);
+   string id = NextId("h");
+   long server = NowServer();
+   ProtoHelloBegin(g_w, id, BodyToken(), ea, acc, server, server - GmtOffset(), sym, TimeframeName(InpTimeframe));
+   MqlRates rates[];
+   int want = MathMin(MathMax(InpWarmupBars, 0), EA_MAX_HELLO_BARS);
+   int n = want > 0 ? CopyRates(_Symbol, BarsTf(), 1, want, rates) : 0;   // closed bars, oldest first
+   for(int i = 0; i < n; i++)
+     {
+      ProtoBar b;
+      FillBar(rates[i], b);
+      ProtoWriteBar(g_w, b, sym.digits);
+     }
+   ProtoHelloEnd(g_w);
+   if(Call("hello", id, g_w.Text()) != CALL_OK || g_reply.kind != PROTO_REPLY_ACK)
+      return false;
+   g_hello_done = true;
+   g_last_bar_sent = n > 0 ? rates[n - 1].time : 0;
+   LogWrite(LOG_SIDECAR, "HELLO_ACK", LogKv("transport", g_tr.Name()) + " " + LogKv("bars", IntegerToString(n)));
+   return true;
+  }
+
+void SendHeartbeat(void)
+  {
+   long server = NowServer();
+   string id = NextId("b");
+   Call("heartbeat", id, ProtoHeartbeatJson(id, BodyToken(), AccountInfoInteger(ACCOUNT_LOGIN), _Symbol, server, server - GmtOffset()));
+  }
+
+void SendCalendar(void)
+  {
+   if(g_tester)
+      return;   // no calendar history in the tester
+   string currencies[2];
+   currencies[0] = SymbolInfoString(_Symbol, SYMBOL_CURRENCY_BASE);
+   currencies[1] = SymbolInfoString(_Symbol, SYMBOL_CURRENCY_PROFIT);
+   datetime from = TimeTradeServer();
+   datetime to = from + 7 * 86400;
+   long offset = GmtOffset();
+   string id = NextId("c");
+   ProtoCalendarBegin(g_w, id, BodyToken(), AccountInfoInteger(ACCOUNT_LOGIN));
+   int count = 0;
+   for(int c = 0; c < 2; c++)
+     {
+      if(currencies[c] == "" || (c == 1 && currencies[1] == currencies[0]))
+         continue;
+      MqlCalendarValue values[];
+      ResetLastError();
+      int n = CalendarValueHistory(values, from, to, NULL, currencies[c]);
+      if(n < 0)
+        {
+         Log(LOG_NEWS, "CALENDAR_FAILED", LogKv("currency", currencies[c]) + " " + LogKv("error", IntegerToString(GetLastError())), g_th_sidecar);
+         continue;
+        }
+      for(int i = 0; i < n && count < EA_MAX_EVENTS; i++)
+        {
+         MqlCalendarEvent ev;
+         if(!CalendarEventById(values[i].event_id, ev))
+            continue;
+         if(ev.importance != CALENDAR_IMPORTANCE_MODERATE && ev.importance != CALENDAR_IMPORTANCE_HIGH)
+            continue;
+         long t = (long)values[i].time - offset;
+         if(t <= 0 || ev.name == "")
+            continue;
+         ProtoEvent e;
+         e.id = IntegerToString((long)values[i].id);
+         e.time_gmt = t;
+         e.currency = currencies[c];
+         e.importance = ev.importance == CALENDAR_IMPORTANCE_HIGH ? "high" : "medium";
+         e.name = StringSubstr(ev.name, 0, 200);
+         e.has_actual = values[i].actual_value != LONG_MIN;
+         e.actual = e.has_actual ? values[i].actual_value / 1000000.0 : 0.0;
+         e.has_forecast = values[i].forecast_value != LONG_MIN;
+         e.forecast = e.has_forecast ? values[i].forecast_value / 1000000.0 : 0.0;
+         e.has_previous = values[i].prev_value != LONG_MIN;
+         e.previous = e.has_previous ? values[i].prev_value / 1000000.0 : 0.0;
+         ProtoWriteEvent(g_w, e);
+         count++;
+        }
+     }
+   ProtoCalendarEnd(g_w);
+   if(Call("calendar", id, g_w.Text()) == CALL_OK && g_reply.kind == PROTO_REPLY_ACK)
+      LogWrite(LOG_NEWS, "CALENDAR_SENT", LogKv("events", IntegerToString(count)));
+  }
+
+// Sends queued trade messages (oldest first) until one is not acknowledged.
+void FlushQueue(const int max_messages)
+  {
+   int sent = 0;
+   bool changed = false;
+   while(ArraySize(g_queue) > 0 && sent < max_messages)
+     {
+      sent++;
+      int rc = Call("trade", g_queue_ids[0], g_queue[0]);
+      bool drop = false;
+      if(rc == CALL_OK && g_reply.kind == PROTO_REPLY_ACK)
+         drop = true;
+      else
+         if(rc == CALL_OK && g_reply.kind == PROTO_REPLY_ERROR && g_reply.error_code == "BAD_REQUEST")
+           {
+            // a message the sidecar will never accept would block the queue forever
+            LogWrite(LOG_SIDECAR, "TRADE_DROPPED", LogKv("id", g_queue_ids[0]) + " " + LogKv("message", g_reply.error_message));
+            drop = true;
+           }
+      if(!drop)
+         break;
+      ArrayRemove(g_queue, 0, 1);
+      ArrayRemove(g_queue_ids, 0, 1);
+      changed = true;
+     }
+   if(changed)
+      SaveQueue();
+  }
+
+//+------------------------------------------------------------------+
+//| management                                                       |
+//+------------------------------------------------------------------+
+bool Blocked(const ulong ticket)
+  {
+   long now = NowServer();
+   for(int i = 0; i < EA_BLOCK_SLOTS; i++)
+      if(g_block_ticket[i] == ticket && g_block_until[i] > now)
+         return true;
+   return false;
+  }
+
+void Block(const ulong ticket, const int seconds)
+  {
+   int slot = 0;
+   for(int i = 0; i < EA_BLOCK_SLOTS; i++)
+     {
+      if(g_block_ticket[i] == ticket)
+        {
+         slot = i;
+         break;
+        }
+      if(g_block_until[i] < g_block_until[slot])
+         slot = i;
+     }
+   g_block_ticket[slot] = ticket;
+   g_block_until[slot] = NowServer() + seconds;
+  }
+
+void CurrentManageParams(ManageParams &p)
+  {
+   p = g_defaults;
+   if(!g_have_verdict || !g_verdict.has_manage)
+      return;
+   p.breakeven_r = g_verdict.manage_val[PROTO_M_BREAKEVEN_R];
+   p.partial_r = g_verdict.manage_val[PROTO_M_PARTIAL_R];
+   p.partial_fraction = g_verdict.manage_val[PROTO_M_PARTIAL_FRACTION];
+   p.trail_atr = g_verdict.manage_val[PROTO_M_TRAIL_ATR];
+   p.trail_distance = g_verdict.manage_val[PROTO_M_TRAIL_DISTANCE];
+   p.breakeven_offset = g_verdict.manage_has[PROTO_M_BREAKEVEN_BUFFER] ? g_verdict.manage_val[PROTO_M_BREAKEVEN_BUFFER] : 0.0;
+  }
+
+double CurrentAtr(void)
+  {
+   if(g_atr == INVALID_HANDLE)
+      return 0.0;
+   double buf[];
+   if(CopyBuffer(g_atr, 0, 1, 1, buf) != 1 || !MathIsValidNumber(buf[0]))
+      return 0.0;
+   return buf[0];
+  }
+
+void ManagePositions(const MqlTick &tick)
+  {
+   ManageParams p;
+   CurrentManageParams(p);
+   ManageMarket m;
+   m.bid = tick.bid;
+   m.ask = tick.ask;
+   m.atr = CurrentAtr();
+   m.point = SymbolInfoDouble(_Symbol, SYMBOL_POINT);
+   m.tick_size = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_SIZE);
+   m.digits = (int)SymbolInfoInteger(_Symbol, SYMBOL_DIGITS);
+   m.stops_level = (int)SymbolInfoInteger(_Symbol, SYMBOL_TRADE_STOPS_LEVEL);
+   m.freeze_level = (int)SymbolInfoInteger(_Symbol, SYMBOL_TRADE_FREEZE_LEVEL);
+   m.volume_min = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MIN);
+   m.volume_step = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_STEP);
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+     {
+      ulong ticket = PositionGetTicket(i);
+      if(ticket == 0 || !IsOurs() || PositionGetString(POSITION_SYMBOL) != _Symbol || Blocked(ticket))
+         continue;
+      ManagePosition pos;
+      pos.side = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY ? MANAGER_SIDE_BUY : MANAGER_SIDE_SELL;
+      pos.volume = PositionGetDouble(POSITION_VOLUME);
+      pos.price_open = PositionGetDouble(POSITION_PRICE_OPEN);
+      pos.sl = PositionGetDouble(POSITION_SL);
+      pos.tp = PositionGetDouble(POSITION_TP);
+      // initial risk distance and volume, remembered per ticket (survive restarts)
+      string gr = GvName(ticket, "r");
+      string gv = GvName(ticket, "v");
+      if(!GlobalVariableCheck(gv))
+        {
+         double d = pos.sl > 0.0 ? (pos.side == MANAGER_SIDE_BUY ? pos.price_open - pos.sl : pos.sl - pos.price_open) : 0.0;
+         GlobalVariableSet(gr, d > 0.0 ? d : 0.0);
+         GlobalVariableSet(gv, pos.volume);
+        }
+      pos.risk_distance = GlobalVariableGet(gr);
+      pos.partial_done = pos.volume < GlobalVariableGet(gv) - m.volume_step * 0.5;
+      ManageAction a;
+      ManagerDecide(pos, m, p, a);
+      if(a.reason != "" && a.close_volume <= 0.0 && !a.modify)
+         Log(LOG_MANAGE, "HELD", LogKv("position", IntegerToString((long)ticket)) + " " + LogKv("reason", a.reason), g_th_manage);
+      if(a.close_volume > 0.0)
+        {
+         int rc = g_exec.Close(ticket, a.close_volume, "partial");
+         if(rc != EXEC_OK && rc != EXEC_PARTIAL)
+           {
+            Block(ticket, 10);
+            continue;
+           }
+         if(!PositionSelectByTicket(ticket))
+            continue;
+        }
+      if(a.modify && !g_exec.Modify(ticket, a.new_sl, pos.tp, a.reason))
+         Block(ticket, 10);
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| verdict                                                          |
+//+------------------------------------------------------------------+
+void ApplyCloses(void)
+  {
+   double step = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_STEP);
+   double vmin = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MIN);
+   for(int i = 0; i < g_verdict.close_count; i++)
+     {
+      ulong ticket = (ulong)g_verdict.close_ticket[i];
+      if(!PositionSelectByTicket(ticket) || !IsOurs() || PositionGetString(POSITION_SYMBOL) != _Symbol)
+        {
+         Log(LOG_TRADE, "CLOSE_UNKNOWN_TICKET", LogKv("position", IntegerToString((long)ticket)), g_th_risk);
+         continue;
+        }
+      double have = PositionGetDouble(POSITION_VOLUME);
+      double vol = g_verdict.close_volume[i];
+      if(vol < have - 0.0000001)
+        {
+         vol = SizingFloorToStep(vol, step);
+         if(vol < vmin || have - vol < vmin - 0.0000001)
+            vol = have;   // a remainder below volume min cannot stay open: close it all
+        }
+      g_exec.Close(ticket, vol >= have ? 0.0 : vol, "verdict " + g_verdict.action);
+     }
+  }
+
+void ApplyOpen(const MqlTick &tick)
+  {
+   if(!g_verdict.has_open || g_verdict.action != "open")
+      return;
+   if(g_verdict.mode == "halted")
+     {
+      Log(LOG_RISK, "HALTED", LogKv("signal_id", g_verdict.open_signal_id), g_th_risk);
+      return;
+     }
+   bool buy = g_verdict.open_side == "buy";
+   double price = buy ? tick.ask : tick.bid;
+   double profit = 0.0;
+   double loss_per_lot = 0.0;
+   bool geometry = buy ? g_verdict.open_sl < tick.bid : g_verdict.open_sl > tick.ask;
+   if(geometry)
+     {
+      if(OrderCalcProfit(buy ? ORDER_TYPE_BUY : ORDER_TYPE_SELL, _Symbol, 1.0, price, g_verdict.open_sl, profit) && profit < 0.0)
+         loss_per_lot = -profit;
+      else
+        {
+         SizingSpec spec;
+         spec.tick_size = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_SIZE);
+         spec.tick_value = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_VALUE_LOSS);
+         spec.volume_min = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MIN);
+         spec.volume_step = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_STEP);
+         spec.volume_max = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MAX);
+         loss_per_lot = SizingLossPerLotFromTicks(price, g_verdict.open_sl, spec);
+        }
+     }
+   if(buy ? g_verdict.open_tp <= tick.ask : g_verdict.open_tp >= tick.bid)
+     {
+      Log(LOG_RISK, "BAD_TP", LogKv("signal_id", g_verdict.open_signal_id), g_th_risk);
+      return;
+     }
+   GuardAccount acc;
+   FillGuardAccount(acc);
+   GuardSymbol sym;
+   sym.tick_size = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_SIZE);
+   sym.tick_value = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_VALUE);
+   sym.volume_min = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MIN);
+   sym.volume_step = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_STEP);
+   sym.volume_max = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MAX);
+   GuardEntry e;
+   e.volume = g_verdict.open_volume;
+   e.price = price;
+   e.loss_per_lot = loss_per_lot;
+   e.leverage_cap = g_verdict.leverage_cap;
+   e.signal_id = g_verdict.open_signal_id;
+   e.spread_points = (tick.ask - tick.bid) / SymbolInfoDouble(_Symbol, SYMBOL_POINT);
+   e.sidecar_ok = g_sidecar_ok;
+   e.now_gmt = NowGmt();
+   e.valid_until = g_verdict.valid_until;
+   e.now_server = NowServer();
+   GuardDecision d;
+   GuardCheckEntry(g_limits, g_state, acc, sym, e, d);
+   if(!d.allowed)
+     {
+      g_last_refusal = d.code;
+      Log(LOG_RISK, d.code, LogKv("signal_id", e.signal_id) + " " + d.detail, g_th_risk);
+      return;
+     }
+   if(d.cut)
+      LogWrite(LOG_RISK, "CUT_" + d.code, LogKv("signal_id", e.signal_id) + " " + LogKv("volume", DoubleToString(d.volume, 2)) + " " + d.detail);
+   double filled = 0.0;
+   ulong position = 0;
+   int rc = g_exec.Open(buy, d.volume, g_verdict.open_sl, g_verdict.open_tp, e.signal_id, filled, position);
+   if(rc != EXEC_REFUSED)
+     {
+      // the order may have reached the server: the same signal must not open twice
+      GuardRememberSignal(g_state, g_limits, e.signal_id, e.now_server);
+      SaveState();
+     }
+   if(position != 0 && PositionSelectByTicket(position))
+     {
+      GlobalVariableSet(GvName(position, "r"), MathAbs(PositionGetDouble(POSITION_PRICE_OPEN) - g_verdict.open_sl));
+      GlobalVariableSet(GvName(position, "v"), PositionGetDouble(POSITION_VOLUME));
+     }
+  }
+
+void SendTick(const MqlTick &tick)
+  {
+   int digits = (int)SymbolInfoInteger(_Symbol, SYMBOL_DIGITS);
+   ProtoAccount acc;
+   FillAccount(acc);
+   string id = NextId("t");
+   long server = (long)tick.time;
+   ProtoTickBegin(g_w, id, BodyToken(), acc.login, _Symbol, TimeframeName(InpTimeframe), server, server - GmtOffset(),
+                  (long)tick.time_msc, tick.bid, tick.ask, digits, acc);
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+     {
+      ulong ticket = PositionGetTicket(i);
+      if(ticket == 0 || !IsOurs())
+         continue;
+      ProtoPosition p;
+      p.ticket = (long)ticket;
+      p.symbol = PositionGetString(POSITION_SYMBOL);
+      p.side = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY ? "buy" : "sell";
+      p.volume = PositionGetDouble(POSITION_VOLUME);
+      p.price_open = PositionGetDouble(POSITION_PRICE_OPEN);
+      p.sl = PositionGetDouble(POSITION_SL);
+      p.tp = PositionGetDouble(POSITION_TP);
+      p.profit = PositionGetDouble(POSITION_PROFIT);
+      p.swap = PositionGetDouble(POSITION_SWAP);
+      p.time = (long)PositionGetInteger(POSITION_TIME);
+      p.comment = PositionGetString(POSITION_COMMENT);
+      ProtoWritePosition(g_w, p, (int)SymbolInfoInteger(p.symbol, SYMBOL_DIGITS));
+     }
+   ProtoTickBars(g_w);
+   // closed bars since the last one sent
+   MqlRates rates[];
+   datetime last_closed = iTime(_Symbol, BarsTf(), 1);
+   int sent = 0;
+   if(g_last_bar_sent > 0 && last_closed > g_last_bar_sent)
+     {
+      int n = CopyRates(_Symbol, BarsTf(), g_last_bar_sent + 1, last_closed, rates);
+      int start = n > EA_MAX_TICK_BARS ? n - EA_MAX_TICK_BARS : 0;
+      for(int i = start; i < n; i++)
+        {
+         if(rates[i].time <= g_last_bar_sent || rates[i].time > last_closed)
+            continue;
+         ProtoBar b;
+         FillBar(rates[i], b);
+         ProtoWriteBar(g_w, b, digits);
+         sent++;
+        }
+     }
+   ProtoTickEnd(g_w);
+   int rc = Call("tick", id, g_w.Text());
+   if(rc != CALL_OK)
+      return;
+   if(g_reply.kind != PROTO_REPLY_VERDICT)
+      return;
+   if(sent > 0 || last_closed > g_last_bar_sent)
+      g_last_bar_sent = last_closed;   // the sidecar has them now
+   if(NowGmt() > g_reply.valid_until)
+     {
+      Log(LOG_SIDECAR, "LATE_VERDICT", LogKv("id", g_reply.id) + " " + LogKv("valid_until", IntegerToString(g_reply.valid_until)), g_th_sidecar);
+      return;
+     }
+   g_verdict = g_reply;
+   g_have_verdict = true;
+   g_verdict_gmt = NowGmt();
+   ApplyCloses();
+   ApplyOpen(tick);
+  }
+
+void UpdateComment(void)
+  {
+   long now = NowGmt();
+   string verdict = g_have_verdict ? g_verdict.mode + " / " + g_verdict.action + ", " + IntegerToString(now - g_verdict_gmt) + " s ago" +
+                    (now > g_verdict.valid_until ? " (expired)" : "") : "none yet";
+   string reply_age = g_last_reply_gmt > 0 ? IntegerToString(now - g_last_reply_gmt) + " s ago" : "never";
+   string text = EA_NAME + " " + EA_VERSION + " | " + (g_tr != NULL ? g_tr.Name() : "no transport") +
+                 "\nsidecar: " + (g_sidecar_ok ? "OK" : "UNREACHABLE (no entries)") + ", last reply " + reply_age +
+                 (g_hello_done ? "" : ", hello pending") +
+                 "\nverdict: " + verdict +
+                 "\nlocks: " + (g_lock == "" ? "none" : g_lock) + (g_last_refusal != "" ? " | last refusal " + g_last_refusal : "") +
+                 "\nday start equity " + DoubleToString(g_state.day_start_equity, 2) + ", high-water " + DoubleToString(g_state.hwm, 2) +
+                 "\ntrade messages queued: " + IntegerToString(ArraySize(g_queue));
+   Comment(text);
+  }
+
+void AccountTick(void)
+  {
+   double equity = AccountInfoDouble(ACCOUNT_EQUITY);
+   if(GuardOnAccount(g_state, NowServer(), equity))
+      SaveState();
+   GuardAccount acc;
+   FillGuardAccount(acc);
+   string detail = "";
+   string lock = GuardAccountLock(g_limits, g_state, acc, detail);
+   if(lock != g_lock)
+     {
+      LogWrite(lock != "" ? LOG_RISK : LOG_ACCOUNT, lock != "" ? lock : "UNLOCKED", detail);
+      g_lock = lock;
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| events                                                           |
+//+------------------------------------------------------------------+
+int OnInit(void)
+  {
+   g_tester = (bool)MQLInfoInteger(MQL_TESTER);
+   LogThrottleReset(g_th_sidecar);
+   LogThrottleReset(g_th_risk);
+   LogThrottleReset(g_th_manage);
+   GuardLimitsDefaults(g_limits);
+   g_limits.max_risk_pct = InpMaxRiskPct;
+   g_limits.max_leverage = InpMaxLeverage;
+   g_limits.daily_loss_pct = InpDailyLossPct;
+   g_limits.floating_loss_pct = InpFloatingLossPct;
+   g_limits.max_drawdown_pct = InpMaxDrawdownPct;
+   g_limits.max_positions = InpMaxPositions;
+   g_limits.max_lot = InpMaxLot;
+   g_limits.max_spread_points = InpMaxSpreadPts;
+   g_limits.dup_window_sec = InpDupWindowSec;
+   string errors = GuardLimitsErrors(g_limits);
+   if(InpTimeoutMs < 10 || InpTimeoutMs > 60000)
+      errors += "InpTimeoutMs must be in 10..60000; ";
+   if(InpPartialFraction < 0.0 || InpPartialFraction >= 1.0)
+      errors += "InpPartialFraction must be in [0, 1); ";
+   if(InpAtrPeriod < 1)
+      errors += "InpAtrPeriod must be >= 1; ";
+   if(InpTransport == SC_TRANSPORT_HTTP && g_tester)
+      errors += "the HTTP transport does not work in the Strategy Tester (WebRequest is not executed): use ZeroMQ; ";
+   if(InpTransport == SC_TRANSPORT_ZMQ && !MQLInfoInteger(MQL_DLLS_ALLOWED))
+      errors += "ZeroMQ needs 'Allow DLL imports' (EA properties > Common); ";
+   if(errors != "")
+     {
+      LogWrite(LOG_CONFIG, "BAD_INPUTS", LogKv("errors", errors));
+      return INIT_PARAMETERS_INCORRECT;
+     }
+   ManageParamsDefaults(g_defaults);
+   double point = SymbolInfoDouble(_Symbol, SYMBOL_POINT);
+   g_defaults.breakeven_r = InpBreakevenR;
+   g_defaults.partial_r = InpPartialR;
+   g_defaults.partial_fraction = InpPartialFraction;
+   g_defaults.trail_atr = InpTrailAtr;
+   g_defaults.trail_distance = InpTrailPoints * point;
+   g_defaults.breakeven_offset = InpBreakevenBufferPts * point;
+   for(int i = 0; i < EA_BLOCK_SLOTS; i++)
+     {
+      g_block_ticket[i] = 0;
+      g_block_until[i] = 0;
+     }
+   if(!g_tester && !FolderCreate("Sidecar"))
+      LogWrite(LOG_CONFIG, "FOLDER_CREATE_FAILED", LogKv("folder", "MQL5\\Files\\Sidecar"));
+   if(!SymbolSelect(_Symbol, true))
+      LogWrite(LOG_CONFIG, "SYMBOL_SELECT_FAILED", LogKv("symbol", _Symbol));
+   LoadState();
+   LoadQueue();
+   g_exec.Init(_Symbol, InpMagic, (ulong)MathMax(InpDeviationPts, 0), InpRetries);
+   g_atr = iATR(_Symbol, BarsTf(), InpAtrPeriod);
+   if(g_atr == INVALID_HANDLE)
+      LogWrite(LOG_CONFIG, "ATR_UNAVAILABLE", LogKv("error", IntegerToString(GetLastError())));
+   if(InpTransport == SC_TRANSPORT_ZMQ)
+      g_tr = new CZmqTransport(InpZmqEndpoint, InpTimeoutMs, InpToken);
+   else
+      g_tr = new CHttpTransport(InpHttpBase, InpTimeoutMs, InpToken);
+   if(!g_tr.Open())
+      LogWrite(LOG_SIDECAR, "OPEN_FAILED", LogKv("transport", g_tr.Name()) + " " + LogKv("detail", g_tr.LastError()));
+   AccountTick();
+   SendHello();   // failure is fine: retried on ticks and on the timer, entries stay closed meanwhile
+   EventSetTimer(1);
+   UpdateComment();
+   return INIT_SUCCEEDED;
+  }
+
+void OnDeinit(const int reason)
+  {
+   EventKillTimer();
+   SaveState();
+   SaveQueue();
+   if(g_tr != NULL)
+     {
+      g_tr.Close();
+      delete g_tr;
+      g_tr = NULL;
+     }
+   if(g_atr != INVALID_HANDLE)
+      IndicatorRelease(g_atr);
+   Comment("");
+   LogWrite(LOG_ACCOUNT, "STOPPED", LogKv("reason", IntegerToString(reason)));
+  }
+
+void OnTick(void)
+  {
+   MqlTick tick;
+   if(!SymbolInfoTick(_Symbol, tick) || tick.bid <= 0.0 || tick.ask <= 0.0)
+      return;
+   AccountTick();
+   ManagePositions(tick);                       // never waits for the sidecar
+   if(!g_hello_done && NowServer() - g_last_hello_try >= InpHelloRetrySec)
+      SendHello();
+   if(g_hello_done)
+     {
+      FlushQueue(2);
+      SendTick(tick);
+     }
+   else
+      g_sidecar_ok = false;
+   UpdateComment();
+  }
+
+void OnTimer(void)
+  {
+   long now = NowServer();
+   if(!g_hello_done && now - g_last_hello_try >= InpHelloRetrySec)
+      SendHello();
+   if(g_hello_done)
+     {
+      FlushQueue(20);
+      if(InpHeartbeatSec > 0 && now - g_last_heartbeat >= InpHeartbeatSec)
+        {
+         g_last_heartbeat = now;
+         SendHeartbeat();
+        }
+      if(InpCalendarMin > 0 && now - g_last_calendar >= InpCalendarMin * 60)
+        {
+         g_last_calendar = now;
+         SendCalendar();
+        }
+     }
+   UpdateComment();
+  }
+
+void OnTradeTransaction(const MqlTradeTransaction &trans, const MqlTradeRequest &request, const MqlTradeResult &result)
+  {
+   if(trans.type != TRADE_TRANSACTION_DEAL_ADD || trans.deal == 0)
+      return;
+   if(!HistoryDealSelect(trans.deal))
+      return;
+   long type = HistoryDealGetInteger(trans.deal, DEAL_TYPE);
+   if(type != DEAL_TYPE_BUY && type != DEAL_TYPE_SELL)
+      return;
+   ulong position = (ulong)HistoryDealGetInteger(trans.deal, DEAL_POSITION_ID);
+   bool ours = (ulong)HistoryDealGetInteger(trans.deal, DEAL_MAGIC) == InpMagic || GlobalVariableCheck(GvName(position, "v"));
+   if(!ours)
+      return;
+   string symbol = HistoryDealGetString(trans.deal, DEAL_SYMBOL);
+   long entry = HistoryDealGetInteger(trans.deal, DEAL_ENTRY);
+   ProtoTrade t;
+   t.login = AccountInfoInteger(ACCOUNT_LOGIN);
+   t.deal = (long)trans.deal;
+   t.order = HistoryDealGetInteger(trans.deal, DEAL_ORDER);
+   t.position = (long)position;
+   t.symbol = symbol;
+   t.side = type == DEAL_TYPE_BUY ? "buy" : "sell";
+   t.entry = entry == DEAL_ENTRY_IN ? "in" : entry == DEAL_ENTRY_OUT ? "out" : entry == DEAL_ENTRY_INOUT ? "inout" : "out_by";
+   t.volume = HistoryDealGetDouble(trans.deal, DEAL_VOLUME);
+   t.price = HistoryDealGetDouble(trans.deal, DEAL_PRICE);
+   t.profit = HistoryDealGetDouble(trans.deal, DEAL_PROFIT);
+   t.commission = HistoryDealGetDouble(trans.deal, DEAL_COMMISSION);
+   t.swap = HistoryDealGetDouble(trans.deal, DEAL_SWAP);
+   t.time = (long)HistoryDealGetInteger(trans.deal, DEAL_TIME);
+   t.comment = HistoryDealGetString(trans.deal, DEAL_COMMENT);
+   string id = "d-" + IntegerToString(t.deal);
+   int k = ArraySize(g_queue);
+   if(k >= EA_QUEUE_MAX)
+     {
+      LogWrite(LOG_SIDECAR, "QUEUE_FULL", LogKv("dropped_oldest", g_queue_ids[0]));
+      ArrayRemove(g_queue, 0, 1);
+      ArrayRemove(g_queue_ids, 0, 1);
+      k--;
+     }
+   ArrayResize(g_queue, k + 1);
+   ArrayResize(g_queue_ids, k + 1);
+   g_queue[k] = ProtoTradeJson(id, BodyToken(), t, (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS));
+   g_queue_ids[k] = id;
+   SaveQueue();
+   // a closed position no longer needs its management anchors
+   if(entry != DEAL_ENTRY_IN && !PositionSelectByTicket(position))
+     {
+      GlobalVariableDel(GvName(position, "r"));
+      GlobalVariableDel(GvName(position, "v"));
+     }
+  }
+//+------------------------------------------------------------------+
