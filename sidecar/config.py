@@ -177,6 +177,66 @@ class LoggingConfig(_Section):
     log_holds: bool = False  # log every hold verdict (noisy: one per tick)
 
 
+class FeedsConfig(_Section):
+    """EODHD calendar/news/sentiment and the EA's calendar pushes (see docs/feeds.md)."""
+
+    # Token: EODHD_API_TOKEN (environment) or this key; never logged. Empty = EODHD off.
+    eodhd_token: str = ""
+    eodhd_base_url: str = "https://eodhd.com/api"  # or EODHD_BASE_URL
+    request_timeout_seconds: float = Field(10.0, gt=0, le=120)  # read timeout per request
+    max_retries: int = Field(2, ge=0, le=10)  # retries of 429/5xx/timeouts per request
+    budget_daily_calls: int = Field(100_000, ge=1)  # EODHD API calls per UTC day
+    budget_per_minute: int = Field(1000, ge=1)  # requests per sliding minute
+    calendar_interval_seconds: float = Field(900.0, ge=1)  # economic-events refresh
+    calendar_days_back: int = Field(1, ge=0, le=30)  # refreshed window: today - this ...
+    calendar_days_ahead: int = Field(7, ge=0, le=60)  # ... to today + this (UTC days)
+    news_interval_seconds: float = Field(300.0, ge=1)  # /news refresh, per tracked ticker
+    sentiments_interval_seconds: float = Field(3600.0, ge=1)  # /sentiments series refresh
+    mt5_calendar_interval_seconds: float = Field(900.0, ge=1)  # expected EA calendar pushes
+    news_tickers: list[str] = Field(
+        default_factory=lambda: ["EURUSD.FOREX", "USDJPY.FOREX", "GBPUSD.FOREX", "AUDUSD.FOREX"]
+    )
+    news_limit: int = Field(50, ge=1, le=1000)  # articles per /news request
+    blackout_before_minutes: float = Field(30.0, ge=0, le=1440)  # no entries from T - this ...
+    blackout_after_minutes: float = Field(60.0, ge=0, le=1440)  # ... to T + this (inclusive)
+    upcoming_minutes: float = Field(15.0, ge=0, le=1440)  # news.upcoming log/metric lead time
+    # Importance tables: ISO-2 country (or "*" for all) -> topics; a key given here replaces
+    # that country's built-in list (topics: sidecar/feeds/calendar_rules.py TOPICS).
+    high_impact: dict[str, list[str]] = Field(default_factory=dict)
+    medium_impact: dict[str, list[str]] = Field(default_factory=dict)
+    # Symbol -> exposed currencies, over the built-in rules (e.g. {"GOLD" = ["XAU", "USD"]}).
+    symbol_currencies: dict[str, list[str]] = Field(default_factory=dict)
+    sentiment_half_life_hours: float = Field(6.0, gt=0, le=24 * 30)
+    sentiment_block_below: float = Field(-0.5, ge=-1, le=0)  # long a currency this bad: refused
+    sentiment_defensive_below: float = Field(-0.2, ge=-1, le=0)  # this bad: defensive leverage
+    sentiment_min_weight: float = Field(1.0, ge=0)  # decayed evidence needed to act on a score
+    sentiment_series_weight: float = Field(1.0, ge=0)  # weight of a /sentiments day (x sqrt n)
+    stale_policy: Literal["block", "defensive", "ignore"] = "block"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedsConfig:
+        from sidecar.feeds.calendar_rules import TOPICS
+
+        problems = []
+        if self.sentiment_block_below > self.sentiment_defensive_below:
+            problems.append(
+                "feeds.sentiment_block_below: must be <= feeds.sentiment_defensive_below "
+                f"({self.sentiment_defensive_below}), got {self.sentiment_block_below}"
+            )
+        known = {t for t, _ in TOPICS}
+        for key in ("high_impact", "medium_impact"):
+            for country, topics in getattr(self, key).items():
+                bad = [t for t in topics if t not in known]
+                if bad:
+                    problems.append(
+                        f"feeds.{key}.{country}: unknown topic(s) {', '.join(map(repr, bad))}; "
+                        f"expected some of {', '.join(sorted(known))}"
+                    )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class Config(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
@@ -188,6 +248,7 @@ class Config(_Section):
     verdict: VerdictConfig = Field(default_factory=VerdictConfig)
     journal: JournalConfig = Field(default_factory=JournalConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    feeds: FeedsConfig = Field(default_factory=FeedsConfig)
 
     @model_validator(mode="after")
     def _risk_floor(self) -> Config:
@@ -263,6 +324,8 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         "SIDECAR_DB": ("server", "db"),
         "SIDECAR_ZMQ": ("server", "zmq"),
         "SIDECAR_HTTP": ("server", "http"),
+        "EODHD_API_TOKEN": ("feeds", "eodhd_token"),
+        "EODHD_BASE_URL": ("feeds", "eodhd_base_url"),
     }
     for var, (section, key) in direct.items():
         if var in env:

@@ -8,6 +8,7 @@ import signal
 import uvicorn
 
 from sidecar.config import Config, parse_http
+from sidecar.service.feeds import FeedService
 from sidecar.service.handler import Sidecar
 from sidecar.service.http_app import create_app
 from sidecar.service.logs import event, setup_logging, stop_logging
@@ -43,10 +44,36 @@ def build(config: Config) -> Sidecar:
     return Sidecar(config, store)
 
 
+def start_feeds(sidecar: Sidecar) -> FeedService:
+    """Start the news pollers; say loudly when no news source is configured."""
+    feeds = FeedService(sidecar).start()
+    cfg = sidecar.config.feeds
+    if feeds.eodhd_enabled:
+        event(
+            log,
+            "news.enabled",
+            base_url=cfg.eodhd_base_url,
+            tickers=cfg.news_tickers,
+            stale_policy=cfg.stale_policy,
+            budget_daily_calls=cfg.budget_daily_calls,
+        )
+    else:
+        event(
+            log,
+            "news.disabled",
+            logging.WARNING,
+            "NEWS GATE OFF: no EODHD token (EODHD_API_TOKEN or feeds.eodhd_token); news "
+            "blackouts and sentiment stay off until the EA pushes its calendar, and /health "
+            "reports degraded",
+        )
+    return feeds
+
+
 def serve(config: Config) -> None:
     setup_logging(config.logging.level)
     sidecar = build(config)
     zmq_server = None
+    feeds = start_feeds(sidecar)
     try:
         if config.server.zmq:
             zmq_server = ZmqServer(sidecar, config.server.zmq)
@@ -79,6 +106,7 @@ def serve(config: Config) -> None:
     finally:
         if zmq_server is not None:
             zmq_server.stop()
+        feeds.stop()
         sidecar.store.close()
         event(log, "service.stop")
         stop_logging()

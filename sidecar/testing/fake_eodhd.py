@@ -439,12 +439,14 @@ class Fault:
 
 @dataclass
 class RecordedRequest:
-    """One request as it arrived; `status` is 0 until the reply is sent (slow replies)."""
+    """One request as it arrived; `status` is 0 until the reply is sent (slow replies).
+    `at` is the server's monotonic clock on arrival (for sliding-window rate checks)."""
 
     path: str
     params: dict[str, str]
     endpoint: str
     status: int = 0
+    at: float = 0.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -495,8 +497,16 @@ class FakeEodhd:
         demo_tickers: Iterable[str] = DEMO_TICKERS,
         intraday_session: tuple[int, int] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        events: list[dict[str, Any]] | None = None,
+        news: list[dict[str, Any]] | None = None,
+        sentiments: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self.host, self.port, self.token, self.now = host, port, token, now
+        # Explicit data served instead of the generated fixtures (None = generated). Rows use
+        # the documented shapes; they may be replaced at run time.
+        self.events = events
+        self.news = news
+        self.sentiments = sentiments
         self.per_minute_limit = per_minute_limit
         self.daily_limit = daily_limit
         self.demo_tickers = frozenset(t.upper() for t in demo_tickers)
@@ -637,7 +647,7 @@ class FakeEodhd:
         token = params.pop("api_token", None)
         segs = [p for p in path.split("/") if p]
         endpoint = segs[1] if len(segs) > 1 and segs[0] == "api" else ""
-        record = RecordedRequest(path, params, endpoint)
+        record = RecordedRequest(path, params, endpoint, at=self._clock())
         with self._lock:
             self._records.append(record)  # on arrival, so counts include requests in flight
         try:
@@ -761,7 +771,13 @@ class FakeEodhd:
         end = self._date(q, "to", today + timedelta(days=7))
         limit = self._int(q, "limit", 50, 0, 1000)
         offset = self._int(q, "offset", 0, 0, 1000)
-        rows = economic_events(start, end, self.now)
+        if self.events is None:
+            rows = economic_events(start, end, self.now)
+        else:
+            rows = sorted(
+                (r for r in self.events if start <= date.fromisoformat(r["date"][:10]) <= end),
+                key=lambda r: (r["date"], r["country"], r["type"]),
+            )
         if q.get("country"):
             rows = [r for r in rows if r["country"] == q["country"].upper()]
         if q.get("comparison"):
@@ -773,7 +789,7 @@ class FakeEodhd:
             raise _validation({"s": ["The s field is required when t is not present."]})
         limit = self._int(q, "limit", 50, 1, 1000)
         offset = self._int(q, "offset", 0, 0, 10**6)
-        items = news_items(self.now)
+        items = news_items(self.now) if self.news is None else list(self.news)
         if q.get("s"):
             wanted = {s.strip().upper() for s in q["s"].split(",")}
             items = [i for i in items if wanted & set(i["symbols"])]
@@ -792,6 +808,16 @@ class FakeEodhd:
             raise _validation({"s": ["The s field is required."]})
         end = self._date(q, "to", self.now.date())
         start = self._date(q, "from", end - timedelta(days=30))
+        if self.sentiments is not None:
+            return {
+                s.strip().upper(): [
+                    r
+                    for r in self.sentiments.get(s.strip().upper(), [])
+                    if start.isoformat() <= r["date"] <= end.isoformat()
+                ]
+                for s in q["s"].split(",")
+                if s.strip()
+            }
         return {
             s.strip().upper(): sentiment_series(s.strip(), start, end)
             for s in q["s"].split(",")
