@@ -189,6 +189,8 @@ class ResonanceStrategy:
         self.params: dict[str, Any] = p
         self.variant: indicators.Variant = p["variant"]
         self.min_bars: int = self._warmup(p)
+        # Read by the engine for the management parameters of verdicts without a signal.
+        self.reward_risk: float = float(p["reward_risk"])
 
     @staticmethod
     def _warmup(p: dict[str, Any]) -> int:
