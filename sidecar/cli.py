@@ -99,6 +99,77 @@ def cmd_bias_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _eodhd_client(config: Any) -> Any:
+    from sidecar.feeds.budget import CallBudget
+    from sidecar.feeds.eodhd import EodhdClient
+
+    f = config.feeds
+    return EodhdClient(
+        f.eodhd_token or None,
+        f.eodhd_base_url,
+        timeout=(min(5.0, f.request_timeout_seconds), f.request_timeout_seconds),
+        max_retries=f.max_retries,
+        budget=CallBudget(f.budget_daily_calls, f.budget_per_minute),
+    )
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    """Bars from EODHD into one CSV per symbol and interval (resumable)."""
+    from sidecar.feeds.eodhd import EodhdError
+    from sidecar.feeds.pull import pull_bars
+
+    config = load_config(args.config)
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    if not symbols:
+        print("error: --symbols: expected e.g. EURUSD.FOREX,AAPL.US", file=sys.stderr)
+        return 2
+    try:
+        with _eodhd_client(config) as client:
+            results = pull_bars(
+                client, symbols, args.interval, args.start, args.end, args.out,
+                progress=not args.quiet,
+            )  # fmt: skip
+    except (EodhdError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    for r in results.values():
+        resumed = f" (resumed after {r.resumed_after})" if r.resumed_after is not None else ""
+        print(f"{r.symbol} {r.interval}: +{r.bars_written} bars -> {r.path}{resumed}")
+    return 0
+
+
+def cmd_pull_calendar(args: argparse.Namespace) -> int:
+    """Historical economic events into the SQLite calendar table (backtests replay them)."""
+    import time
+
+    from sidecar.feeds.eodhd import EodhdError
+    from sidecar.feeds.pull import pull_calendar
+    from sidecar.service.feeds import calendar_row, impact_rules
+    from sidecar.store import Store
+
+    config = _load(args)
+    f = config.feeds
+    countries = [c.strip().upper() for c in (args.country or "").split(",") if c.strip()]
+    try:
+        with _eodhd_client(config) as client:
+            events = pull_calendar(
+                client, args.start, args.end, countries=countries or None,
+                rules=impact_rules(f.high_impact, f.medium_impact),
+            )  # fmt: skip
+    except (EodhdError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError) else 1
+    rows = [calendar_row(ev) for ev in events if ev.get("currency")]
+    store = Store(config.server.db, config.journal.retention_rows)
+    try:
+        n = store.upsert_calendar("eodhd", rows, int(time.time()))
+    finally:
+        store.close()
+    high = sum(1 for r in rows if r["importance"] == "high")
+    print(f"{n} events ({high} high impact) {args.start}..{args.end} -> {config.server.db}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sidecar", description="MT5 Sidecar: risk-managed verdicts for an MQL5 EA"
@@ -141,6 +212,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--bars", type=int, default=500, help="check the newest N bars (default 500)")
     p.set_defaults(func=cmd_bias_check)
+
+    p = sub.add_parser("pull", help="download EODHD bars into CSV files (resumable)")
+    p.add_argument("--config", help="TOML configuration file ([feeds] token, base URL, budget)")
+    p.add_argument("--symbols", required=True, help="EODHD tickers, e.g. EURUSD.FOREX,AAPL.US")
+    p.add_argument("--interval", required=True, choices=["1m", "5m", "1h", "d"])
+    p.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD (UTC)")
+    p.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (UTC, whole day)")
+    p.add_argument("--out", default="data", help="output folder (default: data)")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser(
+        "pull-calendar", help="store EODHD economic events in the SQLite calendar table"
+    )
+    add_common(p)
+    p.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD (UTC)")
+    p.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (UTC)")
+    p.add_argument("--country", help="ISO-2 countries, e.g. US,EU,GB (default: all)")
+    p.set_defaults(func=cmd_pull_calendar)
 
     args = parser.parse_args(argv)
     try:
