@@ -88,6 +88,7 @@ class Sidecar:
         self.heartbeats: dict[tuple[int, str], HeartbeatInfo] = {}
         self.feeds: dict[str, FeedStatus] = {}
         self.feed_gate: FeedGate | None = None
+        self._regimes: dict[int, str] = {}  # last leverage regime per login, for leverage.* logs
         # Set by the feeds service (sidecar/service/feeds.py): whether EODHD is configured, the
         # `news` part of /v1/state, and a hook told when the EA pushes its calendar.
         self.news_configured = False
@@ -264,6 +265,7 @@ class Sidecar:
         v = decision.verdict
         m = self.metrics
         m.count_verdict(v.action, v.reasons)
+        self._log_leverage(msg, v.reasons)
         m.account(msg.login, new.equity, new.drawdown_pct, new.daily_pnl, new.mode)
         raw = encode(v)
         self.store.journal(msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw)
@@ -287,6 +289,33 @@ class Sidecar:
                 },
             )
         return raw  # encoded once, for the journal and the reply
+
+    def _log_leverage(self, msg: Tick, reasons: list[str]) -> None:
+        """`leverage.regime` when an account's regime changes, `leverage.cut` on every cut."""
+        for r in reasons:
+            if r.startswith("LEVERAGE_CAP "):
+                regime = r.split(" ", 2)[1]
+                if self._regimes.get(msg.login) != regime:
+                    previous = self._regimes.get(msg.login)
+                    self._regimes[msg.login] = regime
+                    event(
+                        log,
+                        "leverage.regime",
+                        login=msg.login,
+                        symbol=msg.symbol,
+                        regime=regime.removeprefix("regime="),
+                        previous=previous and previous.removeprefix("regime="),
+                        reason=r,
+                    )
+            elif r.startswith("LEVERAGE_CUT "):
+                event(
+                    log,
+                    "leverage.cut",
+                    logging.WARNING,
+                    login=msg.login,
+                    symbol=msg.symbol,
+                    reason=r,
+                )
 
     def _trade(self, msg: Trade) -> Ack:
         row = {

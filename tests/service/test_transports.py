@@ -212,7 +212,7 @@ def test_log_lines_are_json_with_an_event(server: SidecarProcess) -> None:
         if line.startswith("{")
     ]
     events = {line["event"] for line in lines}
-    assert {"service.start", "ea.hello", "verdict", "request.invalid"} <= events
+    assert {"service.start", "ea.hello", "verdict", "request.invalid", "leverage.regime"} <= events
     assert any(e.startswith("drawdown.") for e in events)
 
 
