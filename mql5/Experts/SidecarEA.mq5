@@ -124,7 +124,7 @@ long GmtOffset(void)
    if(g_tester)
       return InpTesterGmtOffsetSec;
    long raw = (long)(TimeTradeServer() - TimeGMT());
-   return (long)MathRound(raw / 900.0) * 900;
+   return (long)MathRound((double)raw / 900.0) * 900;
   }
 
 long NowServer(void) { return (long)(g_tester ? TimeCurrent() : TimeTradeServer()); }
@@ -373,7 +373,7 @@ bool SendHello(void)
    long server = NowServer();
    ProtoHelloBegin(g_w, id, BodyToken(), ea, acc, server, server - GmtOffset(), sym, TimeframeName(InpTimeframe));
    MqlRates rates[];
-   int want = MathMin(MathMax(InpWarmupBars, 0), EA_MAX_HELLO_BARS);
+   int want = InpWarmupBars < 0 ? 0 : (InpWarmupBars > EA_MAX_HELLO_BARS ? EA_MAX_HELLO_BARS : InpWarmupBars);
    int n = want > 0 ? CopyRates(_Symbol, BarsTf(), 1, want, rates) : 0;   // closed bars, oldest first
    for(int i = 0; i < n; i++)
      {
@@ -439,11 +439,11 @@ void SendCalendar(void)
          e.importance = ev.importance == CALENDAR_IMPORTANCE_HIGH ? "high" : "medium";
          e.name = StringSubstr(ev.name, 0, 200);
          e.has_actual = values[i].actual_value != LONG_MIN;
-         e.actual = e.has_actual ? values[i].actual_value / 1000000.0 : 0.0;
+         e.actual = e.has_actual ? (double)values[i].actual_value / 1000000.0 : 0.0;
          e.has_forecast = values[i].forecast_value != LONG_MIN;
-         e.forecast = e.has_forecast ? values[i].forecast_value / 1000000.0 : 0.0;
+         e.forecast = e.has_forecast ? (double)values[i].forecast_value / 1000000.0 : 0.0;
          e.has_previous = values[i].prev_value != LONG_MIN;
-         e.previous = e.has_previous ? values[i].prev_value / 1000000.0 : 0.0;
+         e.previous = e.has_previous ? (double)values[i].prev_value / 1000000.0 : 0.0;
          ProtoWriteEvent(g_w, e);
          count++;
         }
@@ -770,7 +770,7 @@ void UpdateComment(void)
    string verdict = g_have_verdict ? g_verdict.mode + " / " + g_verdict.action + ", " + IntegerToString(now - g_verdict_gmt) + " s ago" +
                     (now > g_verdict.valid_until ? " (expired)" : "") : "none yet";
    string reply_age = g_last_reply_gmt > 0 ? IntegerToString(now - g_last_reply_gmt) + " s ago" : "never";
-   string text = EA_NAME + " " + EA_VERSION + " | " + (g_tr != NULL ? g_tr.Name() : "no transport") +
+   string text = (string)EA_NAME + " " + EA_VERSION + " | " + (g_tr != NULL ? g_tr.Name() : "no transport") +
                  "\nsidecar: " + (g_sidecar_ok ? "OK" : "UNREACHABLE (no entries)") + ", last reply " + reply_age +
                  (g_hello_done ? "" : ", hello pending") +
                  "\nverdict: " + verdict +
@@ -850,7 +850,7 @@ int OnInit(void)
       LogWrite(LOG_CONFIG, "SYMBOL_SELECT_FAILED", LogKv("symbol", _Symbol));
    LoadState();
    LoadQueue();
-   g_exec.Init(_Symbol, InpMagic, (ulong)MathMax(InpDeviationPts, 0), InpRetries);
+   g_exec.Init(_Symbol, InpMagic, (ulong)(InpDeviationPts > 0 ? InpDeviationPts : 0), InpRetries);
    g_atr = iATR(_Symbol, BarsTf(), InpAtrPeriod);
    if(g_atr == INVALID_HANDLE)
       LogWrite(LOG_CONFIG, "ATR_UNAVAILABLE", LogKv("error", IntegerToString(GetLastError())));

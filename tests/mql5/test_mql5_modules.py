@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -640,3 +641,100 @@ def test_random_messages_encode_to_valid_json(
     protocol_bin: Path, messages: list[dict[str, Any]]
 ) -> None:
     _encode_and_check(protocol_bin, messages)
+
+
+# ------------------------------------------------------------------ MQL5-only files
+
+TERMINAL_STUB = SHIM / "terminal"
+MQL5_FILES = [ROOT / "mql5" / "Experts" / "SidecarEA.mq5", *sorted(INCLUDE.glob("Sidecar/*.mqh"))]
+LOGIC_MODULES = ["Guard.mqh", "Sizing.mqh", "Manager.mqh", "Protocol.mqh", "Log.mqh"]
+
+
+def translate_mql5(text: str) -> str:
+    """Turn MQL5-only syntax into C++ for a g++ syntax check against the terminal stubs.
+
+    Drops #property, #import blocks and `input group` lines; `input` becomes `const`; includes
+    use forward slashes; `T name[];` dynamic arrays become MqlArray<T>; `ptr.member` on names
+    declared as pointers becomes `ptr->member`.
+    """
+    out: list[str] = []
+    in_import = False
+    for line in text.split("\n"):
+        s = line.strip()
+        if s.startswith('#import "'):
+            in_import = True
+        if in_import or s.startswith("#property") or re.match(r"input\s+group\b", s):
+            if s == "#import":
+                in_import = False
+            out.append("")
+            continue
+        m = re.match(r"#include\s+<([^>]+)>", s)
+        if m:
+            out.append('#include "{}"'.format(m.group(1).replace("\\", "/")))
+            continue
+        line = re.sub(r"^(\s*)s?input\s+", r"\1const ", line)
+        line = re.sub(
+            r"\b([A-Za-z_]\w*)\s+([A-Za-z_]\w*)\[\]\s*;",
+            lambda m: f"MqlArray<{m.group(1)}> {m.group(2)};",
+            line,
+        )
+        out.append(line)
+    result = "\n".join(out)
+    for name in set(re.findall(r"\b[A-Za-z_]\w*\s*\*\s*([A-Za-z_]\w*)\s*[=;]", result)):
+        result = re.sub(rf"\b{name}\.(?=[A-Za-z_])", f"{name}->", result)
+    return result
+
+
+def test_ea_transport_executor_pass_a_gxx_syntax_check(build_dir: Path) -> None:
+    """The MQL5-only files against declarations of the terminal API (names, arity, types)."""
+    out = build_dir / "terminal"
+    (out / "Sidecar").mkdir(parents=True, exist_ok=True)
+    for f in INCLUDE.glob("Sidecar/*.mqh"):
+        (out / "Sidecar" / f.name).write_text(translate_mql5(f.read_text(encoding="ascii")))
+    ea = out / "SidecarEA.cpp"
+    ea.write_text(translate_mql5(MQL5_FILES[0].read_text(encoding="ascii")))
+    flags = [f for f in FLAGS if f != "-O1"] + ["-Wno-unused-parameter", "-fsyntax-only"]
+    cmd = [CXX, *flags, "-I", str(out), "-I", str(SHIM), "-I", str(TERMINAL_STUB)]
+    cmd += ["-include", "mql5_terminal_stub.h", str(ea)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+
+
+def test_translation_handles_the_mql5_constructs() -> None:
+    src = (
+        '#property version "1.00"\n#import "libzmq.dll"\nint zmq_close(long s);\n#import\n'
+        '#include <Sidecar\\Log.mqh>\ninput group "x"\ninput int InpA = 1; // a\n'
+        "uchar m_buf[];\nCTransport *g_tr = NULL;\nvoid f(){ g_tr.Open(); }\n"
+    )
+    out = translate_mql5(src)
+    assert "#property" not in out and "zmq_close" not in out and "group" not in out
+    assert '#include "Sidecar/Log.mqh"' in out and "const int InpA = 1;" in out
+    assert "MqlArray<uchar> m_buf;" in out and "g_tr->Open()" in out
+
+
+@pytest.mark.parametrize("path", MQL5_FILES, ids=lambda p: p.name)
+def test_sources_are_ascii_with_balanced_delimiters(path: Path) -> None:
+    text = path.read_bytes().decode("ascii")  # ASCII only: no encoding surprises in MetaEditor
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.S)
+    code = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', '""', code)
+    for open_, close in ("()", "[]", "{}"):
+        assert code.count(open_) == code.count(close), f"{path.name}: {open_}{close} unbalanced"
+
+
+@pytest.mark.parametrize("name", LOGIC_MODULES)
+def test_logic_modules_stay_in_the_common_subset(name: str) -> None:
+    """MQL5-only syntax may appear in the logic modules only inside #ifdef __MQL5__ blocks."""
+    text = (INCLUDE / "Sidecar" / name).read_text(encoding="ascii")
+    outside = re.sub(r"#ifdef __MQL5__.*?#(?:else|endif)", "", text, flags=re.S)
+    code = re.sub(r"//[^\n]*", "", outside)
+    for pattern in (
+        r"#property",
+        r"#import",
+        r"^\s*s?input\s",
+        r"\w\s+\w+\[\]\s*[;,)]",
+        r"GlobalVariable",
+        r"WebRequest",
+        r"CTrade",
+        r"#include\s*<",
+    ):
+        assert not re.search(pattern, code, flags=re.M), f"{name}: {pattern}"

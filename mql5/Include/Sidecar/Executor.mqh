@@ -136,7 +136,7 @@ public:
            }
          double price = buy ? tick.ask : tick.bid;
          double ref = buy ? tick.bid : tick.ask;   // stops are checked against the closing price
-         double min_dist = stops * point;
+         double min_dist = (double)stops * point;
          bool stops_ok = buy ? (ref - nsl >= min_dist && (ntp == 0.0 || ntp - ref >= min_dist))
                          : (nsl - ref >= min_dist && (ntp == 0.0 || ref - ntp >= min_dist));
          if(!stops_ok || (buy ? nsl >= ref : nsl <= ref))
