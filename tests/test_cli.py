@@ -13,13 +13,23 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sidecar", *args], input=stdin, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sidecar", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_verdict_reads_json_lines_and_prints_replies() -> None:
     rows = messages.eurusd_rows()[:200]
-    lines = [json.dumps(messages.hello(bars=rows)),
-             json.dumps(messages.tick(server=rows[-1][0] + 3600, bid=rows[-1][4], ask=rows[-1][4] + 0.0001))]
+    lines = [
+        json.dumps(messages.hello(bars=rows)),
+        json.dumps(
+            messages.tick(server=rows[-1][0] + 3600, bid=rows[-1][4], ask=rows[-1][4] + 0.0001)
+        ),
+    ]
     out = _run("verdict", stdin="\n".join(lines))
     assert out.returncode == 0, out.stderr
     replies = [json.loads(line) for line in out.stdout.splitlines()]
@@ -37,7 +47,9 @@ def test_schema_command_writes_every_message_schema(tmp_path: Path) -> None:
     out = _run("schema", "--out", str(tmp_path))
     assert out.returncode == 0
     names = sorted(p.name for p in tmp_path.glob("*.schema.json"))
-    assert names == sorted(f"{t}.schema.json" for t in
-                           ("hello", "tick", "trade", "calendar", "heartbeat", "ack", "verdict", "error"))
+    assert names == sorted(
+        f"{t}.schema.json"
+        for t in ("hello", "tick", "trade", "calendar", "heartbeat", "ack", "verdict", "error")
+    )
     for name in names:
         assert (tmp_path / name).read_text() == (ROOT / "shared_schema" / name).read_text()

@@ -9,10 +9,26 @@ from sidecar.engine.state import AccountState
 from sidecar.store import Store
 
 
-def _trade(deal: int, login: int = 1, entry: str = "out", profit: float = -1.0, time: int = 100) -> dict:
-    return {"login": login, "deal": deal, "order_id": 0, "position": 0, "symbol": "EURUSD",
-            "side": "buy", "entry": entry, "volume": 0.1, "price": 1.1, "profit": profit,
-            "commission": 0.0, "swap": 0.0, "time": time, "comment": "", "received_gmt": 0}
+def _trade(
+    deal: int, login: int = 1, entry: str = "out", profit: float = -1.0, time: int = 100
+) -> dict:
+    return {
+        "login": login,
+        "deal": deal,
+        "order_id": 0,
+        "position": 0,
+        "symbol": "EURUSD",
+        "side": "buy",
+        "entry": entry,
+        "volume": 0.1,
+        "price": 1.1,
+        "profit": profit,
+        "commission": 0.0,
+        "swap": 0.0,
+        "time": time,
+        "comment": "",
+        "received_gmt": 0,
+    }
 
 
 def test_trades_are_idempotent_by_login_and_deal(tmp_path: Path) -> None:
@@ -34,9 +50,19 @@ def test_closed_trades_are_the_newest_closing_deals_oldest_first(tmp_path: Path)
 
 def test_state_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
-    state = AccountState(login=7, day_key=20000, day_start_equity=1000.0, hwm=1100.0, mode="halted",
-                         mode_reason="drawdown 15%", daily_lock_day=20000, loss_streak=3,
-                         cooldown_until=123, recent_signals=(("abc", 5), ("def", 6)), last_gmt=9)
+    state = AccountState(
+        login=7,
+        day_key=20000,
+        day_start_equity=1000.0,
+        hwm=1100.0,
+        mode="halted",
+        mode_reason="drawdown 15%",
+        daily_lock_day=20000,
+        loss_streak=3,
+        cooldown_until=123,
+        recent_signals=(("abc", 5), ("def", 6)),
+        last_gmt=9,
+    )
     store = Store(path)
     store.save_state(state)
     store.close()
@@ -48,7 +74,9 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
 def test_journal_is_written_in_the_background_and_bounded(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite", journal_retention=100)
     for i in range(1000):
-        store.journal(1, "EURUSD" if i % 2 else "GBPUSD", i, f"t-{i}", "hold", "active", b'{"n":%d}' % i)
+        store.journal(
+            1, "EURUSD" if i % 2 else "GBPUSD", i, f"t-{i}", "hold", "active", b'{"n":%d}' % i
+        )
     rows = store.decisions(limit=1000)  # flushes the writer first
     assert 100 <= len(rows) <= 110  # pruned in batches of retention/10
     assert rows[0]["request_id"] == "t-999" and rows[0]["verdict"] == {"n": 999}
@@ -67,8 +95,16 @@ def test_database_is_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
 
 def test_calendar_upsert_deduplicates_by_source_and_id(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    ev = {"id": "840030016", "time_gmt": 1000, "currency": "USD", "importance": "high", "name": "NFP",
-          "actual": None, "forecast": 200.0, "previous": 227.0}
+    ev = {
+        "id": "840030016",
+        "time_gmt": 1000,
+        "currency": "USD",
+        "importance": "high",
+        "name": "NFP",
+        "actual": None,
+        "forecast": 200.0,
+        "previous": 227.0,
+    }
     store.upsert_calendar("mt5", [ev], 1)
     store.upsert_calendar("mt5", [{**ev, "actual": 250.0}], 2)
     rows = store.calendar_events(0, 2000)
