@@ -24,7 +24,7 @@
 #define EA_VERSION "1.0.0"
 #define EA_MAX_HELLO_BARS 500
 #define EA_MAX_TICK_BARS  100
-#define EA_MAX_EVENTS     300
+#define EA_MAX_EVENTS     200   // keeps a calendar push well under the sidecar's 64 KiB limit
 #define EA_QUEUE_MAX      5000
 #define EA_BLOCK_SLOTS    16
 
@@ -97,6 +97,8 @@ long             g_last_calendar = 0;
 datetime         g_last_bar_sent = 0;
 int              g_atr = INVALID_HANDLE;
 bool             g_tester = false;
+bool             g_state_dirty = false;     // high-water mark moved since the last save
+long             g_state_saved = 0;
 string           g_queue[];                 // trade messages waiting for their ack
 string           g_queue_ids[];
 string           g_lock = "";               // current account lock code
@@ -147,11 +149,11 @@ string StateFile(void) { return "Sidecar\\guard_" + StateKey() + ".txt"; }
 string QueueFile(void) { return "Sidecar\\queue_" + StateKey() + ".jsonl"; }
 string GvName(const ulong ticket, const string what) { return "SC." + IntegerToString((long)InpMagic) + "." + IntegerToString((long)ticket) + "." + what; }
 
+// Repeated events (same category and code) are printed at most once a minute per channel.
 void Log(const string category, const string code, const string detail, LogThrottle &th)
   {
-   string line = LogLine(category, code, detail);
-   if(LogThrottleAllow(th, line, NowServer(), 60))
-      Print(line);
+   if(LogThrottleAllow(th, category + " " + code, NowServer(), 60))
+      Print(LogLine(category, code, detail));
   }
 
 //+------------------------------------------------------------------+
@@ -186,6 +188,8 @@ bool ReadText(const string name, string &text)
 
 void SaveState(void)
   {
+   g_state_dirty = false;
+   g_state_saved = NowServer();
    if(g_tester)
       return;   // a backtest starts from clean anchors
    WriteText(StateFile(), GuardStateSerialize(g_state));
@@ -375,6 +379,13 @@ bool SendHello(void)
    MqlRates rates[];
    int want = InpWarmupBars < 0 ? 0 : (InpWarmupBars > EA_MAX_HELLO_BARS ? EA_MAX_HELLO_BARS : InpWarmupBars);
    int n = want > 0 ? CopyRates(_Symbol, BarsTf(), 1, want, rates) : 0;   // closed bars, oldest first
+   if(want > 0 && n <= 0)
+     {
+      // without history the sidecar could not warm up; try again later (entries stay closed)
+      Log(LOG_SIDECAR, "HISTORY_NOT_READY", LogKv("timeframe", TimeframeName(InpTimeframe)) + " " +
+          LogKv("error", IntegerToString(GetLastError())), g_th_sidecar);
+      return false;
+     }
    for(int i = 0; i < n; i++)
      {
       ProtoBar b;
@@ -611,8 +622,14 @@ void ApplyCloses(void)
       if(vol < have - 0.0000001)
         {
          vol = SizingFloorToStep(vol, step);
-         if(vol < vmin || have - vol < vmin - 0.0000001)
-            vol = have;   // a remainder below volume min cannot stay open: close it all
+         if(vol < vmin)
+           {
+            Log(LOG_TRADE, "CLOSE_TOO_SMALL", LogKv("position", IntegerToString((long)ticket)) + " " +
+                LogKv("volume", DoubleToString(g_verdict.close_volume[i], 8)), g_th_risk);
+            continue;   // never close more than asked because the part is below volume min
+           }
+         if(have - vol < vmin - 0.0000001)
+            vol = have;   // the remainder could not stay open on its own: close it all
         }
       g_exec.Close(ticket, vol >= have ? 0.0 : vol, "verdict " + g_verdict.action);
      }
@@ -783,7 +800,11 @@ void UpdateComment(void)
 void AccountTick(void)
   {
    double equity = AccountInfoDouble(ACCOUNT_EQUITY);
+   long day = g_state.day_start;
    if(GuardOnAccount(g_state, NowServer(), equity))
+      g_state_dirty = true;
+   // a new broker day is saved at once; a rising high-water mark at most every 60 s
+   if(g_state_dirty && (g_state.day_start != day || NowServer() - g_state_saved >= 60))
       SaveState();
    GuardAccount acc;
    FillGuardAccount(acc);
@@ -906,6 +927,8 @@ void OnTick(void)
 void OnTimer(void)
   {
    long now = NowServer();
+   if(g_state_dirty && now - g_state_saved >= 60)
+      SaveState();
    if(!g_hello_done && now - g_last_hello_try >= InpHelloRetrySec)
       SendHello();
    if(g_hello_done)

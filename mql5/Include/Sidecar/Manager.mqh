@@ -154,8 +154,9 @@ void ManagerDecide(const ManagePosition &pos, const ManageMarket &m, const Manag
    else
       if(p.trail_distance > 0.0)
          dist = p.trail_distance;
-   // ATR trailing starts after the partial close (or at once when there is none to wait for)
-   bool trail_active = pos.partial_done || a.close_volume > 0.0 || !partial_enabled || !partial_possible;
+   // ATR trailing starts after the partial close, or at once when there is none to wait for
+   // (disabled, volume too small to split, or R unknown so it can never fire)
+   bool trail_active = pos.partial_done || a.close_volume > 0.0 || !partial_enabled || !partial_possible || risk <= 0.0;
    if(dist > 0.0 && trail_active)
      {
       double t = buy ? close_px - dist : close_px + dist;

@@ -184,7 +184,7 @@ public:
    virtual int       Request(const string type, const string json, string &reply)
      {
       reply = "";
-      if(m_sock == 0 && (m_ctx == 0 || !OpenSocket()))
+      if(m_sock == 0 && !Open())
          return TR_NOT_READY;
       uchar body[];
       int n = StringToCharArray(json, body, 0, WHOLE_ARRAY, CP_UTF8);
