@@ -646,24 +646,9 @@ void ApplyOpen(const MqlTick &tick)
      }
    bool buy = g_verdict.open_side == "buy";
    double price = buy ? tick.ask : tick.bid;
-   double profit = 0.0;
-   double loss_per_lot = 0.0;
-   bool geometry = buy ? g_verdict.open_sl < tick.bid : g_verdict.open_sl > tick.ask;
-   if(geometry)
-     {
-      if(OrderCalcProfit(buy ? ORDER_TYPE_BUY : ORDER_TYPE_SELL, _Symbol, 1.0, price, g_verdict.open_sl, profit) && profit < 0.0)
-         loss_per_lot = -profit;
-      else
-        {
-         SizingSpec spec;
-         spec.tick_size = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_SIZE);
-         spec.tick_value = SymbolInfoDouble(_Symbol, SYMBOL_TRADE_TICK_VALUE_LOSS);
-         spec.volume_min = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MIN);
-         spec.volume_step = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_STEP);
-         spec.volume_max = SymbolInfoDouble(_Symbol, SYMBOL_VOLUME_MAX);
-         loss_per_lot = SizingLossPerLotFromTicks(price, g_verdict.open_sl, spec);
-        }
-     }
+   // the stop must be on the losing side of the closing price; otherwise loss_per_lot is 0 (BAD_STOP)
+   double loss_per_lot = (buy ? g_verdict.open_sl < tick.bid : g_verdict.open_sl > tick.ask)
+                         ? SizingLossPerLot(_Symbol, buy, price, g_verdict.open_sl) : 0.0;
    if(buy ? g_verdict.open_tp <= tick.ask : g_verdict.open_tp >= tick.bid)
      {
       Log(LOG_RISK, "BAD_TP", LogKv("signal_id", g_verdict.open_signal_id), g_th_risk);

@@ -693,7 +693,12 @@ def test_ea_transport_executor_pass_a_gxx_syntax_check(build_dir: Path) -> None:
         (out / "Sidecar" / f.name).write_text(translate_mql5(f.read_text(encoding="ascii")))
     ea = out / "SidecarEA.cpp"
     ea.write_text(translate_mql5(MQL5_FILES[0].read_text(encoding="ascii")))
-    flags = [f for f in FLAGS if f != "-O1"] + ["-Wno-unused-parameter", "-fsyntax-only"]
+    # -D__MQL5__: the #ifdef __MQL5__ branches of the logic modules are checked here too
+    flags = [f for f in FLAGS if f != "-O1"] + [
+        "-Wno-unused-parameter",
+        "-fsyntax-only",
+        "-D__MQL5__",
+    ]
     cmd = [CXX, *flags, "-I", str(out), "-I", str(SHIM), "-I", str(TERMINAL_STUB)]
     cmd += ["-include", "mql5_terminal_stub.h", str(ea)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

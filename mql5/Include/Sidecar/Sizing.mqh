@@ -137,4 +137,25 @@ void SizingLotsForRiskPct(const double equity, const double risk_pct, const doub
    SizingLots(money, loss, spec, res);
   }
 
+#ifdef __MQL5__
+// Terminal part (MQL5 only): money lost by 1 lot between entry and stop, from OrderCalcProfit
+// (handles currency conversion); falls back to ticks x SYMBOL_TRADE_TICK_VALUE_LOSS. 0 when the
+// stop is not on the losing side.
+double SizingLossPerLot(const string symbol, const bool buy, const double entry, const double sl)
+  {
+   if(!(entry > 0.0 && sl > 0.0) || (buy ? sl >= entry : sl <= entry))
+      return 0.0;
+   double profit = 0.0;
+   if(OrderCalcProfit(buy ? ORDER_TYPE_BUY : ORDER_TYPE_SELL, symbol, 1.0, entry, sl, profit) && profit < 0.0)
+      return -profit;
+   SizingSpec spec;
+   spec.tick_size = SymbolInfoDouble(symbol, SYMBOL_TRADE_TICK_SIZE);
+   spec.tick_value = SymbolInfoDouble(symbol, SYMBOL_TRADE_TICK_VALUE_LOSS);
+   spec.volume_min = SymbolInfoDouble(symbol, SYMBOL_VOLUME_MIN);
+   spec.volume_step = SymbolInfoDouble(symbol, SYMBOL_VOLUME_STEP);
+   spec.volume_max = SymbolInfoDouble(symbol, SYMBOL_VOLUME_MAX);
+   return SizingLossPerLotFromTicks(entry, sl, spec);
+  }
+#endif
+
 #endif
