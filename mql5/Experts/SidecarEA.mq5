@@ -44,7 +44,6 @@ input int               InpTimeoutMs      = 250;                       // Reques
 input int               InpHeartbeatSec   = 30;                        // Heartbeat period, s (0 = off)
 input int               InpCalendarMin    = 30;                        // Calendar push period, min (0 = off)
 input int               InpHelloRetrySec  = 5;                         // Hello retry period, s
-input int               InpTesterGmtOffsetSec = 0;                     // Tester only: server time - GMT, s
 //--- identity and data
 input group "Identity"
 input ulong             InpMagic          = 20251218;                  // Magic number
@@ -120,11 +119,13 @@ string TimeframeName(const ENUM_TIMEFRAMES tf)
 
 ENUM_TIMEFRAMES BarsTf(void) { return InpTimeframe == PERIOD_CURRENT ? (ENUM_TIMEFRAMES)Period() : InpTimeframe; }
 
-// server time - GMT, rounded to 15 minutes; from an input in the tester (TimeGMT() is simulated there)
+// server time - GMT, rounded to 15 minutes. In the tester TimeGMT() equals server time and the
+// offset cannot be observed: the EA sends gmt == server and the sidecar applies its configured
+// [broker] tester_gmt_offset_hours (valid_until stays consistent: it is derived from the gmt sent).
 long GmtOffset(void)
   {
    if(g_tester)
-      return InpTesterGmtOffsetSec;
+      return 0;
    long raw = (long)(TimeTradeServer() - TimeGMT());
    return (long)MathRound((double)raw / 900.0) * 900;
   }
