@@ -166,7 +166,7 @@ class Store:
         with self._seq_lock:
             self._seq += 1
             seq = self._seq
-        payload = json.dumps(dataclasses.asdict(state), separators=(",", ":"))
+        payload = json.dumps(state.to_dict(), separators=(",", ":"))
         return (state.login, payload, state.last_gmt, seq)
 
     def load_states(self) -> dict[int, AccountState]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+
+import msgspec
 
 from sidecar.config import HARD_LEVERAGE_CEILING, Config
 from sidecar.engine import gates, indicators, volatility
@@ -18,11 +19,10 @@ from sidecar.engine.bars import Bars
 from sidecar.engine.state import HALTED, AccountState, Analysis, Snapshot
 from sidecar.engine.strategies import Strategy, build_strategy
 from sidecar.engine.strategies.base import Signal
-from sidecar.protocol import CloseOrder, Manage, OpenOrder, Tick, Trade, Verdict
+from sidecar.protocol import CloseOrder, Manage, OpenOrder, SymbolSpec, Tick, Trade, Verdict
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     verdict: Verdict
     state: AccountState
     transitions: list[Transition]
@@ -46,6 +46,7 @@ class Engine:
         self.config = config
         self.strategy = strategy or build_strategy(config.strategy.name, config.strategy.params)
         self._signal_code = f"{R.SIGNAL}_{self.strategy.name.upper()}"
+        self._manage_cache: dict[tuple[float, float, int, float], Manage] = {}
 
     # ------------------------------------------------------------ per new bar
 
@@ -154,21 +155,30 @@ class Engine:
         return Decision(verdict, state, transitions, signal)
 
     def manage(self, analysis: Analysis, snap: Snapshot, signal: Signal | None) -> Manage:
-        m = self.config.manage
         rr = (
             signal.tp_distance / signal.sl_distance
             if signal is not None
             else float(getattr(self.strategy, "reward_risk", self.config.risk.min_reward_risk))
         )
+        spec = snap.symbol
+        key = (analysis.atr, rr, spec.digits, spec.point)
+        cached = self._manage_cache.get(key)
+        if cached is None:
+            # The same few values repeat on every tick of a bar: build the struct once.
+            if len(self._manage_cache) > 1024:
+                self._manage_cache.clear()
+            cached = self._manage_cache[key] = self._build_manage(analysis.atr, rr, spec)
+        return cached
+
+    def _build_manage(self, atr: float, rr: float, spec: SymbolSpec) -> Manage:
+        m = self.config.manage
         return Manage(
             breakeven_r=m.breakeven_r,
             partial_r=round(m.partial_at_tp_fraction * rr, 4),
             partial_fraction=m.partial_fraction,
             trail_atr=m.trail_atr,
-            trail_distance=round(m.trail_atr * analysis.atr, snap.symbol.digits),
-            breakeven_buffer=round(
-                m.breakeven_buffer_points * snap.symbol.point, snap.symbol.digits
-            ),
+            trail_distance=round(m.trail_atr * atr, spec.digits),
+            breakeven_buffer=round(m.breakeven_buffer_points * spec.point, spec.digits),
         )
 
     # ------------------------------------------------------------ per deal

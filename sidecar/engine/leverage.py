@@ -10,7 +10,8 @@ drawdown beyond the defensive level, news blackout or negative sentiment from th
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from sidecar.config import HARD_LEVERAGE_CEILING, LeverageConfig, RiskConfig
 from sidecar.engine.kelly import KellyEstimate
@@ -21,8 +22,7 @@ from sidecar.protocol import Position
 DEFENSIVE, NORMAL, PROFIT = "defensive", "normal", "profit"
 
 
-@dataclass(frozen=True)
-class Regime:
+class Regime(msgspec.Struct, frozen=True):
     name: str
     cap: int  # the "N" of 1:N
     why: tuple[str, ...] = ()

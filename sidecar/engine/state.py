@@ -7,8 +7,12 @@ differs. `Snapshot` is everything else `decide` needs besides the request.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from sidecar.engine.strategies.base import Signal
 from sidecar.protocol import SymbolSpec
@@ -42,6 +46,22 @@ class AccountState:
     def daily_pnl(self) -> float:
         return self.equity - self.day_start_equity if self.day_start_equity > 0 else 0.0
 
+    def evolve(self, **changes: Any) -> AccountState:
+        """A copy with `changes` applied, like dataclasses.replace but ~10x cheaper: the verdict
+        path makes one per tick, and a frozen dataclass's __init__ sets every field through
+        object.__setattr__."""
+        unknown = changes.keys() - _ACCOUNT_FIELDS
+        if unknown:
+            raise TypeError(f"AccountState has no field(s) {sorted(unknown)}")
+        new = object.__new__(AccountState)
+        fields = new.__dict__
+        fields.update(self.__dict__)
+        fields.update(changes)
+        return new
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
     def same_risk_state(self, other: AccountState) -> bool:
         """True when no lock, mode, anchor day, streak or signal id changed: those must be
         persisted before the reply. (A rising high-water mark alone is written behind.)"""
@@ -53,6 +73,9 @@ class AccountState:
             and self.cooldown_until == other.cooldown_until
             and self.recent_signals == other.recent_signals
         )
+
+
+_ACCOUNT_FIELDS = frozenset(f.name for f in dataclasses.fields(AccountState))
 
 
 @dataclass(frozen=True)
@@ -80,8 +103,9 @@ class TradeStats:
     results: tuple[float, ...] = ()
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(msgspec.Struct, frozen=True):
+    """Everything `decide` needs besides the request (built once per tick: a msgspec struct)."""
+
     account: AccountState
     symbol: SymbolSpec
     analysis: Analysis
@@ -93,6 +117,6 @@ class Snapshot:
     feed_defensive: tuple[str, ...] = ()
     # Account money per 1.0 price move per lot (tick_value / tick_size) of every symbol this
     # account introduced with `hello`: converts other symbols' positions to account currency.
-    value_per_price: Mapping[str, float] = field(default_factory=dict)
+    value_per_price: Mapping[str, float] = msgspec.field(default_factory=dict)
     # The journal behind fractional-Kelly sizing and the profit-phase leverage regime.
-    trades: TradeStats = field(default_factory=TradeStats)
+    trades: TradeStats = msgspec.field(default_factory=TradeStats)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from sidecar.config import Config
 from sidecar.engine.state import AccountState, Snapshot
@@ -65,8 +67,10 @@ class GateContext:
     proposal: Proposal | None = None
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(msgspec.Struct, frozen=True):
+    """What one gate says (a msgspec struct: built on every tick, ~10x cheaper than a frozen
+    dataclass)."""
+
     veto: str | None = None  # a reason that blocks new entries
     notes: tuple[str, ...] = ()  # reasons that inform (adjustments, modes, regimes)
     proposal: Proposal | None = None  # the adjusted entry (order gates)
@@ -81,10 +85,9 @@ class Gate:
     fn: Callable[[GateContext], Outcome | None]
 
 
-@dataclass
-class PipelineResult:
-    vetoes: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+class PipelineResult(msgspec.Struct):
+    vetoes: list[str] = msgspec.field(default_factory=list)
+    notes: list[str] = msgspec.field(default_factory=list)
     proposal: Proposal | None = None
     leverage_cap: int = 0
 
