@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             out, err = sidecar.handle(raw)
             if err is not None:
                 raise RuntimeError(f"handler answered {err}: {out[:200]!r}")
+            sidecar.after_reply()  # the bookkeeping the transports run after replying counts too
             return out
 
         feed = iter(payloads[1:])

@@ -56,6 +56,7 @@ def cmd_verdict(args: argparse.Namespace) -> int:
         for line in lines:
             reply, code = sidecar.handle(line, "cli", bearer=config.server.token or None)
             sys.stdout.write(reply.decode() + "\n")
+            sidecar.after_reply()
             failed |= code is not None
     finally:
         sidecar.store.close()

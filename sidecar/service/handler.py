@@ -33,6 +33,7 @@ from sidecar.protocol import (
     SymbolSpec,
     Tick,
     Trade,
+    Verdict,
     decode,
     encode,
     error_reply,
@@ -88,6 +89,7 @@ class Sidecar:
         self.heartbeats: dict[tuple[int, str], HeartbeatInfo] = {}
         self.feeds: dict[str, FeedStatus] = {}
         self.feed_gate: FeedGate | None = None
+        self._after: list[Callable[[], None]] = []  # bookkeeping deferred past the reply
         self._regimes: dict[int, str] = {}  # last leverage regime per login, for leverage.* logs
         # Set by the feeds service (sidecar/service/feeds.py): whether EODHD is configured, the
         # `news` part of /v1/state, and a hook told when the EA pushes its calendar.
@@ -126,6 +128,8 @@ class Sidecar:
                 )
             self._authorize(msg.token, bearer, msg.id)
             with self.lock:
+                if self._after:
+                    self._run_after()  # a transport that did not call after_reply()
                 reply = self._dispatch(msg, msg_type, transport)
             out = reply if isinstance(reply, bytes) else encode(reply)
             if isinstance(msg, Tick):
@@ -263,11 +267,30 @@ class Sidecar:
             if t.event != "account.clock_backwards":
                 self.store.record_event(msg.login, msg.time.gmt, t.event, t.detail)
         v = decision.verdict
+        raw = encode(v)
+        self._after.append(lambda: self._after_tick(msg, new, v, raw))
+        return raw  # encoded once, for the journal and the reply
+
+    def after_reply(self) -> None:
+        """Run the bookkeeping deferred past the reply (transports call it once they sent)."""
+        if self._after:
+            with self.lock:
+                self._run_after()
+
+    def _run_after(self) -> None:
+        pending, self._after = self._after, []
+        for job in pending:
+            try:
+                job()
+            except Exception:
+                log.exception("bookkeeping failed", extra={"event": "service.bookkeeping_error"})
+
+    def _after_tick(self, msg: Tick, new: AccountState, v: Verdict, raw: bytes) -> None:
+        """Journal, metrics and logs of one verdict: none of it changes the answer."""
         m = self.metrics
         m.count_verdict(v.action, v.reasons)
         self._log_leverage(msg, v.reasons)
         m.account(msg.login, new.equity, new.drawdown_pct, new.daily_pnl, new.mode)
-        raw = encode(v)
         self.store.journal(msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw)
         if v.action != "hold" or self.config.logging.log_holds:
             event(
@@ -288,7 +311,6 @@ class Sidecar:
                     "signal_id": v.open.signal_id,
                 },
             )
-        return raw  # encoded once, for the journal and the reply
 
     def _log_leverage(self, msg: Tick, reasons: list[str]) -> None:
         """`leverage.regime` when an account's regime changes, `leverage.cut` on every cut."""

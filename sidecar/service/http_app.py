@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.background import BackgroundTask
 
 from sidecar.protocol import (
     BAD_JSON,
@@ -99,7 +100,13 @@ def create_app(sidecar: Sidecar) -> FastAPI:
         reply, code = sidecar.handle(
             raw, "http", bearer=sidecar.config.server.token or None, expect_type=msg_type
         )
-        return Response(reply, status_code=STATUS[code] if code else 200, media_type=JSON)
+        # Journal, metrics and logs run after the response went out, as over ZeroMQ.
+        return Response(
+            reply,
+            status_code=STATUS[code] if code else 200,
+            media_type=JSON,
+            background=BackgroundTask(sidecar.after_reply),
+        )
 
     async def resume(request: Request) -> Response:
         if not authorized(request):
@@ -141,6 +148,7 @@ def create_app(sidecar: Sidecar) -> FastAPI:
             return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
         if not 1 <= limit <= 1000:
             return _error(BAD_REQUEST, f"limit: expected 1..1000, got {limit}")
+        sidecar.after_reply()  # the newest verdict's journal row may still be pending
         return _json({"decisions": sidecar.store.decisions(symbol, limit)})
 
     @app.get("/v1/trades")

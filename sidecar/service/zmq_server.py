@@ -26,6 +26,7 @@ class ZmqServer:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="sidecar-zmq", daemon=True)
         self.bound: str | None = None
+        self._ctx = zmq.Context()  # our own: term() must not touch other users' sockets
 
     def start(self) -> None:
         self._thread.start()
@@ -34,15 +35,18 @@ class ZmqServer:
             raise self._error
 
     def stop(self) -> None:
+        # Terminating the context wakes the blocked recv with ETERM; the thread then closes the
+        # socket, which lets term() return. (No receive timeout: a plain blocking recv is the
+        # cheapest wake-up on the verdict path.)
         self._stop.set()
+        if self._thread.is_alive():
+            self._ctx.term()
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        ctx = zmq.Context.instance()
-        sock = ctx.socket(zmq.REP)
+        sock = self._ctx.socket(zmq.REP)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-        sock.setsockopt(zmq.RCVTIMEO, 100)  # wake up to notice stop()
         try:
             sock.bind(self.endpoint)
             self.bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -54,14 +58,16 @@ class ZmqServer:
         event(log, "zmq.listening", endpoint=self.bound)
         self._ready.set()
         handle = self.sidecar.handle
+        after_reply = self.sidecar.after_reply
         try:
             while not self._stop.is_set():
-                try:
-                    frames = sock.recv_multipart(copy=True)
-                except zmq.Again:
-                    continue
-                raw = frames[0] if len(frames) == 1 else b"".join(frames)
+                raw = sock.recv()
+                while sock.getsockopt(zmq.RCVMORE):  # a multipart request: answer it as one
+                    raw += sock.recv()
                 reply, _ = handle(raw, "zmq")
                 sock.send(reply)
+                after_reply()  # journal, metrics and logs once the EA has its verdict
+        except zmq.ContextTerminated:
+            pass
         finally:
             sock.close()
