@@ -1,5 +1,6 @@
-"""Pure sentiment scoring: time-decayed scores per ticker and per currency, trade direction,
-and macro surprises. Time is always passed in (`now`, unix seconds UTC), never read.
+"""Pure sentiment scoring: time-decayed scores per ticker and per currency, and macro
+surprises (the direction-aware gate that uses them is `sidecar.engine.news.sentiment_reasons`).
+Time is always passed in (`now`, unix seconds UTC), never read.
 
 Inputs are EODHD shapes: `/news` articles (`sentiment.polarity` in [-1, 1], optional) and the
 `/sentiments` daily series (`{date, count, normalized}`). Articles EODHD left unscored are scored
@@ -23,12 +24,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sidecar.feeds.calendar_rules import event_currency, event_topic, split_pair
 
 DEFAULT_HALF_LIFE_S = 6 * 3600
-Side = Literal["buy", "sell", "long", "short"]
 
 # Finance words VADER's general lexicon lacks or under-weights (VADER scale −4..+4).
 FINANCE_LEXICON: dict[str, float] = {
@@ -194,44 +194,6 @@ def currency_scores(
 
 
 # --- direction -------------------------------------------------------------------------------
-
-
-def trade_currencies(base: str, quote: str, side: Side | str) -> tuple[str, str]:
-    """(bought, sold): buying EURUSD buys EUR and sells USD; selling it does the opposite, so
-    long USDJPY and short EURUSD are both long USD."""
-    s = side.lower()
-    if s in ("buy", "long"):
-        return base.upper(), quote.upper()
-    if s in ("sell", "short"):
-        return quote.upper(), base.upper()
-    raise ValueError(f"side must be buy/sell/long/short, got {side!r}")
-
-
-@dataclass(frozen=True)
-class SentimentConflict:
-    currency: str
-    role: str  # "bought" (score too negative) or "sold" (score too positive)
-    score: float
-    threshold: float
-
-
-def sentiment_conflict(
-    base: str,
-    quote: str,
-    side: Side | str,
-    scores: Mapping[str, Score],
-    threshold: float = 0.5,
-    min_weight: float = 1.0,
-) -> SentimentConflict | None:
-    """A reason to block: the bought currency scores ≤ −threshold, or the sold one ≥
-    +threshold, with at least `min_weight` of evidence. None when sentiment does not object."""
-    bought, sold = trade_currencies(base, quote, side)
-    b, s = scores.get(bought), scores.get(sold)
-    if b is not None and b.weight >= min_weight and b.value <= -threshold:
-        return SentimentConflict(bought, "bought", b.value, threshold)
-    if s is not None and s.weight >= min_weight and s.value >= threshold:
-        return SentimentConflict(sold, "sold", s.value, threshold)
-    return None
 
 
 # --- macro surprises -------------------------------------------------------------------------

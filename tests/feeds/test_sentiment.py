@@ -13,17 +13,14 @@ from sidecar.feeds.eodhd import EodhdClient
 from sidecar.feeds.sentiment import (
     DEFAULT_HALF_LIFE_S,
     LexiconScorer,
-    Score,
     SentimentItem,
     currency_scores,
     decay,
     macro_items,
     macro_surprise,
     news_items,
-    sentiment_conflict,
     series_items,
     ticker_scores,
-    trade_currencies,
 )
 from sidecar.testing.fake_eodhd import DEFAULT_NOW
 
@@ -123,32 +120,6 @@ def test_currency_scores_split_pairs() -> None:
     assert "AAPL" not in cs and set(cs) == {"EUR", "USD", "JPY"}
     mapped = currency_scores(items, NOW, ticker_currency={"aapl.us": "usd"})
     assert mapped["USD"].value == pytest.approx((-0.6 + 0.2 + 0.9) / 3)
-
-
-def test_trade_direction() -> None:
-    assert trade_currencies("EUR", "USD", "buy") == ("EUR", "USD")
-    assert trade_currencies("EUR", "USD", "short") == ("USD", "EUR")
-    assert trade_currencies("USD", "JPY", "long")[0] == trade_currencies("EUR", "USD", "sell")[0]
-    with pytest.raises(ValueError, match="side"):
-        trade_currencies("EUR", "USD", "hold")
-
-
-def test_negative_score_on_bought_currency_blocks() -> None:
-    scores = {"USD": Score(-0.7, 3.0, 5), "EUR": Score(0.1, 3.0, 5), "JPY": Score(0.8, 3.0, 4)}
-    # long USDJPY and short EURUSD both buy USD, which scores badly.
-    c = sentiment_conflict("USD", "JPY", "buy", scores)
-    assert c is not None and c.currency == "USD" and c.role == "bought"
-    assert sentiment_conflict("EUR", "USD", "sell", scores) == c
-    # long EURUSD sells USD: the negative USD score agrees with the trade.
-    assert sentiment_conflict("EUR", "USD", "buy", scores) is None
-    # long USDJPY sells JPY; a strongly positive JPY blocks it on the sold side.
-    jpy_only = {"JPY": Score(0.8, 3.0, 4)}
-    sold = sentiment_conflict("USD", "JPY", "buy", jpy_only)
-    assert sold is not None and (sold.currency, sold.role) == ("JPY", "sold")
-    assert sentiment_conflict("USD", "JPY", "sell", jpy_only) is None
-    # Too little evidence never blocks.
-    weak = {"USD": Score(-0.9, 0.2, 1)}
-    assert sentiment_conflict("USD", "JPY", "buy", weak) is None
 
 
 @pytest.mark.parametrize(
