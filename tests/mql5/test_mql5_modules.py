@@ -315,12 +315,10 @@ def _same(a: Any, b: Any, path: str = "") -> list[str]:
         return [] if a == b and type(a) is type(b) else [f"{path}: {a!r} != {b!r}"]
     if isinstance(a, int) and isinstance(b, int):
         return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+    # numbers read back exactly: prices with the symbol's digits, money and volumes with up to 8
+    # decimals, symbol specs in their shortest exact form (inputs are generated at that precision)
     ok = isinstance(a, (int, float)) and isinstance(b, (int, float))
-    return (
-        []
-        if ok and math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12)
-        else [f"{path}: {a!r} != {b!r}"]
-    )
+    return [] if ok and a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 def _encode_and_check(protocol_bin: Path, messages: list[dict[str, Any]]) -> None:
@@ -583,7 +581,59 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
             "events": events,
         }
 
-    return st.one_of(tick(), trade(), calendar())
+    @st.composite
+    def hello(draw: Any) -> dict[str, Any]:
+        d = draw(digits)
+        vmin = draw(st.sampled_from([0.01, 0.1, 1.0]))
+        anyf = st.floats(min_value=1e-9, max_value=1e7, allow_nan=False, allow_infinity=False)
+        price = st.floats(min_value=0.5, max_value=5000).map(lambda x: round(x, d))
+        bars = []
+        start = draw(t)
+        for k in range(draw(st.integers(0, 4))):
+            o, c = draw(price), draw(price)
+            bars.append([start + 3600 * k, o, max(o, c), min(o, c), c, draw(t), 0])
+        msg: dict[str, Any] = {
+            "v": 1,
+            "type": "hello",
+            "id": draw(_ID),
+            "ea": {
+                "name": "SidecarEA",
+                "version": "1.0.0",
+                "magic": draw(t),
+                "tester": draw(st.booleans()),
+            },
+            "account": {
+                "login": draw(t),
+                "server": draw(st.text(max_size=20)),
+                "currency": draw(st.sampled_from(["USD", "EUR", "JPY"])),
+                "leverage": draw(st.integers(1, 3000)),
+                "balance": draw(posmoney),
+                "equity": draw(posmoney),
+                "margin": draw(posmoney),
+                "free_margin": draw(money),
+            },
+            "time": {"server": draw(t), "gmt": draw(t)},
+            "symbol": {
+                "name": draw(name),
+                "base": draw(st.sampled_from(["EUR", "USD", "XAU"])),
+                "quote": draw(st.sampled_from(["USD", "JPY"])),
+                "digits": d,
+                "point": 10.0**-d,
+                "tick_size": draw(anyf),
+                "tick_value": draw(anyf),
+                "contract_size": draw(st.sampled_from([1.0, 100.0, 100000.0])),
+                "volume_min": vmin,
+                "volume_step": vmin,
+                "volume_max": draw(st.sampled_from([100.0, 500.0])),
+                "stops_level": draw(st.integers(0, 100)),
+                "freeze_level": draw(st.integers(0, 100)),
+            },
+            "timeframe": draw(st.sampled_from(["M15", "H1", "D1"])),
+            "bars": bars,
+        }
+        return msg
+
+    return st.one_of(tick(), trade(), calendar(), hello())
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -95,6 +95,21 @@ string JsonDecimal(const double x, const int min_dec, const int max_dec)
    return StringSubstr(s, 0, keep);
   }
 
+// The shortest fixed notation (1..16 decimals) that reads back as the same double; scientific
+// notation with 17 significant digits when none does (tiny or huge values). "null" when not finite.
+string JsonExact(const double x)
+  {
+   if(!MathIsValidNumber(x))
+      return "null";
+   for(int d = 1; d <= 16; d++)
+     {
+      string s = JsonDecimal(x, 1, d);
+      if(StringToDouble(s) == x)
+         return s;
+     }
+   return DoubleToString(x, -16);
+  }
+
 string JsonMoney(const double x) { return JsonDecimal(x, 2, 8); }
 string JsonVolume(const double x) { return JsonDecimal(x, 2, 8); }
 string JsonPrice(const double x, const int digits) { return JsonFixed(x, digits); }
@@ -336,10 +351,10 @@ void ProtoHelloBegin(CJsonWriter &w, const string id, const string token, const 
    w.KStr("base", sym.base);
    w.KStr("quote", sym.quote);
    w.KInt("digits", sym.digits);
-   w.KRaw("point", JsonDecimal(sym.point, 1, 10));
-   w.KRaw("tick_size", JsonDecimal(sym.tick_size, 1, 10));
-   w.KRaw("tick_value", JsonDecimal(sym.tick_value, 1, 10));
-   w.KRaw("contract_size", JsonDecimal(sym.contract_size, 1, 8));
+   w.KRaw("point", JsonExact(sym.point));
+   w.KRaw("tick_size", JsonExact(sym.tick_size));
+   w.KRaw("tick_value", JsonExact(sym.tick_value));
+   w.KRaw("contract_size", JsonExact(sym.contract_size));
    w.KRaw("volume_min", JsonVolume(sym.volume_min));
    w.KRaw("volume_step", JsonVolume(sym.volume_step));
    w.KRaw("volume_max", JsonVolume(sym.volume_max));

@@ -118,7 +118,9 @@ inline string IntegerToString(long v, int str_len = 0, ushort fill = ' ')
 inline string DoubleToString(double v, int digits = 8)
 {
    char buf[512];
-   if(digits < 0 || digits > 16)
+   if(digits >= -16 && digits <= -1)  // scientific with -digits decimals
+      std::snprintf(buf, sizeof(buf), "%.*e", -digits, v);
+   else if(digits < 0 || digits > 16)
       std::snprintf(buf, sizeof(buf), "%.*e", 16, v);
    else
       std::snprintf(buf, sizeof(buf), "%.*f", digits, v);

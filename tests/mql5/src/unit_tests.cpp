@@ -54,6 +54,12 @@ static void TestJsonText()
    CHECK_EQ(JsonDecimal(0.00001, 1, 10), string("0.00001"));
    CHECK_EQ(JsonDecimal(100000.0, 1, 8), string("100000.0"));
    CHECK_EQ(JsonDecimal(5.0, 0, 6), string("5"));
+   CHECK_EQ(JsonExact(0.00001), string("0.00001"));
+   CHECK_EQ(JsonExact(100000.0), string("100000.0"));
+   CHECK_EQ(JsonExact(0.6451612903225806), string("0.6451612903225806"));
+   const double exact_samples[] = {0.1, 1.0 / 3.0, 0.6451612903225806, 1e-12, 123456789.123, 1e22, 5e-324, 2650.25};
+   for(double x : exact_samples)
+      CHECK_EQ(std::strtod(JsonExact(x).c_str(), nullptr), x);
 
    CJsonWriter w;
    w.BeginObject();
