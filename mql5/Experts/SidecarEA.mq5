@@ -44,6 +44,7 @@ input int               InpTimeoutMs      = 250;                       // Reques
 input int               InpHeartbeatSec   = 30;                        // Heartbeat period, s (0 = off)
 input int               InpCalendarMin    = 30;                        // Calendar push period, min (0 = off)
 input int               InpHelloRetrySec  = 5;                         // Hello retry period, s
+input int               InpBackoffMs      = 1000;                      // Pause after a failed request, ms
 //--- identity and data
 input group "Identity"
 input ulong             InpMagic          = 20251218;                  // Magic number
@@ -88,6 +89,7 @@ bool             g_have_verdict = false;
 long             g_verdict_gmt = 0;         // when it arrived (GMT)
 bool             g_sidecar_ok = false;
 long             g_last_reply_gmt = 0;
+ulong            g_retry_at = 0;            // GetTickCount64() before which requests are skipped
 bool             g_hello_done = false;
 long             g_last_hello_try = 0;
 long             g_seq = 0;
@@ -309,10 +311,17 @@ int Call(const string type, const string id, const string json)
    ProtoReplyReset(g_reply);
    if(g_tr == NULL)
       return CALL_NO_REPLY;
+   // after a failure, pause requests briefly: a down sidecar must not block every tick
+   if(GetTickCount64() < g_retry_at)
+     {
+      g_sidecar_ok = false;
+      return CALL_NO_REPLY;
+     }
    string text = "";
    int rc = g_tr.Request(type, json, text);
    if(rc != TR_OK)
      {
+      g_retry_at = GetTickCount64() + (ulong)InpBackoffMs;
       g_sidecar_ok = false;
       Log(LOG_SIDECAR, TransportResultName(rc), LogKv("type", type) + " " + LogKv("detail", g_tr.LastError()), g_th_sidecar);
       return CALL_NO_REPLY;
@@ -465,15 +474,19 @@ void SendCalendar(void)
       LogWrite(LOG_NEWS, "CALENDAR_SENT", LogKv("events", IntegerToString(count)));
   }
 
-// Sends queued trade messages (oldest first) until one is not acknowledged.
-void FlushQueue(const int max_messages)
+// Sends queued trade messages (oldest first) until one is not acknowledged. Returns false when
+// the sidecar did not answer (the caller then skips its own request).
+bool FlushQueue(const int max_messages)
   {
+   bool answered = true;
    int sent = 0;
    bool changed = false;
    while(ArraySize(g_queue) > 0 && sent < max_messages)
      {
       sent++;
       int rc = Call("trade", g_queue_ids[0], g_queue[0]);
+      if(rc == CALL_NO_REPLY)
+         answered = false;
       bool drop = false;
       if(rc == CALL_OK && g_reply.kind == PROTO_REPLY_ACK)
          drop = true;
@@ -492,6 +505,7 @@ void FlushQueue(const int max_messages)
      }
    if(changed)
       SaveQueue();
+   return answered;
   }
 
 //+------------------------------------------------------------------+
@@ -825,6 +839,8 @@ int OnInit(void)
    string errors = GuardLimitsErrors(g_limits);
    if(InpTimeoutMs < 10 || InpTimeoutMs > 60000)
       errors += "InpTimeoutMs must be in 10..60000; ";
+   if(InpBackoffMs < 0 || InpBackoffMs > 60000)
+      errors += "InpBackoffMs must be in 0..60000; ";
    if(InpPartialFraction < 0.0 || InpPartialFraction >= 1.0)
       errors += "InpPartialFraction must be in [0, 1); ";
    if(InpAtrPeriod < 1)
@@ -900,11 +916,8 @@ void OnTick(void)
    ManagePositions(tick);                       // never waits for the sidecar
    if(!g_hello_done && NowServer() - g_last_hello_try >= InpHelloRetrySec)
       SendHello();
-   if(g_hello_done)
-     {
-      FlushQueue(2);
+   if(g_hello_done && FlushQueue(2))
       SendTick(tick);
-     }
    else
       g_sidecar_ok = false;
    UpdateComment();
@@ -917,9 +930,8 @@ void OnTimer(void)
       SaveState();
    if(!g_hello_done && now - g_last_hello_try >= InpHelloRetrySec)
       SendHello();
-   if(g_hello_done)
+   if(g_hello_done && FlushQueue(20))
      {
-      FlushQueue(20);
       if(InpHeartbeatSec > 0 && now - g_last_heartbeat >= InpHeartbeatSec)
         {
          g_last_heartbeat = now;

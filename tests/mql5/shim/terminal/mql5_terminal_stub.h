@@ -181,6 +181,7 @@ bool EventSetTimer(int);
 void EventKillTimer();
 void Comment(const string &);
 int GetLastError();
+ulong GetTickCount64();
 void ResetLastError();
 datetime GlobalVariableSet(const string &, double);
 double GlobalVariableGet(const string &);
