@@ -11,6 +11,7 @@ even below the floor. `halted` never reaches sizing (the mode gate vetoes entrie
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sidecar.config import HARD_MAX_RISK_PCT, Config, SizingConfig
@@ -31,7 +32,13 @@ def journal_estimate(sizing: SizingConfig, trades: TradeStats) -> kelly.KellyEst
     results = trades.results[-sizing.kelly_trades :]
     if not sizing.kelly_enabled or len(results) < sizing.kelly_min_trades:
         return None
-    return kelly.estimate(results, sizing.kelly_prior_trades)
+    return _estimate(tuple(results), sizing.kelly_prior_trades)
+
+
+@functools.lru_cache(maxsize=256)
+def _estimate(results: tuple[float, ...], prior_trades: float) -> kelly.KellyEstimate:
+    # Asked on every tick (sizing and the leverage regime) but the journal changes per deal.
+    return kelly.estimate(results, prior_trades)
 
 
 def _clamp(x: float, lo: float, hi: float) -> float:

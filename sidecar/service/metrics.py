@@ -48,6 +48,7 @@ class Metrics:
         self.latency_sum: dict[str, float] = {}
         self._latency_lock = threading.Lock()
         self.reason_counts: dict[str, int] = {}
+        self._codes: dict[str, str] = {}  # reason text -> code (the same texts repeat)
         self._accounts: dict[int, tuple[float, float, float, str]] = {}
         r.register(_TickCollector(self))
         self.trades = Counter("sidecar_trades", "Deals recorded", ["login", "entry"], registry=r)
@@ -123,8 +124,13 @@ class Metrics:
         vc = self.verdict_counts
         vc[action] = vc.get(action, 0) + 1
         rc = self.reason_counts
+        codes = self._codes
         for r in reasons:
-            code = r.split(" ", 1)[0]
+            code = codes.get(r)
+            if code is None:
+                if len(codes) > 10_000:
+                    codes.clear()
+                code = codes[r] = r.split(" ", 1)[0]
             rc[code] = rc.get(code, 0) + 1
 
     def render(self) -> bytes:

@@ -1,5 +1,7 @@
 """Leverage regime: the effective-leverage cap for this tick (defensive, normal or profit)."""
 
+import functools
+
 from sidecar.engine import reasons as R
 from sidecar.engine.budget import journal_estimate
 from sidecar.engine.gates import GateContext, Outcome, gate
@@ -12,10 +14,21 @@ def leverage_regime(ctx: GateContext) -> Outcome | None:
     s = ctx.state
     kelly = journal_estimate(cfg.sizing, ctx.snap.trades)
     r = regime(s, cfg.risk, cfg.leverage, ctx.snap.feed_defensive, kelly)
-    context: dict[str, object] = {"regime": r.name, "cap": r.cap}
-    if r.why:
-        context["why"] = ",".join(r.why)
+    dd_note = (
+        round(s.drawdown_pct, 2)
+        if r.name == DEFENSIVE and s.drawdown_pct > cfg.risk.drawdown_defensive_pct
+        else None
+    )
+    return _outcome(r.name, r.cap, r.why, dd_note)
+
+
+@functools.lru_cache(maxsize=1024)
+def _outcome(name: str, cap: int, why: tuple[str, ...], dd_note: float | None) -> Outcome:
+    # The same regime repeats tick after tick: build its reasons and outcome once.
+    context: dict[str, object] = {"regime": name, "cap": cap}
+    if why:
+        context["why"] = ",".join(why)
     notes = [R.reason(R.LEVERAGE_CAP, **context)]
-    if r.name == DEFENSIVE and s.drawdown_pct > cfg.risk.drawdown_defensive_pct:
-        notes.insert(0, R.reason(R.RISK_DRAWDOWN_DEFENSIVE, drawdown_pct=round(s.drawdown_pct, 2)))
-    return Outcome(notes=tuple(notes), leverage_cap=r.cap)
+    if dd_note is not None:
+        notes.insert(0, R.reason(R.RISK_DRAWDOWN_DEFENSIVE, drawdown_pct=dd_note))
+    return Outcome(notes=tuple(notes), leverage_cap=cap)
