@@ -128,7 +128,7 @@ public:
    bool              m_first[JSON_MAX_DEPTH];
    bool              m_after_key;
 
-                     CJsonWriter(void) { Reset(); }
+   // members are defined before their first use (no reliance on in-class forward references)
    void              Reset(void)
      {
       m_out = "";
@@ -137,6 +137,7 @@ public:
       for(int i = 0; i < JSON_MAX_DEPTH; i++)
          m_first[i] = true;
      }
+                     CJsonWriter(void) { Reset(); }
    string            Text(void) const { return m_out; }
    void              Pre(void)
      {

@@ -155,7 +155,6 @@ public:
       m_sock = 0;
       ArrayResize(m_buf, SC_ZMQ_RECV_BUFFER);
      }
-                    ~CZmqTransport(void) { Close(); }
    virtual string    Name(void) const { return "zmq " + m_endpoint; }
    virtual bool      TokenInBody(void) const { return true; }
 
@@ -180,6 +179,8 @@ public:
          m_ctx = 0;
         }
      }
+
+                    ~CZmqTransport(void) { Close(); }
 
    virtual int       Request(const string type, const string json, string &reply)
      {
