@@ -867,8 +867,8 @@ int OnInit(void)
       g_block_ticket[i] = 0;
       g_block_until[i] = 0;
      }
-   if(!g_tester && !FolderCreate("Sidecar"))
-      LogWrite(LOG_CONFIG, "FOLDER_CREATE_FAILED", LogKv("folder", "MQL5\\Files\\Sidecar"));
+   if(!g_tester)
+      FolderCreate("Sidecar");   // may already exist; a failed write is logged by WriteText
    if(!SymbolSelect(_Symbol, true))
       LogWrite(LOG_CONFIG, "SYMBOL_SELECT_FAILED", LogKv("symbol", _Symbol));
    LoadState();
