@@ -309,7 +309,7 @@ def test_stale_calendar_with_policy_block_refuses_entries(tmp_path: Path) -> Non
             assert cal["stale"] is True and cal["errors"] >= 1 and "503" in cal["last_error"]
             assert health["status"] == "degraded"
             age = _get(proc, "/v1/state")["news"]["sources"]["eodhd_calendar"]["age_s"]
-            assert age > 2.0
+            assert age >= 2.0  # rounded to 0.1 s in the report; the verdict proved > 2 s
             metrics = _get(proc, "/metrics")
             m = re.search(
                 r'sidecar_feed_age_seconds\{source="eodhd_calendar"\} ([0-9.e+]+)', metrics
