@@ -60,6 +60,8 @@ class RiskConfig(_Section):
     cooldown_minutes: int = Field(60, ge=0)
     min_reward_risk: float = Field(2.0, ge=0)
     flatten_on_halt: bool = False  # halted: ask the EA to close every open position
+    reduce_on_reducing: bool = False  # reducing: ask the EA to cut each open position once
+    reduce_fraction: float = Field(0.5, gt=0, lt=1)  # ... by this share of its volume
 
     @model_validator(mode="after")
     def _ordered(self) -> RiskConfig:

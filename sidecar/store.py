@@ -177,6 +177,7 @@ class Store:
         for row in rows:
             data = {k: v for k, v in json.loads(row["state"]).items() if k in fields}
             data["recent_signals"] = tuple(tuple(x) for x in data.get("recent_signals", ()))
+            data["reduced_tickets"] = tuple(data.get("reduced_tickets", ()))
             out[row["login"]] = AccountState(**data)
         return out
 

@@ -61,6 +61,7 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
         loss_streak=3,
         cooldown_until=123,
         recent_signals=(("abc", 5), ("def", 6)),
+        reduced_tickets=(501, 502),
         last_gmt=9,
     )
     store = Store(path)

@@ -107,7 +107,8 @@ def _breaker(s: AccountState, gmt: int, risk: RiskConfig) -> tuple[AccountState,
         f"drawdown.{target}",
         {"from": s.mode, "to": target, "drawdown_pct": round(dd, 4), "reason": why},
     )
-    return s.evolve(mode=target, mode_reason=why, mode_since=gmt), [event]
+    # A new mode starts a new spell: positions may be reduced again if reducing comes back.
+    return s.evolve(mode=target, mode_reason=why, mode_since=gmt, reduced_tickets=()), [event]
 
 
 def apply_trade(

@@ -16,7 +16,8 @@ from sidecar.engine import gates, indicators, volatility
 from sidecar.engine import reasons as R
 from sidecar.engine.account import Transition, apply_trade, observe, remember_signal
 from sidecar.engine.bars import Bars
-from sidecar.engine.state import HALTED, AccountState, Analysis, Snapshot
+from sidecar.engine.sizing import floor_to_step
+from sidecar.engine.state import HALTED, REDUCING, AccountState, Analysis, Snapshot
 from sidecar.engine.strategies import Strategy, build_strategy
 from sidecar.engine.strategies.base import Signal
 from sidecar.protocol import CloseOrder, Manage, OpenOrder, SymbolSpec, Tick, Trade, Verdict
@@ -140,6 +141,13 @@ class Engine:
             if close:
                 action = "close"
                 reasons.append(R.reason(R.RISK_FLATTEN, positions=len(close)))
+        elif state.mode == REDUCING and cfg.risk.reduce_on_reducing:
+            close, state = self._reduce(tick, snap, state)
+            if close:
+                action = "reduce"
+                reasons.append(
+                    R.reason(R.RISK_REDUCE, positions=len(close), fraction=cfg.risk.reduce_fraction)
+                )
 
         verdict = Verdict(
             id=tick.id,
@@ -153,6 +161,27 @@ class Engine:
             reasons=reasons,
         )
         return Decision(verdict, state, transitions, signal)
+
+    def _reduce(
+        self, tick: Tick, snap: Snapshot, state: AccountState
+    ) -> tuple[list[CloseOrder], AccountState]:
+        """Cut each of this symbol's positions once per reducing spell. A ticket is marked done
+        when asked (a lost verdict is not repeated: reducing is a convenience, the breakers and
+        the EA's guard are the protection); a cut below volume min is skipped, not rounded up."""
+        spec = snap.symbol
+        done = set(state.reduced_tickets)
+        close: list[CloseOrder] = []
+        marked: list[int] = []
+        for pos in tick.positions:
+            if pos.symbol != tick.symbol or pos.ticket in done:
+                continue
+            marked.append(pos.ticket)
+            cut = floor_to_step(pos.volume * self.config.risk.reduce_fraction, spec.volume_step)
+            if cut >= spec.volume_min and pos.volume - cut >= spec.volume_min - 1e-12:
+                close.append(CloseOrder(ticket=pos.ticket, volume=cut))
+        if not marked:
+            return close, state
+        return close, state.evolve(reduced_tickets=(*state.reduced_tickets, *marked)[-256:])
 
     def manage(self, analysis: Analysis, snap: Snapshot, signal: Signal | None) -> Manage:
         rr = (

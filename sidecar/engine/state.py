@@ -33,6 +33,7 @@ class AccountState:
     loss_streak: int = 0  # consecutive losing closing deals
     cooldown_until: int = 0  # server seconds; no entries before this
     recent_signals: tuple[tuple[str, int], ...] = ()  # (signal id, GMT seconds seen)
+    reduced_tickets: tuple[int, ...] = ()  # positions already cut in the current reducing spell
     last_gmt: int = 0  # newest request time seen (clock-jump detection)
     equity: float = 0.0  # last seen, for /v1/state
     balance: float = 0.0
@@ -72,6 +73,7 @@ class AccountState:
             and self.loss_streak == other.loss_streak
             and self.cooldown_until == other.cooldown_until
             and self.recent_signals == other.recent_signals
+            and self.reduced_tickets == other.reduced_tickets
         )
 
 

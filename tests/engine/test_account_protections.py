@@ -276,3 +276,40 @@ def test_valid_until_and_management_parameters() -> None:
     assert v.manage.partial_r == pytest.approx(1.25)  # 50% of a 2.5R target
     assert v.manage.trail_distance == pytest.approx(0.005)  # 2 x ATR 0.0025
     _ = (LOGIN, spec)
+
+
+def test_reduce_on_reducing_cuts_each_position_once_per_spell() -> None:
+    cfg = config(risk={"reduce_on_reducing": True, "reduce_fraction": 0.5})
+    positions = [
+        messages.position(1, "EURUSD", volume=0.30),
+        messages.position(2, "GBPUSD", volume=1.0),  # another chart's symbol: not ours to cut
+    ]
+    first = decide(
+        anchored(equity=8800.0, hwm=10000.0), make_tick(equity=8800.0, positions=positions), cfg=cfg
+    )
+    assert first.verdict.mode == "reducing" and first.verdict.action == "reduce"
+    assert [(c.ticket, c.volume) for c in first.verdict.close] == [(1, 0.15)]
+    assert R.RISK_REDUCE in codes(first)
+    assert first.state.reduced_tickets == (1,)
+    again = decide(first.state, make_tick(equity=8800.0, positions=positions), cfg=cfg)
+    assert again.verdict.action == "hold" and again.verdict.close == []
+    # Back to active, then reducing again: a new spell may cut again.
+    recovered = decide(again.state, make_tick(equity=9500.0, positions=positions), cfg=cfg)
+    assert recovered.state.mode == "active" and recovered.state.reduced_tickets == ()
+    second = decide(recovered.state, make_tick(equity=8700.0, positions=positions), cfg=cfg)
+    assert second.verdict.action == "reduce"
+
+
+def test_reduce_skips_cuts_below_volume_min() -> None:
+    cfg = config(risk={"reduce_on_reducing": True, "reduce_fraction": 0.5})
+    tiny = [messages.position(1, "EURUSD", volume=0.01)]
+    d = decide(
+        anchored(equity=8800.0, hwm=10000.0), make_tick(equity=8800.0, positions=tiny), cfg=cfg
+    )
+    assert d.verdict.action == "hold" and d.state.reduced_tickets == (1,)
+
+
+def test_reduce_is_off_by_default() -> None:
+    positions = [messages.position(1, "EURUSD", volume=0.30)]
+    d = decide(anchored(equity=8800.0, hwm=10000.0), make_tick(equity=8800.0, positions=positions))
+    assert d.verdict.mode == "reducing" and d.verdict.action == "hold"
