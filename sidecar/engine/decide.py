@@ -19,7 +19,7 @@ from sidecar.engine.bars import Bars
 from sidecar.engine.sizing import floor_to_step
 from sidecar.engine.state import HALTED, REDUCING, AccountState, Analysis, Snapshot
 from sidecar.engine.strategies import Strategy, build_strategy
-from sidecar.engine.strategies.base import Signal
+from sidecar.engine.strategies.base import Signal, StrategyContext
 from sidecar.protocol import CloseOrder, Manage, OpenOrder, SymbolSpec, Tick, Trade, Verdict
 
 
@@ -51,13 +51,13 @@ class Engine:
 
     # ------------------------------------------------------------ per new bar
 
-    def analyze(self, bars: Bars) -> Analysis:
+    def analyze(self, bars: Bars, context: StrategyContext | None = None) -> Analysis:
         """Strategy, ATR and its percentile for the newest closed bar. Pure; callers cache it per
         bar, so the volatility rank costs one ATR pass per new bar, not one per tick."""
         n = len(bars)
         if n == 0:
             return Analysis(None, 0, self.strategy.min_bars, None, 0.0)
-        signal = self.strategy.evaluate(bars)
+        signal = self.strategy.evaluate(bars, context)
         period = self.config.manage.atr_period
         atr = 0.0
         if n > period:

@@ -41,6 +41,7 @@ from sidecar.engine.news import (
     stale_reasons,
     upcoming_events,
 )
+from sidecar.engine.strategies.base import StrategyContext
 from sidecar.feeds.budget import BudgetExceeded, CallBudget, Priority
 from sidecar.feeds.calendar_rules import (
     DEFAULT_RULES,
@@ -62,7 +63,7 @@ from sidecar.feeds.sentiment import (
     series_items,
     ticker_scores,
 )
-from sidecar.protocol import Tick
+from sidecar.protocol import SymbolSpec, Tick
 from sidecar.service.handler import FeedStatus, Sidecar
 from sidecar.service.logs import event
 
@@ -171,6 +172,7 @@ class FeedService:
             sidecar.feed_gate = self.feed_gate
             sidecar.news_report = self.report
             sidecar.on_calendar = self.calendar_pushed
+            sidecar.strategy_context = self.strategy_context
         self.metrics.eodhd_budget_remaining.set(cfg.budget_daily_calls)
 
     # ------------------------------------------------------------ lifecycle
@@ -604,3 +606,12 @@ class FeedService:
     def macro_scores(self) -> dict[str, float]:
         """Per-currency macro surprise scores (decayed), for strategies and operators."""
         return {c: float(v["score"]) for c, v in self._snap.macro.items()}
+
+    def strategy_context(self, spec: SymbolSpec) -> StrategyContext:
+        """What a strategy gets besides bars when a new bar closes: the macro surprise scores
+        of the symbol's exposed currencies."""
+        currencies = symbol_currencies(spec.name, self.cfg.symbol_currencies) or tuple(
+            dict.fromkeys(c.upper() for c in (spec.base, spec.quote) if c)
+        )
+        macro = self.macro_scores()
+        return StrategyContext(currencies, {c: macro[c] for c in currencies if c in macro})

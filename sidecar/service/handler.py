@@ -21,6 +21,7 @@ from sidecar.engine.account import resume as resume_state
 from sidecar.engine.bars import BarHistory
 from sidecar.engine.decide import Engine, empty_state
 from sidecar.engine.state import AccountState, Analysis, Snapshot
+from sidecar.engine.strategies.base import StrategyContext
 from sidecar.protocol import (
     INTERNAL,
     UNAUTHORIZED,
@@ -96,6 +97,8 @@ class Sidecar:
         self.news_configured = False
         self.news_report: Callable[[], dict[str, Any]] | None = None
         self.on_calendar: Callable[[], None] | None = None
+        # Feeds may give strategies more than bars (macro surprises per currency), per symbol.
+        self.strategy_context: Callable[[SymbolSpec], StrategyContext] | None = None
         self.started = time.time()
         # Kelly statistics per login: read from the store here, then kept current by `trade`.
         self.trade_journal = TradeJournal(config.sizing.kelly_trades, store.closed_trades)
@@ -187,7 +190,11 @@ class Sidecar:
         history = BarHistory(self.config.journal.bars_capacity)
         report = history.merge(msg.bars)
         ctx = SymbolContext(
-            msg.symbol, msg.ea.tester, history, self.engine.analyze(history.view()), msg.time.gmt
+            msg.symbol,
+            msg.ea.tester,
+            history,
+            self.engine.analyze(history.view(), self._strategy_context(msg.symbol)),
+            msg.time.gmt,
         )
         self.symbols[key] = ctx
         self.value_per_price.setdefault(login, {})[msg.symbol.name] = (
@@ -235,7 +242,10 @@ class Sidecar:
                     times=report.ignored_old[:5],
                 )
             if report.appended or report.replaced:
-                ctx.analysis = self.engine.analyze(ctx.history.view())  # once per new bar
+                # Once per new bar, not per tick.
+                ctx.analysis = self.engine.analyze(
+                    ctx.history.view(), self._strategy_context(ctx.spec)
+                )
         state = self.states.get(msg.login) or empty_state(msg.login)
         blocks: tuple[str, ...] = ()
         defensive: tuple[str, ...] = ()
@@ -270,6 +280,9 @@ class Sidecar:
         raw = encode(v)
         self._after.append(lambda: self._after_tick(msg, new, v, raw))
         return raw  # encoded once, for the journal and the reply
+
+    def _strategy_context(self, spec: SymbolSpec) -> StrategyContext | None:
+        return None if self.strategy_context is None else self.strategy_context(spec)
 
     def after_reply(self) -> None:
         """Run the bookkeeping deferred past the reply (transports call it once they sent)."""

@@ -36,7 +36,7 @@ class WholeHistoryEma:
     name = "whole_history_ema"
     min_bars = 30
 
-    def evaluate(self, bars: Bars) -> Signal | None:
+    def evaluate(self, bars: Bars, context: object = None) -> Signal | None:
         if len(bars) < self.min_bars:
             return None
         ema = indicators.ema(bars.close, 20)
@@ -57,7 +57,7 @@ def test_a_warmup_dependent_strategy_is_caught() -> None:
 
 def test_a_tiny_difference_in_a_stop_is_a_difference() -> None:
     class Drifting(WholeHistoryEma):
-        def evaluate(self, bars: Bars) -> Signal | None:
+        def evaluate(self, bars: Bars, context: object = None) -> Signal | None:
             # The same side every bar, a stop that depends on how much history was loaded.
             sl = 0.001 + 1e-12 * float(np.sum(bars.close))
             return Signal("buy", sl, 2.5 * sl, ("x",), "drift", int(bars.time[-1]))

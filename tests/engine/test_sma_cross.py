@@ -103,3 +103,56 @@ def test_bar_history_dedupes_replaces_and_ignores_old_bars() -> None:
     assert h.view() is view  # no rebuild without a change
     h.merge([rows[6]])
     assert h.view() is not view and h.last_time == rows[6][0]
+
+
+class _MacroTilt:
+    """A custom strategy that only buys when the base currency's macro surprise is positive."""
+
+    name = "macro_tilt"
+    min_bars = 2
+
+    def evaluate(self, bars: Bars, context=None):  # type: ignore[no-untyped-def]
+        from sidecar.engine.strategies.base import Signal
+
+        if context is None or context.macro.get(context.currencies[0], 0.0) <= 0:
+            return None
+        return Signal("buy", 0.005, 0.0125, ("macro",), self.name, int(bars.time[-1]))
+
+
+def test_strategies_can_use_the_macro_context(bars: Bars) -> None:
+    from sidecar.engine.strategies.base import StrategyContext
+
+    engine = Engine(Config(), strategy=_MacroTilt())
+    assert engine.analyze(bars.head(10)).signal is None
+    bearish = StrategyContext(("EUR", "USD"), {"EUR": -0.4})
+    assert engine.analyze(bars.head(10), bearish).signal is None
+    bullish = StrategyContext(("EUR", "USD"), {"EUR": 0.7, "USD": -0.1})
+    assert engine.analyze(bars.head(10), bullish).signal.votes == ("macro",)
+
+
+def test_the_service_hands_strategies_the_macro_context(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from sidecar.engine.strategies.base import StrategyContext
+    from sidecar.service.handler import Sidecar
+    from sidecar.store import Store
+    from sidecar.testing import messages
+
+    seen: list[str] = []
+
+    def context(spec):  # type: ignore[no-untyped-def]
+        seen.append(spec.name)
+        return StrategyContext((spec.base, spec.quote), {spec.base: 0.5})
+
+    sidecar = Sidecar(
+        Config(), Store(tmp_path / "s.sqlite"), Engine(Config(), strategy=_MacroTilt())
+    )
+    sidecar.strategy_context = context
+    rows = eurusd_rows()[:20]
+    sidecar.handle(json.dumps(messages.hello(bars=rows[:10])).encode())
+    reply, _ = sidecar.handle(
+        json.dumps(messages.tick(server=rows[10][0] + 3600, bid=1.1, bars=[rows[10]])).encode()
+    )
+    assert seen == ["EURUSD", "EURUSD"]  # at hello and at the new bar, not per tick
+    assert json.loads(reply)["action"] == "open"
+    sidecar.store.close()

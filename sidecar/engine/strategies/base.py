@@ -7,6 +7,7 @@ bars give the same signal live, in the Strategy Tester and in the backtester.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,11 +26,25 @@ class Signal:
     atr: float = 0.0  # ATR at the signal bar, for management parameters
 
 
+@dataclass(frozen=True)
+class StrategyContext:
+    """Inputs beyond the bars that a strategy may use, as of the newest closed bar.
+
+    `macro` maps a currency to its decayed macro-surprise score (calendar actual vs estimate,
+    signed per event type: > 0 favours the currency), for the symbol's exposed currencies.
+    Built-in strategies ignore it; custom ones may lean on it. The backtester supplies the same
+    scores from historical events, so decisions stay reproducible.
+    """
+
+    currencies: tuple[str, ...] = ()
+    macro: Mapping[str, float] = field(default_factory=dict)
+
+
 class Strategy(Protocol):
     name: str
     min_bars: int  # fewer closed bars than this -> no signal (documented warm-up)
 
-    def evaluate(self, bars: Bars) -> Signal | None: ...
+    def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None: ...
 
 
 def param(params: dict[str, Any], key: str, default: Any) -> Any:

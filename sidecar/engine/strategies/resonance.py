@@ -40,7 +40,7 @@ import numpy as np
 
 from sidecar.engine import indicators
 from sidecar.engine.bars import Bars
-from sidecar.engine.strategies.base import Signal
+from sidecar.engine.strategies.base import Signal, StrategyContext
 
 DEFAULTS: dict[str, Any] = {
     "ema_fast": 12,
@@ -249,7 +249,7 @@ class ResonanceStrategy:
             overbought=overbought,
         )
 
-    def evaluate(self, bars: Bars) -> Signal | None:
+    def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None:
         if len(bars) < self.min_bars:
             return None
         window = bars.tail(self.min_bars)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sidecar.engine import indicators
 from sidecar.engine.bars import Bars
-from sidecar.engine.strategies.base import Signal
+from sidecar.engine.strategies.base import Signal, StrategyContext
 
 DEFAULTS: dict[str, Any] = {
     "fast": 10,
@@ -61,7 +61,7 @@ class SmaCrossStrategy:
         # the cross needs slow+1 closes, a converged ATR about ten periods.
         self.min_bars = max(self.slow + 1, 10 * self.atr_period)
 
-    def evaluate(self, bars: Bars) -> Signal | None:
+    def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None:
         if len(bars) < self.min_bars:
             return None
         window = bars.tail(self.min_bars)
