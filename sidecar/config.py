@@ -202,6 +202,9 @@ class FeedsConfig(_Section):
     blackout_before_minutes: float = Field(30.0, ge=0, le=1440)  # no entries from T - this ...
     blackout_after_minutes: float = Field(60.0, ge=0, le=1440)  # ... to T + this (inclusive)
     upcoming_minutes: float = Field(15.0, ge=0, le=1440)  # news.upcoming log/metric lead time
+    # Close this symbol's positions this long before a high-impact event (0 = off). At most
+    # blackout_before_minutes, so nothing can be re-opened between the close and the event.
+    close_before_event_minutes: float = Field(0.0, ge=0, le=1440)
     # Importance tables: ISO-2 country (or "*" for all) -> topics; a key given here replaces
     # that country's built-in list (topics: sidecar/feeds/calendar_rules.py TOPICS).
     high_impact: dict[str, list[str]] = Field(default_factory=dict)
@@ -224,6 +227,11 @@ class FeedsConfig(_Section):
             problems.append(
                 "feeds.sentiment_block_below: must be <= feeds.sentiment_defensive_below "
                 f"({self.sentiment_defensive_below}), got {self.sentiment_block_below}"
+            )
+        if self.close_before_event_minutes > self.blackout_before_minutes:
+            problems.append(
+                "feeds.close_before_event_minutes: must be <= feeds.blackout_before_minutes "
+                f"({self.blackout_before_minutes}), got {self.close_before_event_minutes}"
             )
         known = {t for t, _ in TOPICS}
         for key in ("high_impact", "medium_impact"):

@@ -141,6 +141,14 @@ class Engine:
             if close:
                 action = "close"
                 reasons.append(R.reason(R.RISK_FLATTEN, positions=len(close)))
+        elif snap.feed_close and any(p.symbol == tick.symbol for p in tick.positions):
+            close = [
+                CloseOrder(ticket=pos.ticket, volume=pos.volume)
+                for pos in tick.positions
+                if pos.symbol == tick.symbol
+            ]
+            action = "close"
+            reasons.extend(snap.feed_close)
         elif state.mode == REDUCING and cfg.risk.reduce_on_reducing:
             close, state = self._reduce(tick, snap, state)
             if close:

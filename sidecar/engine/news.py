@@ -106,6 +106,29 @@ def blackout_reasons(
     return blocks, (DEFENSIVE_BLACKOUT,) if blocks else ()
 
 
+def close_reasons(
+    events: Iterable[Mapping[str, Any]],
+    currencies: Sequence[str],
+    now_gmt: int,
+    close_before_s: int,
+) -> tuple[str, ...]:
+    """`NEWS_CLOSE currency=USD event=... at=...` for each high-impact event of `currencies` due
+    within `close_before_s` (now in [T - close_before_s, T)): the positions should be flat
+    before it. Empty when `close_before_s` is 0 (off)."""
+    if close_before_s <= 0:
+        return ()
+    due = upcoming_events(events, currencies, now_gmt, close_before_s)  # now < T <= now + s
+    return tuple(
+        R.reason(
+            R.NEWS_CLOSE,
+            currency=str(ev.get("currency", "")).upper(),
+            event=str(ev.get("name", "")),
+            at=fmt_time(event_time(ev)),
+        )
+        for ev in due
+    )
+
+
 def upcoming_events(
     events: Iterable[Mapping[str, Any]],
     currencies: Sequence[str] | None,

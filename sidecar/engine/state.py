@@ -117,6 +117,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     # whether they call for defensive leverage. Filled by the feeds layer; empty without it.
     feed_blocks: tuple[str, ...] = ()
     feed_defensive: tuple[str, ...] = ()
+    # Reasons to flatten this symbol now (e.g. NEWS_CLOSE ahead of a high-impact event).
+    feed_close: tuple[str, ...] = ()
     # Account money per 1.0 price move per lot (tick_value / tick_size) of every symbol this
     # account introduced with `hello`: converts other symbols' positions to account currency.
     value_per_price: Mapping[str, float] = msgspec.field(default_factory=dict)

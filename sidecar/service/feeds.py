@@ -35,6 +35,7 @@ from sidecar.engine.news import (
     CurrencyScore,
     blackout_reasons,
     blackout_windows,
+    close_reasons,
     combine,
     fmt_time,
     sentiment_reasons,
@@ -129,6 +130,7 @@ class FeedService:
         self.rules = impact_rules(cfg.high_impact, cfg.medium_impact)
         self.before_s = int(cfg.blackout_before_minutes * 60)
         self.after_s = int(cfg.blackout_after_minutes * 60)
+        self.close_s = int(cfg.close_before_event_minutes * 60)
         self.half_life_s = cfg.sentiment_half_life_hours * 3600
         self._stop = threading.Event()
         self._dirty = threading.Event()
@@ -216,10 +218,13 @@ class FeedService:
 
     # ------------------------------------------------------------ the verdict path
 
-    def feed_gate(self, tick: Tick, true_gmt: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(entry blocks, defensive labels) for this tick: blackouts of the symbol's currencies,
-        sentiment against the side of the entry the strategy proposes, stale sources. Reads the
-        in-memory snapshot only."""
+    def feed_gate(
+        self, tick: Tick, true_gmt: int
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        """(entry blocks, defensive labels, close reasons) for this tick: blackouts of the
+        symbol's currencies, sentiment against the side of the entry the strategy proposes, stale
+        sources, and high-impact events close enough to flatten before (when configured). Reads
+        the in-memory snapshot only."""
         snap = self._snap
         ctx = self.sidecar.symbols.get((tick.login, tick.symbol, tick.timeframe))
         currencies = self.currencies(tick.symbol, ctx)
@@ -241,7 +246,8 @@ class FeedService:
                 )
             )
         parts.append(stale_reasons(self.ages(), self.intervals, self.cfg.stale_policy))
-        return combine(*parts)
+        blocks, defensive = combine(*parts)
+        return blocks, defensive, close_reasons(events, currencies, true_gmt, self.close_s)
 
     def currencies(self, symbol: str, ctx: Any = None) -> tuple[str, ...]:
         cached = self._currencies.get(symbol)

@@ -48,8 +48,9 @@ from sidecar.store import Store
 log = logging.getLogger("sidecar.service")
 
 # Feeds (news blackouts, sentiment) plug in here: given the tick and its true GMT time, return
-# (entry blocks, defensive-leverage reasons) as reason strings. Must not block on the network.
-FeedGate = Callable[[Tick, int], tuple[tuple[str, ...], tuple[str, ...]]]
+# (entry blocks, defensive-leverage reasons, reasons to close this symbol now) as reason strings.
+# Must not block on the network.
+FeedGate = Callable[[Tick, int], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
 
 
 @dataclass
@@ -249,8 +250,9 @@ class Sidecar:
         state = self.states.get(msg.login) or empty_state(msg.login)
         blocks: tuple[str, ...] = ()
         defensive: tuple[str, ...] = ()
+        close: tuple[str, ...] = ()
         if self.feed_gate is not None:
-            blocks, defensive = self.feed_gate(
+            blocks, defensive, close = self.feed_gate(
                 msg, self.true_gmt(msg.time.server, msg.time.gmt, ctx.tester)
             )
         snap = Snapshot(
@@ -261,6 +263,7 @@ class Sidecar:
             tester=ctx.tester,
             feed_blocks=blocks,
             feed_defensive=defensive,
+            feed_close=close,
             value_per_price=self.value_per_price.get(msg.login, {}),
             trades=self.trade_journal.stats(msg.login),
         )

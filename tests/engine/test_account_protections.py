@@ -313,3 +313,24 @@ def test_reduce_is_off_by_default() -> None:
     positions = [messages.position(1, "EURUSD", volume=0.30)]
     d = decide(anchored(equity=8800.0, hwm=10000.0), make_tick(equity=8800.0, positions=positions))
     assert d.verdict.mode == "reducing" and d.verdict.action == "hold"
+
+
+def test_feed_close_flattens_this_symbol_only() -> None:
+    from sidecar.engine.decide import Engine
+    from sidecar.engine.state import Snapshot
+    from tests.engine.helpers import analysis
+
+    positions = [messages.position(1, "EURUSD", volume=0.3), messages.position(2, "GBPUSD")]
+    snap = Snapshot(
+        account=anchored(),
+        symbol=spec(),
+        analysis=analysis(buy_signal()),
+        timeframe="H1",
+        feed_blocks=('NEWS_BLACKOUT currency=USD event="NFP"',),
+        feed_close=('NEWS_CLOSE currency=USD event="NFP" at=2024-12-18T13:30Z',),
+    )
+    v = Engine(config()).decide(make_tick(positions=positions), snap).verdict
+    assert v.action == "close" and [(c.ticket, c.volume) for c in v.close] == [(1, 0.3)]
+    assert "NEWS_CLOSE" in [r.split(" ")[0] for r in v.reasons]
+    flat = Engine(config()).decide(make_tick(positions=positions[1:]), snap).verdict
+    assert flat.action == "hold" and flat.close == []

@@ -8,6 +8,7 @@ from sidecar.engine.news import (
     CurrencyScore,
     blackout_reasons,
     bought_and_sold,
+    close_reasons,
     combine,
     fmt_time,
     sentiment_reasons,
@@ -82,6 +83,17 @@ def test_upcoming_events_horizon() -> None:
     assert upcoming_events([NFP], ["USD"], T, 900) == []  # already released
     assert upcoming_events([NFP], None, T - 60, 900) == [NFP]
     assert upcoming_events([NFP], ["EUR"], T - 60, 900) == []
+
+
+def test_close_before_the_event_window() -> None:
+    assert close_reasons([NFP], ["EUR", "USD"], T - 600, 600) == (
+        f'NEWS_CLOSE currency=USD event="Non Farm Payrolls" at={fmt_time(T)}',
+    )
+    assert close_reasons([NFP], ["USD"], T - 601, 600) == ()  # not yet
+    assert close_reasons([NFP], ["USD"], T - 1, 600) != ()
+    assert close_reasons([NFP], ["USD"], T, 600) == ()  # released: too late to flatten before
+    assert close_reasons([NFP], ["GBP", "JPY"], T - 60, 600) == ()
+    assert close_reasons([NFP], ["USD"], T - 60, 0) == ()  # off
 
 
 def test_bought_and_sold() -> None:

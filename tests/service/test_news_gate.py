@@ -112,7 +112,7 @@ def blackout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProces
     with FakeEodhd(
         now=datetime.fromtimestamp(NOW, UTC), events=events, news=[], sentiments={}
     ) as fake:
-        proc = _start(tmp, fake, "blackout")
+        proc = _start(tmp, fake, "blackout", close_before_event_minutes=10.0)
         try:
             # The EA's terminal calendar has the same release under its own name and id.
             ack = proc.http().send(
@@ -186,6 +186,21 @@ def test_window_bounds_are_inclusive(blackout: SidecarProcess) -> None:
     assert not any(r.startswith("NEWS_") for r in before["reasons"])
     at_end = _verdict(blackout, 105, messages.EURUSD_SPEC, T + 60 * 60, 1.1)
     assert NFP_RE.match(at_end["reasons"][0])
+
+
+def test_positions_are_closed_shortly_before_the_event(blackout: SidecarProcess) -> None:
+    z = blackout.zmq()
+    try:
+        assert z.send(messages.hello(login=107, server=T - 20 * 60))["ok"] is True
+        held = [messages.position(7, "EURUSD", volume=0.2)]
+        early = z.send(messages.tick(server=T - 20 * 60, bid=1.1, login=107, positions=held))
+        assert early["action"] == "hold" and early["close"] == []  # blackout, not yet closing
+        late = z.send(messages.tick(server=T - 5 * 60, bid=1.1, login=107, positions=held))
+        assert late["action"] == "close"
+        assert late["close"] == [{"ticket": 7, "volume": 0.2}]
+        assert any(r.startswith("NEWS_CLOSE currency=USD") for r in late["reasons"])
+    finally:
+        z.close()
 
 
 def test_gbpjpy_is_not_affected(blackout: SidecarProcess) -> None:
