@@ -137,6 +137,20 @@ void SizingLotsForRiskPct(const double equity, const double risk_pct, const doub
    SizingLots(money, loss, spec, res);
   }
 
+// An entry's stop or target on the symbol's tick grid (digits alone do not make a price valid when
+// the tick size is larger than the point), rounded TOWARD the entry: the stop then never ends up
+// farther away than the one the risk was sized on. Buy: stop up, target down; sell: the reverse.
+double SizingEntryPriceToTick(const double price, const double tick, const int digits, const bool round_up)
+  {
+   if(!MathIsValidNumber(price) || price <= 0.0)
+      return 0.0;
+   if(!MathIsValidNumber(tick) || tick <= 0.0)
+      return NormalizeDouble(price, digits);
+   double n = price / tick;
+   double k = round_up ? MathCeil(n - SIZING_STEP_EPS) : MathFloor(n + SIZING_STEP_EPS);
+   return NormalizeDouble(k * tick, digits);
+  }
+
 #ifdef __MQL5__
 // Terminal part (MQL5 only): money lost by 1 lot between entry and stop, from OrderCalcProfit
 // (handles currency conversion); falls back to ticks x SYMBOL_TRADE_TICK_VALUE_LOSS. 0 when the

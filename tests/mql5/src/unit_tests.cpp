@@ -300,6 +300,19 @@ static void TestLogAndSizing()
    CHECK_EQ(ManagerStopToTick(1.234567, 0.00001, 5, MANAGER_SIDE_BUY), 1.23456);
    CHECK_EQ(ManagerStopToTick(1.234561, 0.00001, 5, MANAGER_SIDE_SELL), 1.23457);
    CHECK_EQ(ManagerStopToTick(2658.25, 0.25, 2, MANAGER_SIDE_BUY), 2658.25);
+
+   // entry stops/targets on the tick grid, toward the entry (a buy's stop up, a sell's down):
+   // digits alone leave 42123.37 on a 0.25-tick index, which the server rejects
+   CHECK_EQ(SizingEntryPriceToTick(42123.37, 0.25, 2, true), 42123.5);
+   CHECK_EQ(SizingEntryPriceToTick(42123.37, 0.25, 2, false), 42123.25);
+   CHECK_EQ(SizingEntryPriceToTick(42123.25, 0.25, 2, true), 42123.25);
+   CHECK_EQ(SizingEntryPriceToTick(42123.25, 0.25, 2, false), 42123.25);
+   CHECK_EQ(SizingEntryPriceToTick(1.08628, 0.00001, 5, true), 1.08628);
+   CHECK_EQ(SizingEntryPriceToTick(1.08628, 0.00001, 5, false), 1.08628);
+   CHECK_EQ(SizingEntryPriceToTick(1.086284, 0.00001, 5, true), 1.08629);
+   CHECK_EQ(SizingEntryPriceToTick(1.086286, 0.00001, 5, false), 1.08628);
+   CHECK_EQ(SizingEntryPriceToTick(1.086284, 0.0, 5, true), 1.08628);
+   CHECK_EQ(SizingEntryPriceToTick(0.0, 0.25, 2, true), 0.0);
 }
 
 int main()
