@@ -5,8 +5,11 @@
 //|  * retries only what is safe: REQUOTE / PRICE_CHANGED / PRICE_OFF |
 //|    with fresh prices, bounded;                                    |
 //|  * after an ambiguous result (TIMEOUT, CONNECTION, no retcode)    |
-//|    the position (or an order in flight) is looked up by magic +   |
-//|    comment before anything is sent again;                         |
+//|    the position (or an order in flight) is looked up; an entry or |
+//|    a partial close is never sent again (it may still execute);    |
+//|  * the stop is required: refused when the symbol does not allow   |
+//|    SL on orders (CTrade would silently drop it), set or the       |
+//|    position closed when it is missing after the fill;             |
 //|  * partial fills (DONE_PARTIAL) are accepted, never chased;       |
 //|  * the signal id rides in the comment as "sc:<signal_id>".        |
 //| MQL5-only file (terminal includes, CTrade).                       |
@@ -16,6 +19,7 @@
 
 #include <Trade\Trade.mqh>
 #include "Log.mqh"
+#include "Sizing.mqh"
 
 #define EXEC_OK          0
 #define EXEC_PARTIAL     1   // part of the volume filled; the rest is not chased
@@ -99,19 +103,142 @@ public:
       return 0;
      }
 
-   // An order of ours for the symbol with this comment still in flight (0 = none).
+   // The position an entry opened: the one carrying its comment, else -- the Guard lets an entry
+   // through only while the EA has no position on the symbol, and brokers may rewrite comments --
+   // any position of ours on the symbol (0 = none).
+   ulong             FindOpened(const string comment)
+     {
+      ulong found = FindPosition(comment);
+      if(found != 0)
+         return found;
+      for(int i = PositionsTotal() - 1; i >= 0; i--)
+        {
+         ulong ticket = PositionGetTicket(i);
+         if(ticket != 0 && PositionGetString(POSITION_SYMBOL) == m_symbol && (ulong)PositionGetInteger(POSITION_MAGIC) == m_magic)
+            return ticket;
+        }
+      return 0;
+     }
+
+   // An order of ours for the symbol still in flight (0 = none); the comment is not required to
+   // match for the same reason as in FindOpened.
    ulong             FindOrder(const string comment)
      {
+      ulong any = 0;
       for(int i = OrdersTotal() - 1; i >= 0; i--)
         {
          ulong ticket = OrderGetTicket(i);
          if(ticket == 0)
             continue;
-         if(OrderGetString(ORDER_SYMBOL) == m_symbol && (ulong)OrderGetInteger(ORDER_MAGIC) == m_magic &&
-            OrderGetString(ORDER_COMMENT) == comment)
-            return ticket;
+         if(OrderGetString(ORDER_SYMBOL) == m_symbol && (ulong)OrderGetInteger(ORDER_MAGIC) == m_magic)
+           {
+            if(OrderGetString(ORDER_COMMENT) == comment)
+               return ticket;
+            any = ticket;
+           }
         }
-      return 0;
+      return any;
+     }
+
+   // Moves SL/TP. NO_CHANGES counts as success.
+   bool              Modify(const ulong ticket, const double sl, const double tp, const string why)
+     {
+      if(!PositionSelectByTicket(ticket))
+         return false;
+      int digits = (int)SymbolInfoInteger(m_symbol, SYMBOL_DIGITS);
+      m_trade.PositionModify(ticket, NormalizeDouble(sl, digits), tp > 0.0 ? NormalizeDouble(tp, digits) : 0.0);
+      uint rc = m_trade.ResultRetcode();
+      if(rc == TRADE_RETCODE_DONE || rc == TRADE_RETCODE_NO_CHANGES)
+        {
+         LogResult("MODIFY", rc, LogKv("position", IntegerToString((long)ticket)) + " " + LogKv("sl", DoubleToString(sl, digits)) +
+                   " " + LogKv("why", why));
+         return true;
+        }
+      LogResult("MODIFY_REJECTED", rc, LogKv("position", IntegerToString((long)ticket)) + " " +
+                LogKv("sl", DoubleToString(sl, digits)) + " " + LogKv("why", why));
+      return false;
+     }
+
+   // Closes volume of a position (the whole position when volume >= its volume).
+   int               Close(const ulong ticket, const double volume, const string why)
+     {
+      if(!PositionSelectByTicket(ticket))
+         return EXEC_REFUSED;
+      double pos_volume = PositionGetDouble(POSITION_VOLUME);
+      double pos_sl = PositionGetDouble(POSITION_SL);
+      double pos_tp = PositionGetDouble(POSITION_TP);
+      bool full = volume <= 0.0 || volume >= pos_volume - 0.0000001;
+      for(int attempt = 0; attempt <= m_retries; attempt++)
+        {
+         // re-read on every pass: the position may be gone (SL/TP) or already reduced, and a
+         // netting reduce sent for a position that is gone would open a new, unprotected one
+         if(!PositionSelectByTicket(ticket) || PositionGetDouble(POSITION_VOLUME) < pos_volume - 0.0000001)
+            return EXEC_OK;
+         bool sent = false;
+         if(full)
+            sent = m_trade.PositionClose(ticket);
+         else
+            if(m_hedging)
+               sent = m_trade.PositionClosePartial(ticket, volume);
+            else
+              {
+               // netting: reduce with an opposite deal
+               ENUM_POSITION_TYPE type = (ENUM_POSITION_TYPE)PositionGetInteger(POSITION_TYPE);
+               sent = type == POSITION_TYPE_BUY ? m_trade.Sell(volume, m_symbol, 0.0, 0.0, 0.0, "sc:reduce")
+                      : m_trade.Buy(volume, m_symbol, 0.0, 0.0, 0.0, "sc:reduce");
+              }
+         uint rc = m_trade.ResultRetcode();
+         if(rc == TRADE_RETCODE_DONE || rc == TRADE_RETCODE_DONE_PARTIAL || rc == TRADE_RETCODE_PLACED)
+           {
+            LogResult(full ? "CLOSE" : "CLOSE_PARTIAL", rc, LogKv("position", IntegerToString((long)ticket)) + " " +
+                      LogKv("volume", DoubleToString(full ? pos_volume : volume, 2)) + " " + LogKv("why", why));
+            // a netting reduce carries no stops: put them back if the remainder lost them
+            if(!full && !m_hedging && pos_sl > 0.0 && PositionSelectByTicket(ticket) && PositionGetDouble(POSITION_SL) <= 0.0)
+               Modify(ticket, pos_sl, pos_tp, "restore after reduce");
+            return rc == TRADE_RETCODE_DONE_PARTIAL ? EXEC_PARTIAL : EXEC_OK;
+           }
+         if(Retryable(rc))
+            continue;   // not executed: the next pass re-reads the position first
+         if(Ambiguous(rc) || !sent)
+           {
+            // re-read before any retry: the close may have gone through
+            if(!PositionSelectByTicket(ticket))
+               return EXEC_OK;
+            if(PositionGetDouble(POSITION_VOLUME) < pos_volume - 0.0000001)
+               return EXEC_OK;
+            // a full close names its position and cannot overshoot; a partial close (or a netting
+            // reduce) that timed out may still execute and is never sent twice
+            if(Ambiguous(rc) && full && attempt < m_retries)
+               continue;
+            if(Ambiguous(rc))
+              {
+               LogResult("CLOSE_AMBIGUOUS", rc, LogKv("position", IntegerToString((long)ticket)) + " " + LogKv("why", why));
+               return EXEC_AMBIGUOUS;
+              }
+           }
+         LogResult("CLOSE_REJECTED", rc, LogKv("position", IntegerToString((long)ticket)) + " " + LogKv("why", why));
+         return EXEC_REJECTED;
+        }
+      return EXEC_REJECTED;
+     }
+
+   // The stop the Guard sized against must be on the position: set it when the server left it
+   // out; when that fails the position is closed (an unprotected entry is never kept).
+   bool              Protect(const ulong position, const bool buy, const double sl, const double tp)
+     {
+      if(!PositionSelectByTicket(position))
+         return true;
+      double have = PositionGetDouble(POSITION_SL);
+      double point = SymbolInfoDouble(m_symbol, SYMBOL_POINT);
+      if(have > 0.0 && (buy ? have >= sl - point * 0.5 : have <= sl + point * 0.5))
+         return true;
+      double have_tp = PositionGetDouble(POSITION_TP);
+      LogWrite(LOG_TRADE, "STOP_MISSING", LogKv("position", IntegerToString((long)position)) + " " +
+               LogKv("sl", DoubleToString(have, 8)) + " " + LogKv("wanted", DoubleToString(sl, 8)));
+      if(Modify(position, sl, have_tp > 0.0 ? have_tp : tp, "protect"))
+         return true;
+      Close(position, 0.0, "unprotected");
+      return false;
      }
 
    // Market entry. sl is required (the Guard sized against it), tp may be 0.
@@ -123,9 +250,18 @@ public:
       string comment = CommentFor(signal_id);
       int digits = (int)SymbolInfoInteger(m_symbol, SYMBOL_DIGITS);
       double point = SymbolInfoDouble(m_symbol, SYMBOL_POINT);
+      double tick_size = SymbolInfoDouble(m_symbol, SYMBOL_TRADE_TICK_SIZE);
       long stops = SymbolInfoInteger(m_symbol, SYMBOL_TRADE_STOPS_LEVEL);
-      double nsl = NormalizeDouble(sl, digits);
-      double ntp = tp > 0.0 ? NormalizeDouble(tp, digits) : 0.0;
+      long order_mode = SymbolInfoInteger(m_symbol, SYMBOL_ORDER_MODE);
+      // CTrade silently sends the order WITHOUT its stop when the symbol does not allow SL on orders
+      if((order_mode & SYMBOL_ORDER_SL) == 0)
+        {
+         LogWrite(LOG_TRADE, "SL_NOT_ALLOWED", LogKv("symbol", m_symbol) + " " + LogKv("order_mode", IntegerToString(order_mode)));
+         return EXEC_REFUSED;
+        }
+      // on the tick grid, toward the entry: the stop is never wider than the one sized
+      double nsl = SizingEntryPriceToTick(sl, tick_size, digits, buy);
+      double ntp = tp > 0.0 && (order_mode & SYMBOL_ORDER_TP) != 0 ? SizingEntryPriceToTick(tp, tick_size, digits, !buy) : 0.0;
       for(int attempt = 0; attempt <= m_retries; attempt++)
         {
          MqlTick tick;
@@ -154,28 +290,39 @@ public:
          if(rc == TRADE_RETCODE_DONE || rc == TRADE_RETCODE_DONE_PARTIAL || rc == TRADE_RETCODE_PLACED)
            {
             filled = m_trade.ResultVolume();
-            position = FindPosition(comment);
+            position = FindOpened(comment);
             if(position != 0 && PositionSelectByTicket(position))
                filled = PositionGetDouble(POSITION_VOLUME);
             bool partial = rc == TRADE_RETCODE_DONE_PARTIAL || (filled > 0.0 && filled < volume - 0.0000001);
             LogResult(partial ? "OPEN_PARTIAL" : "OPEN", rc, LogKv("signal_id", signal_id) + " " +
                       LogKv("asked", DoubleToString(volume, 2)) + " " + LogKv("filled", DoubleToString(filled, 2)) + " " +
                       LogKv("position", IntegerToString((long)position)));
+            if(position != 0 && !Protect(position, buy, nsl, ntp))
+              {
+               position = 0;
+               return EXEC_REJECTED;
+              }
             return partial ? EXEC_PARTIAL : EXEC_OK;
            }
          if(Retryable(rc))
            {
             LogResult("OPEN_RETRY", rc, LogKv("attempt", IntegerToString(attempt + 1)));
-            continue;   // fresh prices on the next pass
+            continue;   // not executed: fresh prices on the next pass
            }
          if(Ambiguous(rc) || !sent)
            {
-            // the order may have reached the server: look before sending anything again
-            position = FindPosition(comment);
+            // the order may have reached the server: look, and never send it again -- an order
+            // that timed out can still execute after we gave up on it
+            position = FindOpened(comment);
             if(position != 0 && PositionSelectByTicket(position))
               {
                filled = PositionGetDouble(POSITION_VOLUME);
                LogResult("OPEN_FOUND", rc, LogKv("signal_id", signal_id) + " " + LogKv("position", IntegerToString((long)position)));
+               if(!Protect(position, buy, nsl, ntp))
+                 {
+                  position = 0;
+                  return EXEC_REJECTED;
+                 }
                return filled < volume - 0.0000001 ? EXEC_PARTIAL : EXEC_OK;
               }
             if(FindOrder(comment) != 0)
@@ -186,8 +333,6 @@ public:
             if(Ambiguous(rc))
               {
                LogResult("OPEN_AMBIGUOUS", rc, LogKv("signal_id", signal_id) + " " + LogKv("attempt", IntegerToString(attempt + 1)));
-               if(attempt < m_retries)
-                  continue;   // nothing on the server: sending again cannot duplicate
                return EXEC_AMBIGUOUS;
               }
            }
@@ -196,73 +341,6 @@ public:
         }
       LogWrite(LOG_TRADE, "OPEN_GAVE_UP", LogKv("signal_id", signal_id) + " " + LogKv("attempts", IntegerToString(m_retries + 1)));
       return EXEC_REJECTED;
-     }
-
-   // Closes volume of a position (the whole position when volume >= its volume).
-   int               Close(const ulong ticket, const double volume, const string why)
-     {
-      if(!PositionSelectByTicket(ticket))
-         return EXEC_REFUSED;
-      double pos_volume = PositionGetDouble(POSITION_VOLUME);
-      bool full = volume <= 0.0 || volume >= pos_volume - 0.0000001;
-      for(int attempt = 0; attempt <= m_retries; attempt++)
-        {
-         bool sent = false;
-         if(full)
-            sent = m_trade.PositionClose(ticket);
-         else
-            if(m_hedging)
-               sent = m_trade.PositionClosePartial(ticket, volume);
-            else
-              {
-               // netting: reduce with an opposite deal
-               ENUM_POSITION_TYPE type = (ENUM_POSITION_TYPE)PositionGetInteger(POSITION_TYPE);
-               sent = type == POSITION_TYPE_BUY ? m_trade.Sell(volume, m_symbol, 0.0, 0.0, 0.0, "sc:reduce")
-                      : m_trade.Buy(volume, m_symbol, 0.0, 0.0, 0.0, "sc:reduce");
-              }
-         uint rc = m_trade.ResultRetcode();
-         if(rc == TRADE_RETCODE_DONE || rc == TRADE_RETCODE_DONE_PARTIAL || rc == TRADE_RETCODE_PLACED)
-           {
-            LogResult(full ? "CLOSE" : "CLOSE_PARTIAL", rc, LogKv("position", IntegerToString((long)ticket)) + " " +
-                      LogKv("volume", DoubleToString(full ? pos_volume : volume, 2)) + " " + LogKv("why", why));
-            return rc == TRADE_RETCODE_DONE_PARTIAL ? EXEC_PARTIAL : EXEC_OK;
-           }
-         if(Retryable(rc))
-            continue;
-         if(Ambiguous(rc) || !sent)
-           {
-            // re-read before any retry: the close may have gone through
-            if(!PositionSelectByTicket(ticket))
-               return EXEC_OK;
-            double now_volume = PositionGetDouble(POSITION_VOLUME);
-            if(now_volume < pos_volume - 0.0000001)
-               return EXEC_OK;
-            if(Ambiguous(rc) && attempt < m_retries)
-               continue;
-           }
-         LogResult("CLOSE_REJECTED", rc, LogKv("position", IntegerToString((long)ticket)) + " " + LogKv("why", why));
-         return rc == 0 ? EXEC_AMBIGUOUS : EXEC_REJECTED;
-        }
-      return EXEC_REJECTED;
-     }
-
-   // Moves SL/TP. NO_CHANGES counts as success.
-   bool              Modify(const ulong ticket, const double sl, const double tp, const string why)
-     {
-      if(!PositionSelectByTicket(ticket))
-         return false;
-      int digits = (int)SymbolInfoInteger(m_symbol, SYMBOL_DIGITS);
-      m_trade.PositionModify(ticket, NormalizeDouble(sl, digits), tp > 0.0 ? NormalizeDouble(tp, digits) : 0.0);
-      uint rc = m_trade.ResultRetcode();
-      if(rc == TRADE_RETCODE_DONE || rc == TRADE_RETCODE_NO_CHANGES)
-        {
-         LogResult("MODIFY", rc, LogKv("position", IntegerToString((long)ticket)) + " " + LogKv("sl", DoubleToString(sl, digits)) +
-                   " " + LogKv("why", why));
-         return true;
-        }
-      LogResult("MODIFY_REJECTED", rc, LogKv("position", IntegerToString((long)ticket)) + " " +
-                LogKv("sl", DoubleToString(sl, digits)) + " " + LogKv("why", why));
-      return false;
      }
   };
 
