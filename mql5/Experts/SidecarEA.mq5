@@ -27,6 +27,7 @@
 #define EA_MAX_EVENTS     200   // keeps a calendar push well under the sidecar's 64 KiB limit
 #define EA_QUEUE_MAX      5000
 #define EA_BLOCK_SLOTS    16
+#define EA_AMBIGUOUS_PAUSE_SEC 60   // no new entry on the symbol this long after an ambiguous send
 
 enum ENUM_SC_TRANSPORT
   {
@@ -104,6 +105,7 @@ string           g_queue[];                 // trade messages waiting for their 
 string           g_queue_ids[];
 string           g_lock = "";               // current account lock code
 string           g_last_refusal = "";
+long             g_entry_pause_until = 0;   // server time; set after an ambiguous entry
 ulong            g_block_ticket[EA_BLOCK_SLOTS];
 long             g_block_until[EA_BLOCK_SLOTS];
 LogThrottle      g_th_sidecar;
@@ -270,9 +272,12 @@ bool IsOurs(void)
    return (ulong)PositionGetInteger(POSITION_MAGIC) == InpMagic;
   }
 
-// All positions of the account: floating P/L and notional; ours: counts.
+// All positions of the account: floating P/L and notional; ours: counts. An order of ours still in
+// flight counts as a position (its fill is on the way). On a netting account any position on the
+// symbol counts for the one-per-symbol rule: a new deal would merge into it or reverse it.
 void FillGuardAccount(GuardAccount &g)
   {
+   bool netting = AccountInfoInteger(ACCOUNT_MARGIN_MODE) != ACCOUNT_MARGIN_MODE_RETAIL_HEDGING;
    g.balance = AccountInfoDouble(ACCOUNT_BALANCE);
    g.equity = AccountInfoDouble(ACCOUNT_EQUITY);
    g.floating_pl = 0.0;
@@ -294,6 +299,17 @@ void FillGuardAccount(GuardAccount &g)
          if(sym == _Symbol)
             g.symbol_positions++;
         }
+      else
+         if(netting && sym == _Symbol)
+            g.symbol_positions++;
+     }
+   for(int i = OrdersTotal() - 1; i >= 0; i--)
+     {
+      if(OrderGetTicket(i) == 0 || (ulong)OrderGetInteger(ORDER_MAGIC) != InpMagic)
+         continue;
+      g.positions++;
+      if(OrderGetString(ORDER_SYMBOL) == _Symbol)
+         g.symbol_positions++;
      }
   }
 
@@ -329,11 +345,13 @@ int Call(const string type, const string id, const string json)
    g_last_reply_gmt = NowGmt();
    if(!ProtoParseReplyWith(g_json, text, g_reply))
      {
+      g_sidecar_ok = false;
       Log(LOG_SIDECAR, "BAD_REPLY", LogKv("type", type) + " " + LogKv("problem", g_reply.problem), g_th_sidecar);
       return CALL_BAD;
      }
    if(g_reply.id != id && !(g_reply.kind == PROTO_REPLY_ERROR && g_reply.id == ""))
      {
+      g_sidecar_ok = false;
       Log(LOG_SIDECAR, "ID_MISMATCH", LogKv("sent", id) + " " + LogKv("got", g_reply.id), g_th_sidecar);
       return CALL_BAD;
      }
@@ -594,6 +612,7 @@ void ManagePositions(const MqlTick &tick)
          double d = pos.sl > 0.0 ? (pos.side == MANAGER_SIDE_BUY ? pos.price_open - pos.sl : pos.sl - pos.price_open) : 0.0;
          GlobalVariableSet(gr, d > 0.0 ? d : 0.0);
          GlobalVariableSet(gv, pos.volume);
+         GlobalVariablesFlush();   // a terminal crash must not lose them (partial done / initial R)
         }
       pos.risk_distance = GlobalVariableGet(gr);
       pos.partial_done = pos.volume < GlobalVariableGet(gv) - m.volume_step * 0.5;
@@ -659,6 +678,12 @@ void ApplyOpen(const MqlTick &tick)
       Log(LOG_RISK, "HALTED", LogKv("signal_id", g_verdict.open_signal_id), g_th_risk);
       return;
      }
+   if(NowServer() < g_entry_pause_until)
+     {
+      Log(LOG_RISK, "ENTRY_PAUSED", LogKv("signal_id", g_verdict.open_signal_id) + " " +
+          LogKv("until", IntegerToString(g_entry_pause_until)), g_th_risk);
+      return;
+     }
    bool buy = g_verdict.open_side == "buy";
    double price = buy ? tick.ask : tick.bid;
    // the stop must be on the losing side of the closing price; otherwise loss_per_lot is 0 (BAD_STOP)
@@ -707,10 +732,14 @@ void ApplyOpen(const MqlTick &tick)
       GuardRememberSignal(g_state, g_limits, e.signal_id, e.now_server);
       SaveState();
      }
+   if(rc == EXEC_AMBIGUOUS)
+      g_entry_pause_until = NowServer() + EA_AMBIGUOUS_PAUSE_SEC;   // its fill may still show up
    if(position != 0 && PositionSelectByTicket(position))
      {
-      GlobalVariableSet(GvName(position, "r"), MathAbs(PositionGetDouble(POSITION_PRICE_OPEN) - g_verdict.open_sl));
+      double placed_sl = PositionGetDouble(POSITION_SL);   // on the tick grid, as sent
+      GlobalVariableSet(GvName(position, "r"), MathAbs(PositionGetDouble(POSITION_PRICE_OPEN) - (placed_sl > 0.0 ? placed_sl : g_verdict.open_sl)));
       GlobalVariableSet(GvName(position, "v"), PositionGetDouble(POSITION_VOLUME));
+      GlobalVariablesFlush();
      }
   }
 
@@ -747,9 +776,11 @@ void SendTick(const MqlTick &tick)
    MqlRates rates[];
    datetime last_closed = iTime(_Symbol, BarsTf(), 1);
    int sent = 0;
+   bool bars_read = true;   // false when closed bars are due but could not be read
    if(g_last_bar_sent > 0 && last_closed > g_last_bar_sent)
      {
       int n = CopyRates(_Symbol, BarsTf(), g_last_bar_sent + 1, last_closed, rates);
+      bars_read = n > 0;
       int start = n > EA_MAX_TICK_BARS ? n - EA_MAX_TICK_BARS : 0;
       for(int i = start; i < n; i++)
         {
@@ -767,8 +798,8 @@ void SendTick(const MqlTick &tick)
       return;
    if(g_reply.kind != PROTO_REPLY_VERDICT)
       return;
-   if(sent > 0 || last_closed > g_last_bar_sent)
-      g_last_bar_sent = last_closed;   // the sidecar has them now
+   if(bars_read && last_closed > g_last_bar_sent)
+      g_last_bar_sent = last_closed;   // the sidecar has them now (unread bars go with the next tick)
    if(NowGmt() > g_reply.valid_until)
      {
       Log(LOG_SIDECAR, "LATE_VERDICT", LogKv("id", g_reply.id) + " " + LogKv("valid_until", IntegerToString(g_reply.valid_until)), g_th_sidecar);
@@ -823,6 +854,12 @@ void AccountTick(void)
 int OnInit(void)
   {
    g_tester = (bool)MQLInfoInteger(MQL_TESTER);
+   // re-init after a chart change keeps the globals: start the session over
+   g_hello_done = false;
+   g_have_verdict = false;
+   g_sidecar_ok = false;
+   g_retry_at = 0;
+   g_entry_pause_until = 0;
    LogThrottleReset(g_th_sidecar);
    LogThrottleReset(g_th_risk);
    LogThrottleReset(g_th_manage);
