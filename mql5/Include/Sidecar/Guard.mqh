@@ -14,6 +14,11 @@
 #define GUARD_MAX_SIGNAL_LEN 64
 #define GUARD_PCT_EPS        0.000000001
 #define GUARD_DAY_SECONDS    86400
+// Ceilings no input may loosen (DESIGN.md: risk hard max 2%, leverage 1:500 whatever the broker
+// allows, 1-5 positions; the sidecar's configuration refuses the same values)
+#define GUARD_HARD_MAX_RISK_PCT  2.0
+#define GUARD_HARD_MAX_LEVERAGE  500.0
+#define GUARD_HARD_MAX_POSITIONS 5
 
 struct GuardLimits
   {
@@ -97,18 +102,18 @@ void GuardLimitsDefaults(GuardLimits &l)
 string GuardLimitsErrors(const GuardLimits &l)
   {
    string e = "";
-   if(!(l.max_risk_pct > 0.0 && l.max_risk_pct <= 100.0))
-      e += "max_risk_pct must be in (0, 100]; ";
-   if(!(l.max_leverage >= 1.0))
-      e += "max_leverage must be >= 1; ";
+   if(!(l.max_risk_pct > 0.0 && l.max_risk_pct <= GUARD_HARD_MAX_RISK_PCT))
+      e += "max_risk_pct must be in (0, " + DoubleToString(GUARD_HARD_MAX_RISK_PCT, 1) + "]; ";
+   if(!(l.max_leverage >= 1.0 && l.max_leverage <= GUARD_HARD_MAX_LEVERAGE))
+      e += "max_leverage must be in [1, " + DoubleToString(GUARD_HARD_MAX_LEVERAGE, 0) + "]; ";
    if(!(l.daily_loss_pct > 0.0 && l.daily_loss_pct <= 100.0))
       e += "daily_loss_pct must be in (0, 100]; ";
    if(!(l.floating_loss_pct > 0.0 && l.floating_loss_pct <= 100.0))
       e += "floating_loss_pct must be in (0, 100]; ";
    if(!(l.max_drawdown_pct > 0.0 && l.max_drawdown_pct <= 100.0))
       e += "max_drawdown_pct must be in (0, 100]; ";
-   if(l.max_positions < 1)
-      e += "max_positions must be >= 1; ";
+   if(l.max_positions < 1 || l.max_positions > GUARD_HARD_MAX_POSITIONS)
+      e += "max_positions must be in 1.." + IntegerToString(GUARD_HARD_MAX_POSITIONS) + "; ";
    if(l.max_lot < 0.0)
       e += "max_lot must be >= 0 (0 = no extra cap); ";
    if(l.max_spread_points < 0.0)

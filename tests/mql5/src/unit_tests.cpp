@@ -247,6 +247,21 @@ static void TestGuardState()
    bad.max_positions = 0;
    CHECK(GuardLimitsErrors(bad).find("max_risk_pct") != std::string::npos);
    CHECK(GuardLimitsErrors(bad).find("max_positions") != std::string::npos);
+   // the hard ceilings cannot be loosened by an input
+   GuardLimits edge = l;
+   edge.max_risk_pct = 2.0;
+   edge.max_leverage = 500.0;
+   edge.max_positions = 5;
+   CHECK_EQ(GuardLimitsErrors(edge), string(""));
+   GuardLimits loose = l;
+   loose.max_risk_pct = 2.5;
+   CHECK(GuardLimitsErrors(loose).find("max_risk_pct") != std::string::npos);
+   loose = l;
+   loose.max_leverage = 3000.0;
+   CHECK(GuardLimitsErrors(loose).find("max_leverage") != std::string::npos);
+   loose = l;
+   loose.max_positions = 6;
+   CHECK(GuardLimitsErrors(loose).find("max_positions") != std::string::npos);
 
    GuardState s;
    GuardStateReset(s);
