@@ -209,7 +209,8 @@ public:
          m_last_error = "reply of " + IntegerToString(got) + " bytes exceeds the buffer";
          return TR_TOO_LARGE;                                          // the REQ cycle completed
         }
-      reply = CharArrayToString(m_buf, 0, got, CP_UTF8);
+      // an empty frame stays empty (the buffer still holds the previous reply's bytes)
+      reply = got > 0 ? CharArrayToString(m_buf, 0, got, CP_UTF8) : "";
       return TR_OK;
      }
   };
