@@ -469,6 +469,12 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
     vol = st.integers(min_value=1, max_value=10000).map(lambda n: round(n * 0.01, 2))
     name = st.text(min_size=1, max_size=12)
     t = st.integers(min_value=1, max_value=2**40)
+    # the EA sends gmt = server - the broker's offset (whole quarter hours, at most 14 h)
+    offset = st.integers(min_value=-56, max_value=56).map(lambda q: q * 900)
+
+    def server_gmt(draw: Any) -> tuple[int, int]:
+        server = draw(st.integers(min_value=14 * 3600 + 1, max_value=2**40))
+        return server, server - draw(offset)
 
     @st.composite
     def tick(draw: Any) -> dict[str, Any]:
@@ -515,7 +521,7 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
             "login": draw(t),
             "symbol": draw(name),
             "timeframe": "M15",
-            "time": {"server": draw(t), "gmt": draw(t), "msc": draw(t)},
+            "time": dict(zip(("server", "gmt"), server_gmt(draw), strict=True), msc=draw(t)),
             "bid": bid,
             "ask": round(bid + draw(st.integers(0, 50)) * 10.0**-d, d),
             "account": {
@@ -612,7 +618,7 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
                 "margin": draw(posmoney),
                 "free_margin": draw(money),
             },
-            "time": {"server": draw(t), "gmt": draw(t)},
+            "time": dict(zip(("server", "gmt"), server_gmt(draw), strict=True)),
             "symbol": {
                 "name": draw(name),
                 "base": draw(st.sampled_from(["EUR", "USD", "XAU"])),
