@@ -104,15 +104,30 @@ class HelloAccount(_Struct):
     free_margin: Money
 
 
+# Broker servers run at most +14/-12 hours from GMT; a bigger gap is a broken clock.
+MAX_SERVER_GMT_GAP = 14 * 3600
+
+
+def _check_clock(server: int, gmt: int) -> None:
+    if abs(server - gmt) > MAX_SERVER_GMT_GAP:
+        raise ValueError(f"time.gmt: must be within 14 h of time.server ({server}), got {gmt}")
+
+
 class ServerTime(_Struct):
     server: PosInt
     gmt: PosInt
+
+    def __post_init__(self) -> None:
+        _check_clock(self.server, self.gmt)
 
 
 class TickTime(_Struct):
     server: PosInt
     gmt: PosInt
     msc: NonNegInt = 0
+
+    def __post_init__(self) -> None:
+        _check_clock(self.server, self.gmt)
 
 
 class SymbolSpec(_Struct):

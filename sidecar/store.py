@@ -118,14 +118,30 @@ class Store:
 
     def insert_trade(self, row: dict[str, Any]) -> bool:
         """Record one deal; False when that deal ticket was already recorded (idempotent)."""
+        return self.record_trade(row, None)
+
+    def record_trade(self, row: dict[str, Any], state: AccountState | None) -> bool:
+        """Record one deal and the account state that folds it in, in one transaction: a crash
+        between the two would leave a deal that a resend answers as a duplicate but whose loss
+        never reached the streak. False (and nothing written) when the deal was already known."""
         values = tuple(row[c] for c in _TRADE_COLUMNS)
+        state_row = self._state_row(state) if state is not None else None
         with self._lock:
-            cur = self._conn.execute(
-                f"INSERT OR IGNORE INTO trades ({', '.join(_TRADE_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(_TRADE_COLUMNS))})",
-                values,
-            )
-        return cur.rowcount == 1
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._conn.execute(
+                    f"INSERT OR IGNORE INTO trades ({', '.join(_TRADE_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_TRADE_COLUMNS))})",
+                    values,
+                )
+                inserted = cur.rowcount == 1
+                if inserted and state_row is not None:
+                    self._conn.execute(_UPSERT_STATE, state_row)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return inserted
 
     def trades(self, login: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         sql = "SELECT * FROM trades"

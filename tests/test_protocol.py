@@ -153,6 +153,11 @@ def test_trailing_nul_from_mql5_is_accepted() -> None:
             "bars[1]: times must increase",
         ),
         (lambda m: m.update(bid=1e300), P.BAD_REQUEST, "bid"),
+        (
+            lambda m: m["time"].update(gmt=m["time"]["server"] + 15 * 3600),
+            P.BAD_REQUEST,
+            "time.gmt: must be within 14 h of time.server",
+        ),
     ],
 )
 def test_bad_fields_are_named(mutate, code: str, needle: str) -> None:

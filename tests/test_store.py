@@ -128,3 +128,25 @@ def test_a_written_behind_state_never_overwrites_a_newer_synchronous_one(tmp_pat
     again.decisions(limit=1)
     assert again.load_states()[1].hwm == 10_200.0  # sequence continues after a restart
     again.close()
+
+
+def test_a_deal_and_the_state_counting_it_commit_together(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    streak = AccountState(login=1, loss_streak=3, cooldown_until=5000)
+    # Make the state write fail inside the transaction (as a crash or a locked disk would).
+    store._conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON account_state "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    try:
+        store.record_trade(_trade(7), streak)
+    except sqlite3.DatabaseError as exc:
+        assert "disk trouble" in str(exc)
+    else:
+        raise AssertionError("the failing state write must fail the deal too")
+    assert store.trades(login=1) == []  # the deal was rolled back with it
+    store._conn.execute("DROP TRIGGER refuse")
+    assert store.record_trade(_trade(7), streak) is True  # the EA's resend is not a duplicate
+    assert store.load_states()[1].loss_streak == 3
+    assert store.record_trade(_trade(7), streak) is False
+    store.close()

@@ -51,17 +51,26 @@ def observe(
         events.append(Transition("account.clock_backwards", {"from": state.last_gmt, "to": gmt}))
     day = broker_day(server_time, broker)
     day_key, day_start, hwm = state.day_key, state.day_start_equity, state.hwm
+    pending_day, pending_equity = state.pending_day, state.pending_equity
     if day_key < 0 or hwm <= 0:
         day_key, day_start, hwm = day, equity, equity
         events.append(Transition("account.anchored", {"day": day, "equity": equity}))
     elif day > day_key:
-        events.append(
-            Transition(
-                "account.new_day",
-                {"day": day, "day_start_equity": equity, "previous": day_start},
+        if state.pending_day == day:  # the second tick of the new day: roll over
+            day_start = state.pending_equity
+            events.append(
+                Transition(
+                    "account.new_day",
+                    {"day": day, "day_start_equity": day_start, "previous": state.day_start_equity},
+                )
             )
-        )
-        day_key, day_start = day, equity
+            day_key, pending_day, pending_equity = day, -1, 0.0
+        else:  # the first: remember it, keep the current day (and its lock) for now
+            pending_day, pending_equity = day, equity
+    elif state.pending_day >= 0:
+        # A tick of the current day after a "new day" one: that clock was wrong, forget it.
+        events.append(Transition("account.clock_jump_ignored", {"day": state.pending_day}))
+        pending_day, pending_equity = -1, 0.0
     # One copy per tick, through the cheap evolve() (this runs on every tick).
     s = state.evolve(
         day_key=day_key,
@@ -69,7 +78,9 @@ def observe(
         hwm=max(hwm, equity),
         equity=equity,
         balance=balance,
-        last_gmt=max(state.last_gmt, gmt),
+        last_gmt=gmt,
+        pending_day=pending_day,
+        pending_equity=pending_equity,
     )
 
     # Daily loss: a lock for the rest of the broker day, even if equity recovers.
@@ -96,7 +107,10 @@ def _breaker(s: AccountState, gmt: int, risk: RiskConfig) -> tuple[AccountState,
         target, why = HALTED, f"drawdown {dd:.2f}% >= {risk.drawdown_halted_pct}%"
     elif s.mode == HALTED:
         if risk.halt_resume_pct > 0 and dd < risk.halt_resume_pct:
-            target, why = ACTIVE, f"equity recovered: drawdown {dd:.2f}% < {risk.halt_resume_pct}%"
+            # Leave a halt through the reducing check: never straight to full risk while the
+            # drawdown is still in the reducing band.
+            target = REDUCING if dd >= risk.drawdown_reducing_pct else ACTIVE
+            why = f"equity recovered: drawdown {dd:.2f}% < {risk.halt_resume_pct}%"
     elif dd >= risk.drawdown_reducing_pct:
         target, why = REDUCING, f"drawdown {dd:.2f}% >= {risk.drawdown_reducing_pct}%"
     elif s.mode == REDUCING and dd < risk.reducing_resume_pct:

@@ -34,7 +34,11 @@ class AccountState:
     cooldown_until: int = 0  # server seconds; no entries before this
     recent_signals: tuple[tuple[str, int], ...] = ()  # (signal id, GMT seconds seen)
     reduced_tickets: tuple[int, ...] = ()  # positions already cut in the current reducing spell
-    last_gmt: int = 0  # newest request time seen (clock-jump detection)
+    last_gmt: int = 0  # the previous request's GMT time (clock-jump detection)
+    # A broker day ahead of `day_key` seen on one tick only: it rolls the day when a second tick
+    # confirms it, so a single tick with a wrong clock cannot lift the daily-loss lock.
+    pending_day: int = -1
+    pending_equity: float = 0.0
     equity: float = 0.0  # last seen, for /v1/state
     balance: float = 0.0
 

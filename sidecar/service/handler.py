@@ -374,18 +374,19 @@ class Sidecar:
             "received_gmt": int(time.time()),
         }
         self.trade_journal.stats(msg.login)  # load before this deal is stored: counted once
-        if not self.store.insert_trade(row):
+        state = self.states.get(msg.login) or empty_state(msg.login)
+        # Deal times are server time; signal ids and events are stamped in the EA's GMT, so use
+        # the newest tick's GMT (the deal just happened), or the deal time before any tick.
+        gmt = state.last_gmt or msg.time
+        new, transitions = self.engine.on_trade(state, msg, gmt)
+        # The deal and the state that counts it commit together (or neither does).
+        if not self.store.record_trade(row, new if new != state else None):
             event(log, "trade.duplicate", login=msg.login, deal=msg.deal)
             return Ack(id=msg.id, duplicate=True)
+        self.states[msg.login] = new
         self.metrics.child(self.metrics.trades, str(msg.login), msg.entry).inc()
         if msg.entry != "in":
             self.trade_journal.add_closing_deal(msg.login, row)
-        state = self.states.get(msg.login) or empty_state(msg.login)
-        gmt = max(state.last_gmt, msg.time)
-        new, transitions = self.engine.on_trade(state, msg, gmt)
-        if new != state:
-            self.store.save_state(new)
-            self.states[msg.login] = new
         event(
             log,
             "trade.recorded",

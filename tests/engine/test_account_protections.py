@@ -41,12 +41,28 @@ def test_daily_lock_holds_all_day_even_after_recovery_and_lifts_next_broker_day(
     # Last second of the broker day: locked. First second of the next: lifted, new anchor.
     d3 = decide(d2.state, make_tick(server=T0 + 86399, equity=9800.0), buy_signal())
     assert R.RISK_DAILY_LOSS in codes(d3)
-    d4 = decide(
-        d3.state, make_tick(server=T0 + 86400, equity=9800.0), buy_signal(bar_time=T0 + 86400)
-    )
-    assert R.RISK_DAILY_LOSS not in codes(d4)
-    assert d4.state.day_start_equity == 9800.0
-    assert d4.verdict.action == "open"
+    # The first tick of the next broker day is only a candidate (one wrong clock must not lift
+    # the lock); the second confirms the new day, anchored at the first tick's equity.
+    nxt = buy_signal(bar_time=T0 + 86400)
+    d4 = decide(d3.state, make_tick(server=T0 + 86400, equity=9800.0), nxt)
+    assert R.RISK_DAILY_LOSS in codes(d4) and d4.state.pending_day == d3.state.day_key + 1
+    d5 = decide(d4.state, make_tick(server=T0 + 86401, equity=9810.0), nxt)
+    assert R.RISK_DAILY_LOSS not in codes(d5)
+    assert d5.state.day_start_equity == 9800.0
+    assert d5.verdict.action == "open"
+
+
+def test_one_tick_with_a_future_clock_does_not_lift_the_daily_lock() -> None:
+    locked = decide(anchored(), make_tick(equity=9600.0)).state  # 4% down: locked
+    future = decide(locked, make_tick(server=T0 + 86400 + 60, equity=9500.0), buy_signal())
+    assert R.RISK_DAILY_LOSS in codes(future)  # still the old day
+    back = decide(future.state, make_tick(server=T0 + 3700, equity=9500.0), buy_signal())
+    assert R.RISK_DAILY_LOSS in codes(back) and back.verdict.action == "hold"
+    assert back.state.pending_day == -1 and back.state.day_key == locked.day_key
+    assert any(t.event == "account.clock_jump_ignored" for t in back.transitions)
+    # and the clock is not frozen at the wrong time: the next tick is not "backwards"
+    nxt = decide(back.state, make_tick(server=T0 + 3710, equity=9500.0))
+    assert R.DATA_CLOCK_BACKWARDS not in codes(nxt)
 
 
 def test_broker_day_offset_shifts_the_boundary() -> None:
@@ -120,6 +136,14 @@ def test_reducing_lifts_below_resume_level_but_halted_is_sticky() -> None:
     recovered = decide(halted, make_tick(equity=9900.0), buy_signal())
     assert recovered.verdict.mode == "halted"  # halt_resume_pct = 0: manual resume only
     assert recovered.verdict.action == "hold"
+
+
+def test_an_automatic_resume_goes_through_reducing() -> None:
+    cfg = config(risk={"halt_resume_pct": 14.0})  # resume level inside the reducing band
+    halted = decide(anchored(equity=8400.0, hwm=10000.0), make_tick(equity=8400.0), cfg=cfg).state
+    assert halted.mode == "halted"
+    d = decide(halted, make_tick(equity=8700.0), cfg=cfg)  # 13%: recovered, but still >= 12%
+    assert d.state.mode == "reducing"
 
 
 def test_halted_auto_resume_when_configured() -> None:
@@ -253,7 +277,8 @@ def test_every_verdict_reports_mode_and_all_active_locks_even_without_a_signal()
 
 
 def test_clock_jumping_back_keeps_the_day_and_is_reported() -> None:
-    d1 = decide(anchored(), make_tick(server=T0 + 86400 + 10, equity=10000.0))
+    d0 = decide(anchored(), make_tick(server=T0 + 86400 + 5, equity=10000.0))
+    d1 = decide(d0.state, make_tick(server=T0 + 86400 + 10, equity=10000.0))
     assert d1.state.day_key == T0 // 86400 + 1
     d2 = decide(d1.state, make_tick(server=T0 + 50, equity=9000.0))
     assert d2.state.day_key == d1.state.day_key  # never moves backwards
