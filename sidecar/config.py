@@ -320,6 +320,13 @@ def parse_http(hostport: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+_SECRET_KEYS = ("token", "eodhd_token", "api_token", "password", "secret")
+
+
+def _is_secret(key: str) -> bool:
+    return key.lower() in _SECRET_KEYS or key.lower().endswith("_token")
+
+
 def _parse_env_value(text: str) -> Any:
     try:
         return tomllib.loads(f"x = {text}")["x"]
@@ -343,7 +350,9 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     for var, value in env.items():
         if var.startswith("SIDECAR__") and var.count("__") == 2:
             _, section, key = var.split("__")
-            out.setdefault(section.lower(), {})[key.lower()] = _parse_env_value(value)
+            # Secrets stay strings: "20240101" must not become a number (nor be echoed back).
+            parsed = value if _is_secret(key) else _parse_env_value(value)
+            out.setdefault(section.lower(), {})[key.lower()] = parsed
     return out
 
 
@@ -363,7 +372,8 @@ def _problems(exc: ValidationError) -> list[str]:
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if loc:
-            got = f", got {err['input']!r}" if err["type"] != "missing" else ""
+            secret = any(_is_secret(str(p)) for p in err["loc"])
+            got = "" if err["type"] == "missing" or secret else f", got {err['input']!r}"
             out.append(f"{loc}: {msg[0].lower()}{msg[1:]}{got}")
         else:
             out.extend(msg.split("; "))

@@ -386,14 +386,12 @@ def _explain(exc: msgspec.ValidationError, obj: Any) -> str:
     return f"{path.lstrip('.') or 'message'}: {msg[0].lower()}{msg[1:]}{got}"
 
 
-def decode(raw: bytes | str) -> Request:
+def decode(raw: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES) -> Request:
     """Parse and validate one request; raise ProtocolError naming what is wrong."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", errors="replace")
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(
-            TOO_LARGE, f"message: at most {MAX_MESSAGE_BYTES} bytes, got {len(raw)}"
-        )
+    if len(raw) > max_bytes:
+        raise ProtocolError(TOO_LARGE, f"message: at most {max_bytes} bytes, got {len(raw)}")
     # MQL5's StringToCharArray copies the terminating NUL into the payload.
     raw = raw.rstrip(b"\x00 \r\n\t")
     try:

@@ -15,6 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ _UPSERT_STATE = (
     "seq = excluded.seq WHERE excluded.seq > account_state.seq"
 )
 
+_PRUNE_CHUNK = 5000  # journal rows deleted per commit at most
+
 _TRADE_COLUMNS = (
     "login deal order_id position symbol side entry volume price profit commission swap time "
     "comment received_gmt"
@@ -76,7 +79,10 @@ _TRADE_COLUMNS = (
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False, isolation_level=None)
+    uri = path.startswith("file:")
+    conn = sqlite3.connect(
+        path, timeout=10.0, check_same_thread=False, isolation_level=None, uri=uri
+    )
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=10000")
@@ -87,7 +93,11 @@ def _connect(path: str) -> sqlite3.Connection:
 class Store:
     def __init__(self, path: str | Path, journal_retention: int = 200_000) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        if self.path == ":memory:":
+            # One private in-memory database that the journal writer's connection shares (a
+            # plain ":memory:" would give each connection its own, empty database).
+            self.path = f"file:sidecar-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = _connect(self.path)
         self._lock = threading.Lock()  # one connection shared by the transports
@@ -346,7 +356,6 @@ class _JournalWriter:
         self._items: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
         self._stopping = False
-        self._since_prune = 0
         self._thread = threading.Thread(target=self._run, name="sidecar-journal", daemon=True)
         self._ready = threading.Event()
         self._thread.start()
@@ -413,11 +422,12 @@ class _JournalWriter:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             batch,
         )
-        self._since_prune += len(batch)
-        if self._since_prune >= max(100, self._retention // 10):
+        if batch:
+            # Keep the newest `retention` rows, deleting at most a bounded chunk per commit so
+            # the write lock (which a synchronous state save may be waiting for) stays short.
             conn.execute(
-                "DELETE FROM decisions WHERE id <= (SELECT MAX(id) FROM decisions) - ?",
-                (self._retention,),
+                "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE id <= "
+                "(SELECT MAX(id) FROM decisions) - ? ORDER BY id LIMIT ?)",
+                (self._retention, _PRUNE_CHUNK),
             )
-            self._since_prune = 0
         conn.execute("COMMIT")

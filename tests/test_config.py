@@ -88,3 +88,12 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     broken = tmp_path / "broken.toml"
     broken.write_text("[risk\n")
     assert main(["check-config", str(broken)]) == 2
+
+
+def test_secrets_are_never_echoed_in_errors() -> None:
+    # A numeric-looking token stays a string; a wrong type for a secret is reported without it.
+    cfg = load_config(None, env={"SIDECAR__SERVER__TOKEN": "20240101"})
+    assert cfg.server.token == "20240101"
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={}, overrides={"server": {"token": 20240101}})
+    assert "server.token" in str(err.value) and "20240101" not in str(err.value)

@@ -125,6 +125,11 @@ def _breaker(s: AccountState, gmt: int, risk: RiskConfig) -> tuple[AccountState,
     return s.evolve(mode=target, mode_reason=why, mode_since=gmt, reduced_tickets=()), [event]
 
 
+def net_result(profit: float, commission: float, swap: float) -> float:
+    """What a deal did to the account: profit plus (negative) commission and swap."""
+    return profit + commission + swap
+
+
 def apply_trade(
     state: AccountState,
     *,

@@ -1,9 +1,11 @@
 """Bar history for one account/symbol/timeframe: bounded, ordered, de-duplicated.
 
 Bars arrive as `[time, open, high, low, close, tick_volume, spread]` (oldest first) in `hello`
-warm-up and in each `tick`. A repeated bar time replaces the stored bar (the terminal may resend
-the last bar with final values); a bar older than the newest stored one is ignored and reported,
-because accepting it would rewrite history that decisions were already made on.
+warm-up and in each `tick`. A repeated bar time replaces the stored bar when its values differ
+(the terminal may resend the last bar with final values); an identical resend changes nothing, so
+it does not trigger a new analysis. A bar older than the newest one replaces a stored bar with the
+same time, and is otherwise ignored and reported: inserting it would rewrite history that
+decisions were already made on.
 """
 
 from __future__ import annotations
@@ -86,14 +88,15 @@ class BarHistory:
                 self._rows.append(bar)
                 report.appended += 1
             elif t == last:
-                self._rows[-1] = bar
-                report.replaced += 1
+                if self._rows[-1] != bar:
+                    self._rows[-1] = bar
+                    report.replaced += 1
             else:
                 # An older bar: replace it in place if we hold that exact time, else ignore.
                 idx = self._find(t)
                 if idx is None:
                     report.ignored_old.append(t)
-                else:
+                elif self._rows[idx] != bar:
                     self._rows[idx] = bar
                     report.replaced += 1
         if len(self._rows) > self.capacity:

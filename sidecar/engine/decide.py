@@ -14,7 +14,13 @@ import msgspec
 from sidecar.config import HARD_LEVERAGE_CEILING, Config
 from sidecar.engine import gates, indicators, volatility
 from sidecar.engine import reasons as R
-from sidecar.engine.account import Transition, apply_trade, observe, remember_signal
+from sidecar.engine.account import (
+    Transition,
+    apply_trade,
+    net_result,
+    observe,
+    remember_signal,
+)
 from sidecar.engine.bars import Bars
 from sidecar.engine.sizing import floor_to_step
 from sidecar.engine.state import HALTED, REDUCING, AccountState, Analysis, Snapshot
@@ -226,7 +232,7 @@ class Engine:
         return apply_trade(
             state,
             entry=trade.entry,
-            net_profit=trade.profit + trade.commission + trade.swap,
+            net_profit=net_result(trade.profit, trade.commission, trade.swap),
             server_time=trade.time,
             signal_id=signal_from_comment(trade.comment),
             gmt=gmt,

@@ -121,7 +121,7 @@ class Sidecar:
         t0 = time.perf_counter()
         request_id = None
         try:
-            msg = decode(raw)
+            msg = decode(raw, self.config.server.max_message_bytes)
             request_id = msg.id
             msg_type = type_of(msg)
             if expect_type is not None and msg_type != expect_type:
@@ -161,12 +161,15 @@ class Sidecar:
                 INTERNAL,
             )
 
-    def _authorize(self, token: str | None, bearer: str | None, request_id: str | None) -> None:
+    def token_ok(self, given: str | None) -> bool:
+        """The shared-token check of both transports (constant time; no token configured = open)."""
         expected = self.config.server.token
         if not expected:
-            return
-        given = bearer if bearer is not None else token
-        if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+            return True
+        return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+    def _authorize(self, token: str | None, bearer: str | None, request_id: str | None) -> None:
+        if not self.token_ok(bearer if bearer is not None else token):
             raise ProtocolError(UNAUTHORIZED, "token: missing or wrong shared token", request_id)
 
     def _dispatch(self, msg: Any, msg_type: str, transport: str) -> Any:

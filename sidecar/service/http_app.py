@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import orjson
@@ -75,11 +74,7 @@ def create_app(sidecar: Sidecar) -> FastAPI:
         return auth[7:].strip() if auth[:7].lower() == "bearer " else None
 
     def authorized(request: Request) -> bool:
-        expected = sidecar.config.server.token
-        if not expected:
-            return True
-        given = bearer(request)
-        return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+        return sidecar.token_ok(bearer(request))
 
     @app.post("/v1/{msg_type}")
     async def message(msg_type: str, request: Request) -> Response:

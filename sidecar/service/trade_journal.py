@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from sidecar.engine.account import net_result
 from sidecar.engine.state import TradeStats
 
 Loader = Callable[[int, int], list[dict[str, Any]]]  # (login, limit) -> closing deals, oldest first
@@ -18,8 +19,8 @@ Loader = Callable[[int, int], list[dict[str, Any]]]  # (login, limit) -> closing
 DEALS_PER_POSITION = 4
 
 
-def net_result(deal: dict[str, Any]) -> float:
-    return float(deal["profit"]) + float(deal["commission"]) + float(deal["swap"])
+def deal_result(deal: dict[str, Any]) -> float:
+    return net_result(float(deal["profit"]), float(deal["commission"]), float(deal["swap"]))
 
 
 class TradeJournal:
@@ -34,12 +35,12 @@ class TradeJournal:
         if login not in self._stats:
             self._books[login] = OrderedDict()
             deals = self._load(login, self.keep * DEALS_PER_POSITION)
-            self._fold(login, ((self._key(d), net_result(d)) for d in deals))
+            self._fold(login, ((self._key(d), deal_result(d)) for d in deals))
         return self._stats[login]
 
     def add_closing_deal(self, login: int, deal: dict[str, Any]) -> TradeStats:
         self.stats(login)
-        self._fold(login, [(self._key(deal), net_result(deal))])
+        self._fold(login, [(self._key(deal), deal_result(deal))])
         return self._stats[login]
 
     @staticmethod

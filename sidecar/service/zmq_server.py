@@ -17,6 +17,19 @@ log = logging.getLogger("sidecar.zmq")
 MAX_FRAME_BYTES = 1024 * 1024
 
 
+def _join_frames(sock: zmq.Socket, first: bytes, limit: int) -> bytes:
+    """A multipart request is answered as one message. Frames beyond the size limit are drained
+    and dropped rather than buffered (libzmq bounds each frame, not their sum); the oversized
+    message still reaches the decoder, which answers TOO_LARGE."""
+    frames, size = [first], len(first)
+    while sock.getsockopt(zmq.RCVMORE):
+        frame = sock.recv()
+        size += len(frame)
+        if size <= limit + 1:
+            frames.append(frame)
+    return b"".join(frames) if size <= limit + 1 else b"\0" * (limit + 1)
+
+
 class ZmqServer:
     def __init__(self, sidecar: Sidecar, endpoint: str) -> None:
         self.sidecar = sidecar
@@ -46,7 +59,9 @@ class ZmqServer:
     def _run(self) -> None:
         sock = self._ctx.socket(zmq.REP)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        sock.setsockopt(
+            zmq.MAXMSGSIZE, max(MAX_FRAME_BYTES, 2 * self.sidecar.config.server.max_message_bytes)
+        )
         try:
             sock.bind(self.endpoint)
             self.bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -59,11 +74,12 @@ class ZmqServer:
         self._ready.set()
         handle = self.sidecar.handle
         after_reply = self.sidecar.after_reply
+        limit = self.sidecar.config.server.max_message_bytes
         try:
             while not self._stop.is_set():
                 raw = sock.recv()
-                while sock.getsockopt(zmq.RCVMORE):  # a multipart request: answer it as one
-                    raw += sock.recv()
+                if sock.getsockopt(zmq.RCVMORE):
+                    raw = _join_frames(sock, raw, limit)
                 reply, _ = handle(raw, "zmq")
                 sock.send(reply)
                 after_reply()  # journal, metrics and logs once the EA has its verdict

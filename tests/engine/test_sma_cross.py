@@ -156,3 +156,12 @@ def test_the_service_hands_strategies_the_macro_context(tmp_path) -> None:  # ty
     assert seen == ["EURUSD", "EURUSD"]  # at hello and at the new bar, not per tick
     assert json.loads(reply)["action"] == "open"
     sidecar.store.close()
+
+
+def test_an_identical_resent_bar_changes_nothing() -> None:
+    rows = eurusd_rows()[:5]
+    h = BarHistory()
+    h.merge(rows)
+    view = h.view()
+    report = h.merge([rows[-1], rows[2]])
+    assert report.replaced == 0 and report.appended == 0 and h.view() is view
