@@ -59,7 +59,7 @@ def cmd_verdict(args: argparse.Namespace) -> int:
             sidecar.after_reply()
             failed |= code is not None
     finally:
-        sidecar.store.close()
+        sidecar.close()
     return 1 if failed else 0
 
 

@@ -206,6 +206,9 @@ class Tick(_Struct, tag_field="type", tag="tick"):
     bars: Annotated[list[BarRow], msgspec.Meta(max_length=500)] = []
     # Optional fresh tick value: it moves with the price for cross and JPY pairs.
     tick_value: Price | None = None
+    # Sent by an EA running in the Strategy Tester: the sidecar keeps tester sessions apart from
+    # live ones (the tester reports the real account's login) and never persists them.
+    tester: bool = False
     token: str | None = None
 
     def __post_init__(self) -> None:
@@ -234,6 +237,7 @@ class Trade(_Struct, tag_field="type", tag="trade"):
     commission: Money = 0.0
     swap: Money = 0.0
     comment: Comment = ""
+    tester: bool = False  # a deal of a Strategy Tester run (kept apart, never persisted)
     token: str | None = None
 
 
@@ -269,6 +273,7 @@ class Heartbeat(_Struct, tag_field="type", tag="heartbeat"):
     login: NonNegInt
     symbol: Name
     time: ServerTime
+    tester: bool = False
     token: str | None = None
 
 

@@ -153,6 +153,14 @@ class Store:
                 raise
         return inserted
 
+    def forget_account(self, login: int) -> None:
+        """Drop an account's deals, state and events (a new Strategy Tester run starts clean)."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            for table in ("trades", "account_state", "events"):
+                self._conn.execute(f"DELETE FROM {table} WHERE login = ?", (login,))
+            self._conn.execute("COMMIT")
+
     def trades(self, login: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         sql = "SELECT * FROM trades"
         args: list[Any] = []

@@ -79,7 +79,11 @@ class FeedStatus:
 
 
 class Sidecar:
-    def __init__(self, config: Config, store: Store, engine: Engine | None = None) -> None:
+    def __init__(
+        self, config: Config, store: Store, engine: Engine | None = None, is_tester: bool = False
+    ) -> None:
+        self.is_tester = is_tester
+        self._tester_book: Sidecar | None = None  # Strategy Tester sessions, in memory only
         self.config = config
         self.store = store
         self.engine = engine or Engine(config)
@@ -131,10 +135,11 @@ class Sidecar:
                     msg.id,
                 )
             self._authorize(msg.token, bearer, msg.id)
-            with self.lock:
-                if self._after:
-                    self._run_after()  # a transport that did not call after_reply()
-                reply = self._dispatch(msg, msg_type, transport)
+            book = self._book_for(msg)
+            with book.lock:
+                if book._after:
+                    book._run_after()  # a transport that did not call after_reply()
+                reply = book._dispatch(msg, msg_type, transport)
             out = reply if isinstance(reply, bytes) else encode(reply)
             if isinstance(msg, Tick):
                 self.metrics.observe_latency(transport, time.perf_counter() - t0)
@@ -160,6 +165,33 @@ class Sidecar:
                 encode(error_reply(INTERNAL, f"internal error: {type(exc).__name__}", request_id)),
                 INTERNAL,
             )
+
+    def _book_for(self, msg: Any) -> Sidecar:
+        """Live messages are handled here; Strategy Tester ones by a separate, in-memory book.
+        The tester reports the real account's login, so sharing state would let a backtest move
+        the live account's anchors, locks and bar history."""
+        tester = msg.ea.tester if isinstance(msg, Hello) else getattr(msg, "tester", False)
+        if not tester or self.is_tester:
+            return self
+        with self.lock:
+            if self._tester_book is None:
+                self._tester_book = Sidecar(
+                    self.config,
+                    Store(":memory:", self.config.journal.retention_rows),
+                    Engine(self.config),
+                    is_tester=True,
+                )
+            return self._tester_book
+
+    @property
+    def tester_book(self) -> Sidecar | None:
+        return self._tester_book
+
+    def close(self) -> None:
+        self.after_reply()
+        if self._tester_book is not None:
+            self._tester_book.close()
+        self.store.close()
 
     def token_ok(self, given: str | None) -> bool:
         """The shared-token check of both transports (constant time; no token configured = open)."""
@@ -190,6 +222,12 @@ class Sidecar:
 
     def _hello(self, msg: Hello) -> Ack:
         login = msg.account.login
+        if self.is_tester:
+            # A tester run starts from its own initial deposit: forget the previous run's
+            # anchors, locks and deals (deal tickets restart too).
+            self.states.pop(login, None)
+            self.store.forget_account(login)
+            self.trade_journal.forget(login)
         key = (login, msg.symbol.name, msg.timeframe)
         history = BarHistory(self.config.journal.bars_capacity)
         report = history.merge(msg.bars)
@@ -295,6 +333,8 @@ class Sidecar:
         if self._after:
             with self.lock:
                 self._run_after()
+        if self._tester_book is not None:
+            self._tester_book.after_reply()
 
     def _run_after(self) -> None:
         pending, self._after = self._after, []

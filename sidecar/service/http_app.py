@@ -132,9 +132,12 @@ def create_app(sidecar: Sidecar) -> FastAPI:
         return _json(report, 200 if report["status"] != "down" else 503)
 
     @app.get("/v1/state")
-    async def state(request: Request) -> Response:
+    async def state(request: Request, tester: bool = False) -> Response:
         if not authorized(request):
             return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
+        if tester:  # the Strategy Tester sessions (in memory, never persisted)
+            book = sidecar.tester_book
+            return _json(book.state_report() if book else {"accounts": [], "symbols": []})
         return _json(sidecar.state_report())
 
     @app.get("/v1/decisions")

@@ -107,6 +107,6 @@ def serve(config: Config) -> None:
         if zmq_server is not None:
             zmq_server.stop()
         feeds.stop()
-        sidecar.store.close()
+        sidecar.close()
         event(log, "service.stop")
         stop_logging()

@@ -38,6 +38,10 @@ class TradeJournal:
             self._fold(login, ((self._key(d), deal_result(d)) for d in deals))
         return self._stats[login]
 
+    def forget(self, login: int) -> None:
+        self._books.pop(login, None)
+        self._stats.pop(login, None)
+
     def add_closing_deal(self, login: int, deal: dict[str, Any]) -> TradeStats:
         self.stats(login)
         self._fold(login, [(self._key(deal), deal_result(deal))])
