@@ -23,6 +23,7 @@ on the wire ends within the configured timeout (the threads are daemons either w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -136,6 +137,7 @@ class FeedService:
         self._dirty = threading.Event()
         self._threads: list[threading.Thread] = []
         self._snap = NewsSnapshot()
+        self._swap_lock = threading.Lock()
         self._series: list[SentimentItem] = []
         self._scorer: LexiconScorer | None = None
         self._currencies: dict[str, tuple[str, ...]] = {}
@@ -460,13 +462,9 @@ class FeedService:
                         "surprise": round(s, 4),
                     }
                 )
-        old = self._snap
-        self._snap = NewsSnapshot(
+        self._swap(
             by_currency={k: tuple(v) for k, v in by_currency.items()},
             events=tuple(merged),
-            scores=old.scores,
-            tickers=old.tickers,
-            scores_at=old.scores_at,
             macro={
                 c: {"score": round(s.value, 4), "weight": round(s.weight, 4), "events": s.count}
                 for c, s in macro_scores.items()
@@ -488,16 +486,18 @@ class FeedService:
         items += self._series
         cur = currency_scores(items, now, self.half_life_s)
         tick = ticker_scores(items, now, self.half_life_s)
-        old = self._snap
-        self._snap = NewsSnapshot(
-            by_currency=old.by_currency,
-            events=old.events,
+        self._swap(
             scores={c: CurrencyScore(s.value, s.weight) for c, s in cur.items()},
             tickers={t: CurrencyScore(s.value, s.weight) for t, s in tick.items()},
             scores_at=now,
-            macro=old.macro,
-            surprises=old.surprises,
         )
+
+    def _swap(self, **changes: Any) -> None:
+        """Replace the snapshot with some parts changed. Events and scores are rebuilt by
+        different threads: the lock keeps one rebuild from dropping the other's update (readers
+        never lock; they see the old or the new snapshot, both whole)."""
+        with self._swap_lock:
+            self._snap = dataclasses.replace(self._snap, **changes)
 
     # ------------------------------------------------------------ watch: metrics and logs
 

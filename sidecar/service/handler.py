@@ -47,6 +47,11 @@ from sidecar.store import Store
 
 log = logging.getLogger("sidecar.service")
 
+# Bounds on what untrusted messages can make the service remember.
+MAX_SYMBOLS = 512  # account/symbol/timeframe contexts (each holds up to bars_capacity bars)
+MAX_HEARTBEATS = 1024
+HEARTBEAT_FORGET_SECONDS = 24 * 3600  # /health stops listing an EA silent for a day
+
 # Feeds (news blackouts, sentiment) plug in here: given the tick and its true GMT time, return
 # (entry blocks, defensive-leverage reasons, reasons to close this symbol now) as reason strings.
 # Must not block on the network.
@@ -238,13 +243,16 @@ class Sidecar:
             self.engine.analyze(history.view(), self._strategy_context(msg.symbol)),
             msg.time.gmt,
         )
+        self.symbols.pop(key, None)  # re-insert: the dict's order is the eviction order
         self.symbols[key] = ctx
+        while len(self.symbols) > MAX_SYMBOLS:
+            # Bounded memory against a flood of hellos; an evicted live EA gets UNKNOWN_SYMBOL
+            # on its next tick and introduces itself again.
+            self.symbols.pop(next(iter(self.symbols)))
         self.value_per_price.setdefault(login, {})[msg.symbol.name] = (
             msg.symbol.tick_value / msg.symbol.tick_size
         )
-        self.heartbeats[(login, msg.symbol.name)] = HeartbeatInfo(
-            login, msg.symbol.name, msg.time.gmt, time.time()
-        )
+        self._remember_heartbeat(login, msg.symbol.name, msg.time.gmt)
         state = self.states.get(login)
         if state is None:
             state = empty_state(login)
@@ -447,10 +455,17 @@ class Sidecar:
         return Ack(id=msg.id)
 
     def _heartbeat(self, msg: Heartbeat) -> Ack:
-        self.heartbeats[(msg.login, msg.symbol)] = HeartbeatInfo(
-            msg.login, msg.symbol, msg.time.gmt, time.time()
-        )
+        self._remember_heartbeat(msg.login, msg.symbol, msg.time.gmt)
         return Ack(id=msg.id)
+
+    def _remember_heartbeat(self, login: int, symbol: str, ea_gmt: int) -> None:
+        key = (login, symbol)
+        self.heartbeats.pop(key, None)
+        self.heartbeats[key] = HeartbeatInfo(login, symbol, ea_gmt, time.time())
+        while len(self.heartbeats) > MAX_HEARTBEATS:
+            old = next(iter(self.heartbeats))
+            self.heartbeats.pop(old)
+            self.metrics.forget_heartbeat(*old)
 
     def _calendar(self, msg: Calendar) -> Ack:
         events = [
@@ -571,6 +586,10 @@ class Sidecar:
         stale_after = self.config.server.heartbeat_stale_seconds
         with self.lock:
             eas = []
+            for key, hb in list(self.heartbeats.items()):
+                if now - hb.received > HEARTBEAT_FORGET_SECONDS:  # an EA removed long ago
+                    self.heartbeats.pop(key)
+                    self.metrics.forget_heartbeat(*key)
             for (login, symbol), hb in sorted(self.heartbeats.items()):
                 age = now - hb.received
                 self.metrics.child(self.metrics.heartbeat_age, str(login), symbol).set(age)

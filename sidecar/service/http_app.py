@@ -141,7 +141,8 @@ def create_app(sidecar: Sidecar) -> FastAPI:
         return _json(sidecar.state_report())
 
     @app.get("/v1/decisions")
-    async def decisions(request: Request, symbol: str | None = None, limit: int = 100) -> Response:
+    # A plain def: FastAPI runs it in its threadpool, since it waits for the journal flush.
+    def decisions(request: Request, symbol: str | None = None, limit: int = 100) -> Response:
         if not authorized(request):
             return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
         if not 1 <= limit <= 1000:

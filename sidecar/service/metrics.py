@@ -133,6 +133,11 @@ class Metrics:
                 code = codes[r] = r.split(" ", 1)[0]
             rc[code] = rc.get(code, 0) + 1
 
+    def forget_heartbeat(self, login: int, symbol: str) -> None:
+        key = (self.heartbeat_age._name, str(login), symbol)
+        if self._children.pop(key, None) is not None:
+            self.heartbeat_age.remove(str(login), symbol)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -92,3 +92,31 @@ def test_each_tester_run_starts_clean(tmp_path: Path) -> None:
         is False
     )
     live.close()
+
+
+def test_untrusted_messages_cannot_grow_memory_without_bound(tmp_path: Path) -> None:
+    from sidecar.service.handler import MAX_HEARTBEATS, MAX_SYMBOLS
+
+    sidecar = Sidecar(Config(), Store(tmp_path / "s.sqlite"))
+    for n in range(MAX_SYMBOLS + 5):
+        spec = {**messages.EURUSD_SPEC, "name": f"SYM{n}"}
+        assert _send(sidecar, messages.hello(login=1, spec=spec, server=T))["ok"]
+    assert len(sidecar.symbols) == MAX_SYMBOLS
+    # The oldest were evicted: their EA is told to introduce itself again, and can.
+    tick = messages.tick(server=T + 1, bid=1.1, login=1, symbol="SYM0")
+    assert _send(sidecar, tick)["error"]["code"] == "UNKNOWN_SYMBOL"
+    _send(sidecar, messages.hello(login=1, spec={**messages.EURUSD_SPEC, "name": "SYM0"}, server=T))
+    assert _send(sidecar, tick)["type"] == "verdict"
+    for n in range(MAX_HEARTBEATS + 5):
+        hb = {
+            "v": 1,
+            "type": "heartbeat",
+            "id": f"b{n}",
+            "login": 2,
+            "symbol": f"S{n}",
+            "time": {"server": T, "gmt": T},
+        }
+        assert _send(sidecar, hb)["ok"]
+    assert len(sidecar.heartbeats) == MAX_HEARTBEATS
+    assert len(sidecar.health()["eas"]) == MAX_HEARTBEATS
+    sidecar.close()
