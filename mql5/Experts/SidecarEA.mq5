@@ -98,7 +98,7 @@ long             g_last_heartbeat = 0;
 long             g_last_calendar = 0;
 datetime         g_last_bar_sent = 0;
 int              g_atr = INVALID_HANDLE;
-bool             g_tester = false;
+bool             g_tester = false;          // MQL_TESTER: ea.tester in hello, "tester":true in tick/trade/heartbeat
 bool             g_state_dirty = false;     // high-water mark moved since the last save
 long             g_state_saved = 0;
 string           g_queue[];                 // trade messages waiting for their ack
@@ -433,7 +433,8 @@ void SendHeartbeat(void)
   {
    long server = NowServer();
    string id = NextId("b");
-   Call("heartbeat", id, ProtoHeartbeatJson(id, BodyToken(), AccountInfoInteger(ACCOUNT_LOGIN), _Symbol, server, server - GmtOffset()));
+   Call("heartbeat", id, ProtoHeartbeatJson(id, BodyToken(), AccountInfoInteger(ACCOUNT_LOGIN), _Symbol, server, server - GmtOffset(),
+                                            g_tester));
   }
 
 void SendCalendar(void)
@@ -751,7 +752,7 @@ void SendTick(const MqlTick &tick)
    string id = NextId("t");
    long server = (long)tick.time;
    ProtoTickBegin(g_w, id, BodyToken(), acc.login, _Symbol, TimeframeName(InpTimeframe), server, server - GmtOffset(),
-                  (long)tick.time_msc, tick.bid, tick.ask, digits, acc);
+                  (long)tick.time_msc, tick.bid, tick.ask, digits, acc, g_tester);
    for(int i = PositionsTotal() - 1; i >= 0; i--)
      {
       ulong ticket = PositionGetTicket(i);
@@ -1024,7 +1025,7 @@ void OnTradeTransaction(const MqlTradeTransaction &trans, const MqlTradeRequest 
      }
    ArrayResize(g_queue, k + 1);
    ArrayResize(g_queue_ids, k + 1);
-   g_queue[k] = ProtoTradeJson(id, BodyToken(), t, (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS));
+   g_queue[k] = ProtoTradeJson(id, BodyToken(), t, (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS), g_tester);
    g_queue_ids[k] = id;
    SaveQueue();
    // a closed position no longer needs its management anchors

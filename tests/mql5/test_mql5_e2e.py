@@ -173,3 +173,107 @@ def test_unknown_symbol_error_is_read_as_such(driver: Path, server: SidecarProce
     finally:
         client.close()
     assert got["kind"] == "error" and got["id"] == "t-9" and got["code"] == "UNKNOWN_SYMBOL"
+
+
+def _http_json(server: SidecarProcess, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}{path}", timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _of_login(report: dict[str, Any], login: int) -> tuple[list[Any], list[Any]]:
+    accounts = [a for a in report["accounts"] if a["login"] == login]
+    symbols = [s for s in report["symbols"] if s["login"] == login]
+    return accounts, symbols
+
+
+def test_a_tester_run_on_the_live_login_leaves_the_live_account_alone(
+    driver: Path, server: SidecarProcess
+) -> None:
+    """The tester reports the real login: the EA's "tester":true keeps its hello, ticks, deals and
+    heartbeats out of the live account (GET /v1/state vs GET /v1/state?tester=true)."""
+    login = LOGIN + 2
+    rows = messages.eurusd_rows()[:310]
+    t0 = int(rows[299][0]) + 3600
+    client = ZmqClient(server.zmq_endpoint, timeout_ms=5000)
+    try:
+
+        def send(msg: dict[str, Any]) -> dict[str, Any]:
+            return ea_parse(driver, [client.raw(ea_encode(driver, msg))])[0]
+
+        def as_tester(msg: dict[str, Any]) -> dict[str, Any]:
+            wire = ea_encode(driver, {**msg, "tester": True})
+            assert json.loads(wire)["tester"] is True  # what the EA sends from the tester
+            return {**msg, "tester": True}
+
+        # the live EA: 500 on the account, 300 warm-up bars
+        live_hello = messages.hello(login=login, bars=rows[:300], server=t0, balance=500.0)
+        assert send(live_hello) == {"kind": "ack", "id": "h-1"}
+        live_tick = messages.tick(server=t0 + 1, bid=1.1, login=login, equity=500.0, msg_id="t-1")
+        assert send(live_tick)["mode"] == "active"
+        live_before = _of_login(_http_json(server, "/v1/state"), login)
+        assert live_before[0] and live_before[0][0]["anchors"]["high_water_mark"] == 500.0
+
+        # a tester run on the same login: a 10,000 deposit, newer bars, then a 20% drawdown
+        tester_hello = messages.hello(
+            login=login, bars=rows[:300], server=t0, balance=10_000.0, tester=True, msg_id="h-2"
+        )
+        assert json.loads(ea_encode(driver, tester_hello))["ea"]["tester"] is True
+        assert send(tester_hello) == {"kind": "ack", "id": "h-2"}
+        modes = []
+        for k, (equity, bar) in enumerate([(10_000.0, rows[300]), (8_000.0, rows[301])]):
+            tick = messages.tick(
+                server=int(bar[0]) + 3600,
+                bid=1.1,
+                login=login,
+                equity=equity,
+                bars=[bar],
+                msg_id=f"t-x{k}",
+            )
+            got = send(as_tester(tick))
+            assert got["kind"] == "verdict" and got["id"] == f"t-x{k}", got
+            modes.append(got["mode"])
+        assert modes == ["active", "halted"]
+        deal = as_tester(messages.trade(deal=2, login=login, entry="out", profit=-2000.0))
+        assert send(deal) == {"kind": "ack", "id": "d-2"}
+        beat = {
+            "v": 1,
+            "type": "heartbeat",
+            "id": "b-x",
+            "login": login,
+            "symbol": "EURUSD",
+            "time": {"server": t0 + 7200, "gmt": t0 + 7200},
+        }
+        assert send(as_tester(beat)) == {"kind": "ack", "id": "b-x"}
+    finally:
+        client.close()
+
+    # live: the very same account and symbol report as before the tester run
+    live_after = _of_login(_http_json(server, "/v1/state"), login)
+    assert live_after == live_before
+    accounts, symbols = live_after
+    assert [a["mode"] for a in accounts] == ["active"]
+    assert [(s["tester"], s["last_bar_time"]) for s in symbols] == [(False, int(rows[299][0]))]
+    assert _http_json(server, f"/v1/trades?login={login}")["trades"] == []
+    health = _http_json(server, "/health")
+    beats = [ea for ea in health["eas"] if ea["login"] == login]
+    assert [ea["last_heartbeat_gmt"] for ea in beats] == [t0]
+
+    # tester: the run's own book, halted on its own drawdown
+    accounts, symbols = _of_login(_http_json(server, "/v1/state?tester=true"), login)
+    assert [(a["mode"], a["anchors"]["high_water_mark"]) for a in accounts] == [
+        ("halted", 10_000.0)
+    ]
+    assert [(s["tester"], s["last_bar_time"]) for s in symbols] == [(True, int(rows[301][0]))]
+
+    # the next run's hello starts the tester book over; the live account still does not move
+    client = ZmqClient(server.zmq_endpoint, timeout_ms=5000)
+    try:
+        again = {**tester_hello, "id": "h-3"}
+        assert ea_parse(driver, [client.raw(ea_encode(driver, again))])[0]["kind"] == "ack"
+        tick = as_tester(
+            messages.tick(server=t0 + 1, bid=1.1, login=login, equity=10_000.0, msg_id="t-y")
+        )
+        assert ea_parse(driver, [client.raw(ea_encode(driver, tick))])[0]["mode"] == "active"
+    finally:
+        client.close()
+    assert _of_login(_http_json(server, "/v1/state"), login) == live_before

@@ -321,6 +321,17 @@ def _same(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if ok and a == b else [f"{path}: {a!r} != {b!r}"]
 
 
+# Messages with a top-level "tester" flag (the hello carries it as ea.tester).
+TESTER_FLAGGED = ("tick", "trade", "heartbeat")
+
+
+def _tester_of(msg: dict[str, Any]) -> bool:
+    """Whether a driver input describes a Strategy Tester session."""
+    if msg["type"] == "hello":
+        return bool(msg["ea"]["tester"])
+    return bool(msg.get("tester", False))
+
+
 def _encode_and_check(protocol_bin: Path, messages: list[dict[str, Any]]) -> None:
     from sidecar import protocol
 
@@ -330,15 +341,60 @@ def _encode_and_check(protocol_bin: Path, messages: list[dict[str, Any]]) -> Non
         wire = json.loads(line)
         for err in _validator(msg["type"]).iter_errors(wire):
             errors.append(f"{msg['type']} {msg['id']}: schema: {err.message} at {list(err.path)}")
-        protocol.decode(line.encode("utf-8"))  # the sidecar's own decoder accepts it
+        decoded = protocol.decode(line.encode("utf-8"))  # the sidecar's own decoder accepts it
         protocol.decode(line.encode("utf-8") + b"\x00")
+        if msg["type"] in TESTER_FLAGGED or msg["type"] == "hello":
+            seen = decoded.ea.tester if msg["type"] == "hello" else decoded.tester
+            if seen is not _tester_of(msg):
+                errors.append(f"{msg['type']} {msg['id']}: decoded tester={seen!r}")
         want = {k: v for k, v in msg.items() if k != "digits"}
+        if msg["type"] in TESTER_FLAGGED and not want.get("tester", False):
+            # live messages omit the flag (default false): their bytes stay as before the field
+            want.pop("tester", None)
         errors += [f"{msg['type']} {msg['id']}{e}" for e in _same(wire, want)]
     assert not errors, "\n".join(errors)
 
 
 def test_design_examples_encode_to_valid_messages(protocol_bin: Path) -> None:
     _encode_and_check(protocol_bin, DESIGN_EXAMPLES)
+
+
+def _as_tester(msg: dict[str, Any]) -> dict[str, Any]:
+    if msg["type"] == "hello":
+        return {**msg, "ea": {**msg["ea"], "tester": True}}
+    return {**msg, "tester": True}
+
+
+def test_tester_sessions_carry_the_flag(protocol_bin: Path) -> None:
+    """A Strategy Tester EA marks tick, trade and heartbeat with "tester":true (and the hello with
+    ea.tester): schema-valid, and the sidecar's decoder reads tester == True. Live messages omit
+    the field, so they decode to tester == False and stay valid for sidecars without the field."""
+    from sidecar import protocol
+
+    flagged = [m for m in DESIGN_EXAMPLES if m["type"] in (*TESTER_FLAGGED, "hello")]
+    tester = [_as_tester(m) for m in flagged]
+    assert sorted(m["type"] for m in tester) == ["heartbeat", "hello", "tick", "trade"]
+    _encode_and_check(protocol_bin, tester)
+    live_false = [{**m, "tester": False} for m in flagged if m["type"] in TESTER_FLAGGED]
+    _encode_and_check(protocol_bin, live_false)
+
+    lines = [json.dumps(m) for m in tester + live_false]
+    for msg, line in zip(
+        tester + live_false, _run_mode(protocol_bin, "encode", lines), strict=True
+    ):
+        wire = json.loads(line)
+        decoded = protocol.decode(line.encode("utf-8"))
+        if msg["type"] == "hello":
+            assert wire["ea"]["tester"] is True and decoded.ea.tester is True
+        elif _tester_of(msg):
+            assert wire["tester"] is True and decoded.tester is True, line
+        else:
+            assert "tester" not in wire and decoded.tester is False, line
+            # and valid against the contract as it was before the field (additionalProperties false)
+            schema = json.loads((SCHEMAS / f"{msg['type']}.schema.json").read_text("utf-8"))
+            schema["$defs"][msg["type"].capitalize()]["properties"].pop("tester")
+            jsonschema = pytest.importorskip("jsonschema")
+            jsonschema.Draft202012Validator(schema).validate(wire)
 
 
 # hypothesis: random replies serialised by the sidecar parse identically in the MQL5 parser
@@ -476,6 +532,11 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
         server = draw(st.integers(min_value=14 * 3600 + 1, max_value=2**40))
         return server, server - draw(offset)
 
+    def tester_flag(draw: Any, msg: dict[str, Any]) -> dict[str, Any]:
+        """A Strategy Tester session sends "tester":true; a live one omits it or sends false."""
+        flag = draw(st.sampled_from([None, False, True]))
+        return msg if flag is None else {**msg, "tester": flag}
+
     @st.composite
     def tick(draw: Any) -> dict[str, Any]:
         d = draw(digits)
@@ -536,12 +597,12 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
         token = draw(st.one_of(st.none(), _ID))
         if token is not None:
             msg["token"] = token
-        return msg
+        return tester_flag(draw, msg)
 
     @st.composite
     def trade(draw: Any) -> dict[str, Any]:
         d = draw(digits)
-        return {
+        msg: dict[str, Any] = {
             "v": 1,
             "type": "trade",
             "id": draw(_ID),
@@ -561,6 +622,22 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
             "time": draw(t),
             "comment": draw(st.text(max_size=31)),
         }
+        return tester_flag(draw, msg)
+
+    @st.composite
+    def heartbeat(draw: Any) -> dict[str, Any]:
+        msg: dict[str, Any] = {
+            "v": 1,
+            "type": "heartbeat",
+            "id": draw(_ID),
+            "login": draw(t),
+            "symbol": draw(name),
+            "time": dict(zip(("server", "gmt"), server_gmt(draw), strict=True)),
+        }
+        token = draw(st.one_of(st.none(), _ID))
+        if token is not None:
+            msg["token"] = token
+        return tester_flag(draw, msg)
 
     @st.composite
     def calendar(draw: Any) -> dict[str, Any]:
@@ -639,7 +716,7 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
         }
         return msg
 
-    return st.one_of(tick(), trade(), calendar(), hello())
+    return st.one_of(tick(), trade(), calendar(), hello(), heartbeat())
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

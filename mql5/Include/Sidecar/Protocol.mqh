@@ -301,6 +301,15 @@ void ProtoEnvelope(CJsonWriter &w, const string type, const string id, const str
       w.KStr("token", token);
   }
 
+// "tester":true on tick, trade and heartbeat from a Strategy Tester run (the hello carries it as
+// ea.tester): the sidecar keeps those sessions apart from the live ones on the same login. Live
+// messages omit the field (its default is false), so their bytes stay as they were.
+void ProtoTesterFlag(CJsonWriter &w, const bool tester)
+  {
+   if(tester)
+      w.KBool("tester", true);
+  }
+
 void ProtoTime(CJsonWriter &w, const long server, const long gmt)
   {
    w.Key("time");
@@ -374,12 +383,14 @@ void ProtoHelloEnd(CJsonWriter &w)
   }
 
 // Opens the "positions" array; then ProtoWritePosition..., ProtoTickBars, ProtoWriteBar..., ProtoTickEnd.
+// tester: the EA runs in the Strategy Tester (see ProtoTesterFlag).
 void ProtoTickBegin(CJsonWriter &w, const string id, const string token, const long login, const string symbol,
                     const string timeframe, const long server, const long gmt, const long msc, const double bid,
-                    const double ask, const int digits, const ProtoAccount &acc)
+                    const double ask, const int digits, const ProtoAccount &acc, const bool tester)
   {
    ProtoEnvelope(w, "tick", id, token);
    w.KInt("login", login);
+   ProtoTesterFlag(w, tester);
    w.KStr("symbol", symbol);
    w.KStr("timeframe", timeframe);
    w.Key("time");
@@ -431,11 +442,13 @@ void ProtoTickEnd(CJsonWriter &w)
    w.EndObject();
   }
 
-string ProtoTradeJson(const string id, const string token, const ProtoTrade &t, const int digits)
+// tester: the deal is one of a Strategy Tester run (see ProtoTesterFlag).
+string ProtoTradeJson(const string id, const string token, const ProtoTrade &t, const int digits, const bool tester)
   {
    CJsonWriter w;
    ProtoEnvelope(w, "trade", id, token);
    w.KInt("login", t.login);
+   ProtoTesterFlag(w, tester);
    w.KInt("deal", t.deal);
    w.KInt("order", t.order);
    w.KInt("position", t.position);
@@ -482,12 +495,14 @@ void ProtoCalendarEnd(CJsonWriter &w)
    w.EndObject();
   }
 
+// tester: the EA runs in the Strategy Tester (see ProtoTesterFlag).
 string ProtoHeartbeatJson(const string id, const string token, const long login, const string symbol, const long server,
-                          const long gmt)
+                          const long gmt, const bool tester)
   {
    CJsonWriter w;
    ProtoEnvelope(w, "heartbeat", id, token);
    w.KInt("login", login);
+   ProtoTesterFlag(w, tester);
    w.KStr("symbol", symbol);
    ProtoTime(w, server, gmt);
    w.EndObject();

@@ -44,6 +44,7 @@ static string Encode(const CJsonFlat &j)
    string id = InS(j, "id", "");
    string token = InS(j, "token", "");
    int digits = (int)InL(j, "digits", 5);  // driver input only: the symbol's digits
+   bool tester = InB(j, "tester", false);  // tick/trade/heartbeat (hello: ea.tester)
    CJsonWriter w;
    if(type == "hello")
    {
@@ -77,7 +78,7 @@ static string Encode(const CJsonFlat &j)
       ProtoAccount a = ReadAccount(j, "account");
       ProtoTickBegin(w, id, token, InL(j, "login", 0), InS(j, "symbol", ""), InS(j, "timeframe", ""),
                      InL(j, "time.server", 0), InL(j, "time.gmt", 0), InL(j, "time.msc", 0), InD(j, "bid", 0.0),
-                     InD(j, "ask", 0.0), digits, a);
+                     InD(j, "ask", 0.0), digits, a, tester);
       int n = j.Count("positions", JSON_T_ARR);
       for(int i = 0; i < n; i++)
       {
@@ -118,7 +119,7 @@ static string Encode(const CJsonFlat &j)
       t.swap = InD(j, "swap", 0.0);
       t.time = InL(j, "time", 0);
       t.comment = InS(j, "comment", "");
-      return ProtoTradeJson(id, token, t, digits);
+      return ProtoTradeJson(id, token, t, digits, tester);
    }
    if(type == "calendar")
    {
@@ -146,7 +147,7 @@ static string Encode(const CJsonFlat &j)
    }
    if(type == "heartbeat")
       return ProtoHeartbeatJson(id, token, InL(j, "login", 0), InS(j, "symbol", ""), InL(j, "time.server", 0),
-                                InL(j, "time.gmt", 0));
+                                InL(j, "time.gmt", 0), tester);
    return "{\"driver_error\":\"unknown type\"}";
 }
 
