@@ -66,8 +66,10 @@ Side = Literal["buy", "sell"]
 BarRow = tuple[NonNegInt, Price, Price, Price, Price, NonNegMoney, NonNegMoney]
 
 
-class _Struct(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """Base for every wire object: unknown fields are errors (typos must not pass silently)."""
+class _Struct(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
+    """Base for every wire object: unknown fields are errors (typos must not pass silently).
+    gc=False: messages hold no reference cycles, so the cyclic collector need not track them
+    (thousands per second otherwise trigger collections on the verdict path)."""
 
 
 def _check_bars(bars: list[BarRow]) -> None:
@@ -280,14 +282,14 @@ class Heartbeat(_Struct, tag_field="type", tag="heartbeat"):
 # ---------------------------------------------------------------- replies
 
 
-class Ack(msgspec.Struct, tag_field="type", tag="ack", frozen=True, kw_only=True):
+class Ack(msgspec.Struct, tag_field="type", tag="ack", frozen=True, kw_only=True, gc=False):
     v: int = PROTOCOL_VERSION
     id: str | None
     ok: bool = True
     duplicate: bool = False  # a trade already recorded (idempotent by deal ticket)
 
 
-class OpenOrder(msgspec.Struct, frozen=True):
+class OpenOrder(msgspec.Struct, frozen=True, gc=False):
     side: Side
     volume: Volume
     sl: Price
@@ -296,12 +298,12 @@ class OpenOrder(msgspec.Struct, frozen=True):
     signal_id: Id
 
 
-class CloseOrder(msgspec.Struct, frozen=True):
+class CloseOrder(msgspec.Struct, frozen=True, gc=False):
     ticket: NonNegInt
     volume: Volume
 
 
-class Manage(msgspec.Struct, frozen=True):
+class Manage(msgspec.Struct, frozen=True, gc=False):
     breakeven_r: NonNegMoney  # move SL to entry (+ buffer) once profit reaches this many R
     partial_r: NonNegMoney  # close `partial_fraction` once profit reaches this many R
     partial_fraction: Annotated[float, msgspec.Meta(ge=0, le=1)]
@@ -310,7 +312,7 @@ class Manage(msgspec.Struct, frozen=True):
     breakeven_buffer: NonNegMoney = 0.0  # price distance beyond entry for the breakeven stop
 
 
-class Verdict(msgspec.Struct, tag_field="type", tag="verdict", frozen=True, kw_only=True):
+class Verdict(msgspec.Struct, tag_field="type", tag="verdict", frozen=True, kw_only=True, gc=False):
     v: int = PROTOCOL_VERSION
     id: str | None
     ok: bool = True
@@ -324,12 +326,14 @@ class Verdict(msgspec.Struct, tag_field="type", tag="verdict", frozen=True, kw_o
     reasons: list[str] = []
 
 
-class ErrorBody(msgspec.Struct, frozen=True):
+class ErrorBody(msgspec.Struct, frozen=True, gc=False):
     code: str
     message: str
 
 
-class ErrorReply(msgspec.Struct, tag_field="type", tag="error", frozen=True, kw_only=True):
+class ErrorReply(
+    msgspec.Struct, tag_field="type", tag="error", frozen=True, kw_only=True, gc=False
+):
     v: int = PROTOCOL_VERSION
     id: str | None
     ok: bool = False

@@ -29,7 +29,7 @@ from sidecar.engine.strategies.base import Signal, StrategyContext
 from sidecar.protocol import CloseOrder, Manage, OpenOrder, SymbolSpec, Tick, Trade, Verdict
 
 
-class Decision(msgspec.Struct, frozen=True):
+class Decision(msgspec.Struct, frozen=True, gc=False):
     verdict: Verdict
     state: AccountState
     transitions: list[Transition]

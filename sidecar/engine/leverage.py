@@ -22,7 +22,7 @@ from sidecar.protocol import Position
 DEFENSIVE, NORMAL, PROFIT = "defensive", "normal", "profit"
 
 
-class Regime(msgspec.Struct, frozen=True):
+class Regime(msgspec.Struct, frozen=True, gc=False):
     name: str
     cap: int  # the "N" of 1:N
     why: tuple[str, ...] = ()

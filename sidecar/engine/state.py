@@ -109,7 +109,7 @@ class TradeStats:
     results: tuple[float, ...] = ()
 
 
-class Snapshot(msgspec.Struct, frozen=True):
+class Snapshot(msgspec.Struct, frozen=True, gc=False):
     """Everything `decide` needs besides the request (built once per tick: a msgspec struct)."""
 
     account: AccountState
