@@ -5,7 +5,7 @@ sizing, state, metrics, the journal queue) from transport noise. The sidecar is 
 temporary SQLite database, the default configuration, a hello with 300 real EURUSD H1 bars;
 every tick carries one open position. Baseline and handler are timed in alternating blocks.
 
-    python bench/bench_handler.py [--ticks 20000] [--block 1000] [--profile] [--json out.json]
+    python bench/bench_handler.py [--ticks 20000] [--block 1000] [--cold-kib 4096] [--profile]
 
 `--profile` then runs cProfile over the handler loop and prints where the time goes.
 """
@@ -70,10 +70,14 @@ def tick_payloads(bars: list[list[float]], n: int) -> list[bytes]:
     return out
 
 
-def timed(fn: Callable[[bytes], Any], payloads: list[bytes]) -> list[float]:
+def timed(
+    fn: Callable[[bytes], Any], payloads: list[bytes], between: Callable[[], None] | None = None
+) -> list[float]:
     clock = time.perf_counter_ns
     out = []
     for raw in payloads:
+        if between is not None:
+            between()  # untimed: what else runs between two ticks
         t0 = clock()
         fn(raw)
         out.append((clock() - t0) / 1000.0)
@@ -96,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--block", type=int, default=1000, help="ticks per alternating block")
     p.add_argument("--profile", action="store_true", help="cProfile the handler loop afterwards")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument(
+        "--cold-kib",
+        type=int,
+        default=0,
+        help="touch this many KiB between ticks (untimed) so caches are cold, as they are live "
+        "when the terminal and other programs run between two ticks; 0 = hot loop",
+    )
     args = p.parse_args(argv)
     if args.ticks < 1 or args.block < 1:
         p.error("--ticks and --block must be >= 1")
@@ -127,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             sidecar.after_reply()  # the bookkeeping the transports run after replying counts too
             return out
 
+        junk = bytearray(max(args.cold_kib, 0) * 1024)
+
+        def evict() -> None:
+            for i in range(0, len(junk), 64):  # one write per cache line
+                junk[i] = (junk[i] + 1) & 0xFF
+
+        between = evict if args.cold_kib > 0 else None
         feed = iter(payloads[1:])
         for fn in (baseline, handler):  # warm-up
             timed(fn, [next(feed) for _ in range(1000)])
@@ -136,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         while len(samples["Sidecar.handle"]) < args.ticks:
             n = min(args.block, args.ticks - len(samples["Sidecar.handle"]))
             for name, fn in sides if rounds % 2 == 0 else sides[::-1]:
-                samples[name].extend(timed(fn, [next(feed) for _ in range(n)]))
+                samples[name].extend(timed(fn, [next(feed) for _ in range(n)], between))
             rounds += 1
 
         stats = {k: summary(v) for k, v in samples.items()}
@@ -145,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             "median": full["median_us"] / base["median_us"],
             "p99": full["p99_us"] / base["p99_us"],
         }
-        print(f"{args.ticks} ticks per side, blocks of {args.block}, one open position per tick")
+        print(
+            f"{args.ticks} ticks per side, blocks of {args.block}, one open position per tick"
+            + (f", {args.cold_kib} KiB touched between ticks" if args.cold_kib else ", hot loop")
+        )
         print(f"{'':<16}{'median':>10}{'p99':>10}{'mean':>10}   (µs)")
         for name, s in stats.items():
             print(f"{name:<16}{s['median_us']:>10.1f}{s['p99_us']:>10.1f}{s['mean_us']:>10.1f}")
