@@ -33,7 +33,11 @@ def read_bars_csv(path: str | Path) -> list[list[float]]:
             if len(rec) < 5:
                 raise ValueError(f"{path}:{lineno}: expected {','.join(COLUMNS)}, got {rec!r}")
             try:
-                values = [float(x) for x in rec[1:6]] + [0.0] * (6 - len(rec))
+                # An empty volume (EODHD sends null for some bars) reads as 0.
+                values = [
+                    0.0 if i == 4 and not x.strip() else float(x) for i, x in enumerate(rec[1:6])
+                ]
+                values += [0.0] * (6 - len(rec))
                 rows.append([float(_time(rec[0])), *values[:5], 0.0])
             except ValueError:
                 raise ValueError(

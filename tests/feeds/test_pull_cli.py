@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sidecar.backtest.bars_csv import read_bars_csv
 from sidecar.engine.news import blackout_reasons
 from sidecar.store import Store
 from sidecar.testing.fake_eodhd import FakeEodhd
@@ -57,6 +58,10 @@ def test_pull_writes_files_and_resumes_after_an_interruption(tmp_path: Path) -> 
     assert resumed == sorted(set(resumed)) and len(resumed) > len(partial)
     for name in ("EURUSD.FOREX_1m.csv", "AAPL.US_1m.csv"):
         assert (out / name).read_text() == (fresh / name).read_text()
+    # The backtester's reader (also behind `sidecar bias-check --csv`) reads the pulled files.
+    bars = read_bars_csv(eur)
+    assert [int(b[0]) for b in bars] == resumed
+    assert all(b[3] <= min(b[1], b[4]) and b[2] >= max(b[1], b[4]) for b in bars)
 
 
 def test_pull_calendar_stores_events_a_backtest_can_replay(tmp_path: Path) -> None:
