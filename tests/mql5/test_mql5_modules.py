@@ -157,10 +157,9 @@ def protocol_bin(build_dir: Path) -> Path:
 
 
 def _validator(kind: str) -> Any:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema  # a dev dependency: missing it must fail the run, not skip checks
+
     path = SCHEMAS / f"{kind}.schema.json"
-    if not path.exists():
-        pytest.skip(f"{path.name} not written yet")
     schema = json.loads(path.read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(schema)
 
