@@ -10,7 +10,6 @@ reply naming the field and what was expected.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -467,7 +466,3 @@ def decode_reply(raw: bytes | str) -> Reply:
 
 def error_reply(code: str, message: str, request_id: str | None) -> ErrorReply:
     return ErrorReply(id=request_id, error=ErrorBody(code=code, message=message))
-
-
-def is_finite(*values: float) -> bool:
-    return all(math.isfinite(v) for v in values)

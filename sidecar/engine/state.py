@@ -115,8 +115,6 @@ class Snapshot(msgspec.Struct, frozen=True, gc=False):
     account: AccountState
     symbol: SymbolSpec
     analysis: Analysis
-    timeframe: str = ""
-    tester: bool = False
     # Extra entry blocks supplied by feeds (news blackouts, sentiment) as reason strings, and
     # whether they call for defensive leverage. Filled by the feeds layer; empty without it.
     feed_blocks: tuple[str, ...] = ()

@@ -64,7 +64,6 @@ class SymbolContext:
     tester: bool
     history: BarHistory
     analysis: Analysis
-    introduced_gmt: int
 
 
 @dataclass
@@ -241,7 +240,6 @@ class Sidecar:
             msg.ea.tester,
             history,
             self.engine.analyze(history.view(), self._strategy_context(msg.symbol)),
-            msg.time.gmt,
         )
         self.symbols.pop(key, None)  # re-insert: the dict's order is the eviction order
         self.symbols[key] = ctx
@@ -308,8 +306,6 @@ class Sidecar:
             account=state,
             symbol=ctx.spec,
             analysis=ctx.analysis,
-            timeframe=msg.timeframe,
-            tester=ctx.tester,
             feed_blocks=blocks,
             feed_defensive=defensive,
             feed_close=close,

@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from sidecar.engine.reasons import code_of
+
 # Sub-millisecond buckets: the verdict path is budgeted at well under 1 ms.
 LATENCY_BUCKETS = (
     25e-6,
@@ -130,7 +132,7 @@ class Metrics:
             if code is None:
                 if len(codes) > 10_000:
                     codes.clear()
-                code = codes[r] = r.split(" ", 1)[0]
+                code = codes[r] = code_of(r)
             rc[code] = rc.get(code, 0) + 1
 
     def forget_heartbeat(self, login: int, symbol: str) -> None:

@@ -71,9 +71,7 @@ def decide(
     symbol: SymbolSpec | None = None,
 ) -> Decision:
     engine = Engine(cfg or Config())
-    snap = Snapshot(
-        account=state, symbol=symbol or spec(), analysis=analysis(signal), timeframe="H1"
-    )
+    snap = Snapshot(account=state, symbol=symbol or spec(), analysis=analysis(signal))
     return engine.decide(tick, snap)
 
 

@@ -350,7 +350,6 @@ def test_feed_close_flattens_this_symbol_only() -> None:
         account=anchored(),
         symbol=spec(),
         analysis=analysis(buy_signal()),
-        timeframe="H1",
         feed_blocks=('NEWS_BLACKOUT currency=USD event="NFP"',),
         feed_close=('NEWS_CLOSE currency=USD event="NFP" at=2024-12-18T13:30Z',),
     )

@@ -64,7 +64,11 @@ def test_vector(path: Path) -> None:
     analysis = Analysis(
         v["signal"]["bar_time"] if signal else None, 500, 140, signal, signal.atr if signal else 0.0
     )
-    snap = Snapshot(account=state, symbol=spec, analysis=analysis, timeframe=v["timeframe"])
+    snap = Snapshot(
+        account=state,
+        symbol=spec,
+        analysis=analysis,
+    )
     verdict = Engine(config).decide(request, snap).verdict
     got = json.loads(encode(verdict))
     exp = v["expect"]

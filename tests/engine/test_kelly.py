@@ -47,7 +47,6 @@ def decide(
         account=anchored(equity=equity, hwm=hwm or equity),
         symbol=spec(),
         analysis=replace(analysis(buy_signal(sl_distance=0.00500)), atr_pct=atr_pct),
-        timeframe="H1",
         trades=TradeStats(results),
     )
     return Engine(cfg or Config()).decide(make_tick(equity=equity), snap)

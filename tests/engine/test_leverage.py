@@ -36,7 +36,6 @@ def decide(
         account=anchored(equity=equity, hwm=hwm or equity),
         symbol=spec(),
         analysis=analysis(buy_signal(sl_distance=sl)),
-        timeframe="H1",
         trades=TradeStats(trades),
         feed_defensive=defensive,
         value_per_price=vpp or {},
@@ -129,7 +128,6 @@ def test_leverage_bands_follow_the_config() -> None:
         account=anchored(equity=1000.0),
         symbol=spec(),
         analysis=analysis(buy_signal(sl_distance=0.00001)),
-        timeframe="H1",
         trades=TradeStats(EDGE),
     )
     d = Engine(cfg).decide(make_tick(equity=1000.0, bid=1.1, ask=1.1), snap)

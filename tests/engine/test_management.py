@@ -18,7 +18,6 @@ def manage(cfg: Config, signal=None, strategy: str = "sma_cross", atr: float = 0
         account=anchored(),
         symbol=spec(),
         analysis=replace(analysis(signal), atr=atr),
-        timeframe="H1",
     )
     engine = Engine(cfg, build_strategy(strategy, {}))
     return engine.decide(make_tick(), snap).verdict.manage

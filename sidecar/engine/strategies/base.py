@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from sidecar.engine.bars import Bars
 
@@ -45,7 +45,3 @@ class Strategy(Protocol):
     min_bars: int  # fewer closed bars than this -> no signal (documented warm-up)
 
     def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None: ...
-
-
-def param(params: dict[str, Any], key: str, default: Any) -> Any:
-    return params.get(key, default)
