@@ -162,15 +162,17 @@ class Store:
             self._conn.execute("COMMIT")
 
     def trades(self, login: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM trades"
-        args: list[Any] = []
-        if login is not None:
-            sql += " WHERE login = ?"
-            args.append(login)
-        sql += " ORDER BY time DESC, deal DESC LIMIT ?"
-        args.append(limit)
+        rows = self._newest("trades", "login", login, "time DESC, deal DESC", limit)
+        return [dict(r) for r in rows]
+
+    def _newest(
+        self, table: str, key: str, value: Any, order: str, limit: int
+    ) -> list[sqlite3.Row]:
+        """The newest `limit` rows of `table`, optionally where `key = value` (names are ours)."""
+        where, args = ("", []) if value is None else (f" WHERE {key} = ?", [value])
+        sql = f"SELECT * FROM {table}{where} ORDER BY {order} LIMIT ?"
         with self._lock:
-            return [dict(r) for r in self._conn.execute(sql, args)]
+            return self._conn.execute(sql, [*args, limit]).fetchall()
 
     def closed_trades(self, login: int, limit: int) -> list[dict[str, Any]]:
         """The newest closing deals (for the Kelly journal), oldest first."""
@@ -225,15 +227,7 @@ class Store:
             )
 
     def events(self, login: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM events"
-        args: list[Any] = []
-        if login is not None:
-            sql += " WHERE login = ?"
-            args.append(login)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+        rows = self._newest("events", "login", login, "id DESC", limit)
         return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
     # ------------------------------------------------------------ calendar
@@ -332,15 +326,7 @@ class Store:
 
     def decisions(self, symbol: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         self._journal.flush()
-        sql = "SELECT * FROM decisions"
-        args: list[Any] = []
-        if symbol:
-            sql += " WHERE symbol = ?"
-            args.append(symbol)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
+        rows = self._newest("decisions", "symbol", symbol or None, "id DESC", limit)
         return [{**dict(r), "verdict": json.loads(r["verdict"])} for r in rows]
 
     def close(self) -> None:
