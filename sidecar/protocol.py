@@ -10,6 +10,7 @@ reply naming the field and what was expected.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -374,8 +375,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-_UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`")
-_MISSING = re.compile(r"Object missing required field `([^`]*)`")
+# Greedy to the closing backtick: a field name may itself contain backticks.
+_UNKNOWN = re.compile(r"Object contains unknown field `(.*)`$", re.S)
+_MISSING = re.compile(r"Object missing required field `(.*)`$", re.S)
 
 
 def _explain(exc: msgspec.ValidationError, obj: Any) -> str:
@@ -384,7 +386,10 @@ def _explain(exc: msgspec.ValidationError, obj: Any) -> str:
     msg, path = (m.group("msg"), m.group("path")) if m else (str(exc), None)
     prefix = path.lstrip(".") + "." if path else ""
     if u := _UNKNOWN.match(msg):
-        return f"{prefix}{u.group(1)}: unknown field, not part of protocol v{PROTOCOL_VERSION}"
+        name = u.group(1)
+        if not name.isidentifier():  # "", "a b", "`": quoted, so the message still names it
+            name = json.dumps(name)
+        return f"{prefix}{name}: unknown field, not part of protocol v{PROTOCOL_VERSION}"
     if u := _MISSING.match(msg):
         return f"{prefix}{u.group(1)}: required field is missing"
     if path is None:

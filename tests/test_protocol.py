@@ -134,6 +134,10 @@ def test_trailing_nul_from_mql5_is_accepted() -> None:
         (lambda m: m.update(type="tock"), P.UNKNOWN_TYPE, "type: expected one of"),
         (lambda m: m.pop("login"), P.BAD_REQUEST, "login: required field is missing"),
         (lambda m: m.update(extra=1), P.BAD_REQUEST, "extra: unknown field"),
+        # Names that are not identifiers are quoted, so the message still shows which one.
+        (lambda m: m.update({"`": 1}), P.BAD_REQUEST, '"`": unknown field'),
+        (lambda m: m.update({"": 1}), P.BAD_REQUEST, '"": unknown field'),
+        (lambda m: m["account"].update({"a b": 1}), P.BAD_REQUEST, 'account."a b": unknown field'),
         (
             lambda m: m["account"].update(equity="10"),
             P.BAD_REQUEST,
