@@ -85,6 +85,18 @@ def test_journal_is_written_in_the_background_and_bounded(tmp_path: Path) -> Non
     store.close()
 
 
+def test_journal_keeps_every_row_of_a_large_batch_in_order(tmp_path: Path) -> None:
+    # 1234 rows reach the writer in one batch: several multi-row INSERTs and a partial last one.
+    store = Store(tmp_path / "s.sqlite", journal_retention=10_000)
+    for i in range(1234):
+        store.journal(7, "EURUSD", 1000 + i, f"t-{i}", "hold", "active", b'{"n":%d}' % i)
+    rows = store.decisions(limit=5000)
+    assert len(rows) == 1234
+    assert [r["request_id"] for r in rows] == [f"t-{i}" for i in reversed(range(1234))]
+    assert rows[-1] == {**rows[-1], "login": 7, "gmt": 1000, "verdict": {"n": 0}}
+    store.close()
+
+
 def test_database_is_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     Store(path).close()

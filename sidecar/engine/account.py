@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sidecar.config import BrokerConfig, RiskConfig
+from sidecar.engine.rounding import round9
 from sidecar.engine.state import ACTIVE, HALTED, REDUCING, AccountState
 
 DAY = 86_400
@@ -85,7 +86,7 @@ def observe(
 
     # Daily loss: a lock for the rest of the broker day, even if equity recovers.
     if s.daily_lock_day != s.day_key and s.day_start_equity > 0:
-        loss_pct = round(100.0 * (s.day_start_equity - equity) / s.day_start_equity, 9)
+        loss_pct = round9(100.0 * (s.day_start_equity - equity) / s.day_start_equity)
         if loss_pct >= risk.daily_loss_pct:
             s = s.evolve(daily_lock_day=s.day_key)
             events.append(

@@ -7,21 +7,23 @@ differs. `Snapshot` is everything else `decide` needs besides the request.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
+from sidecar.engine.rounding import round9
 from sidecar.engine.strategies.base import Signal
 from sidecar.protocol import SymbolSpec
 
 ACTIVE, REDUCING, HALTED = "active", "reducing", "halted"
 
 
-@dataclass(frozen=True)
-class AccountState:
+class AccountState(msgspec.Struct, frozen=True, gc=False):
+    """A msgspec struct: a copy per tick through `evolve` costs ~0.3 µs (a frozen dataclass's
+    copy cost ~2 µs, and this runs on every tick)."""
+
     login: int
     day_key: int = -1  # broker day number of `day_start_equity`
     day_start_equity: float = 0.0
@@ -45,27 +47,18 @@ class AccountState:
     @property
     def drawdown_pct(self) -> float:
         # Rounded so that binary noise never decides a boundary (1 - 9000/10000 is 0.0999...).
-        return round(100.0 * (1.0 - self.equity / self.hwm), 9) if self.hwm > 0 else 0.0
+        return round9(100.0 * (1.0 - self.equity / self.hwm)) if self.hwm > 0 else 0.0
 
     @property
     def daily_pnl(self) -> float:
         return self.equity - self.day_start_equity if self.day_start_equity > 0 else 0.0
 
     def evolve(self, **changes: Any) -> AccountState:
-        """A copy with `changes` applied, like dataclasses.replace but ~10x cheaper: the verdict
-        path makes one per tick, and a frozen dataclass's __init__ sets every field through
-        object.__setattr__."""
-        unknown = changes.keys() - _ACCOUNT_FIELDS
-        if unknown:
-            raise TypeError(f"AccountState has no field(s) {sorted(unknown)}")
-        new = object.__new__(AccountState)
-        fields = new.__dict__
-        fields.update(self.__dict__)
-        fields.update(changes)
-        return new
+        """A copy with `changes` applied (an unknown field name raises TypeError)."""
+        return msgspec.structs.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return msgspec.structs.asdict(self)
 
     def same_risk_state(self, other: AccountState) -> bool:
         """True when no lock, mode, anchor day, streak or signal id changed: those must be
@@ -79,9 +72,6 @@ class AccountState:
             and self.recent_signals == other.recent_signals
             and self.reduced_tickets == other.reduced_tickets
         )
-
-
-_ACCOUNT_FIELDS = frozenset(f.name for f in dataclasses.fields(AccountState))
 
 
 @dataclass(frozen=True)

@@ -233,7 +233,13 @@ class FeedService:
         events: list[Mapping[str, Any]] = []
         for cur in currencies:
             events.extend(snap.by_currency.get(cur, ()))
-        parts = [blackout_reasons(events, currencies, true_gmt, self.before_s, self.after_s)]
+        # Each part only when it can say something: this runs on every tick, and most ticks
+        # have no event of their currencies on file and no signal.
+        parts = []
+        if events:
+            parts.append(
+                blackout_reasons(events, currencies, true_gmt, self.before_s, self.after_s)
+            )
         signal = ctx.analysis.signal if ctx is not None else None
         if signal is not None and len(currencies) == 2:
             parts.append(
@@ -247,9 +253,12 @@ class FeedService:
                     self.cfg.sentiment_min_weight,
                 )
             )
-        parts.append(stale_reasons(self.ages(), self.intervals, self.cfg.stale_policy))
-        blocks, defensive = combine(*parts)
-        return blocks, defensive, close_reasons(events, currencies, true_gmt, self.close_s)
+        ages = self.ages()
+        if ages:
+            parts.append(stale_reasons(ages, self.intervals, self.cfg.stale_policy))
+        blocks, defensive = combine(*parts) if parts else ((), ())
+        close = close_reasons(events, currencies, true_gmt, self.close_s) if events else ()
+        return blocks, defensive, close
 
     def currencies(self, symbol: str, ctx: Any = None) -> tuple[str, ...]:
         cached = self._currencies.get(symbol)

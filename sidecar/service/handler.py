@@ -8,6 +8,7 @@ inside it is a few tens of microseconds.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import threading
@@ -56,6 +57,14 @@ HEARTBEAT_FORGET_SECONDS = 24 * 3600  # /health stops listing an EA silent for a
 # (entry blocks, defensive-leverage reasons, reasons to close this symbol now) as reason strings.
 # Must not block on the network.
 FeedGate = Callable[[Tick, int], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
+
+
+@functools.lru_cache(maxsize=4096)
+def _leverage_reasons(verdict_key: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """The LEVERAGE_CAP reason and the LEVERAGE_CUT reasons of a verdict's `(action, *reasons)`:
+    the same few verdicts repeat tick after tick, so the scan runs once per distinct verdict."""
+    cap = next((r for r in verdict_key[1:] if r.startswith("LEVERAGE_CAP ")), None)
+    return cap, tuple(r for r in verdict_key[1:] if r.startswith("LEVERAGE_CUT "))
 
 
 @dataclass
@@ -114,7 +123,7 @@ class Sidecar:
         for login in self.states:
             self.trade_journal.stats(login)
         for login, st in self.states.items():
-            self.metrics.account(login, st.equity, st.drawdown_pct, st.daily_pnl, st.mode)
+            self.metrics.account(login, st)
 
     # ------------------------------------------------------------ entry point
 
@@ -350,10 +359,12 @@ class Sidecar:
 
     def _after_tick(self, msg: Tick, new: AccountState, v: Verdict, raw: bytes) -> None:
         """Journal, metrics and logs of one verdict: none of it changes the answer."""
-        m = self.metrics
-        m.count_verdict(v.action, v.reasons)
-        self._log_leverage(msg, v.reasons)
-        m.account(msg.login, new.equity, new.drawdown_pct, new.daily_pnl, new.mode)
+        key = (v.action, *v.reasons)
+        self.metrics.count_verdict(key)
+        cap, cuts = _leverage_reasons(key)
+        if cap is not None or cuts:
+            self._log_leverage(msg, cap, cuts)
+        self.metrics.account(msg.login, new)
         self.store.journal(msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw)
         if v.action != "hold" or self.config.logging.log_holds:
             event(
@@ -375,32 +386,26 @@ class Sidecar:
                 },
             )
 
-    def _log_leverage(self, msg: Tick, reasons: list[str]) -> None:
+    def _log_leverage(self, msg: Tick, cap: str | None, cuts: tuple[str, ...]) -> None:
         """`leverage.regime` when an account's regime changes, `leverage.cut` on every cut."""
-        for r in reasons:
-            if r.startswith("LEVERAGE_CAP "):
-                regime = r.split(" ", 2)[1]
-                if self._regimes.get(msg.login) != regime:
-                    previous = self._regimes.get(msg.login)
-                    self._regimes[msg.login] = regime
-                    event(
-                        log,
-                        "leverage.regime",
-                        login=msg.login,
-                        symbol=msg.symbol,
-                        regime=regime.removeprefix("regime="),
-                        previous=previous and previous.removeprefix("regime="),
-                        reason=r,
-                    )
-            elif r.startswith("LEVERAGE_CUT "):
+        if cap is not None:
+            regime = cap.split(" ", 2)[1]
+            previous = self._regimes.get(msg.login)
+            if previous != regime:
+                self._regimes[msg.login] = regime
                 event(
                     log,
-                    "leverage.cut",
-                    logging.WARNING,
+                    "leverage.regime",
                     login=msg.login,
                     symbol=msg.symbol,
-                    reason=r,
+                    regime=regime.removeprefix("regime="),
+                    previous=previous and previous.removeprefix("regime="),
+                    reason=cap,
                 )
+        for r in cuts:
+            event(
+                log, "leverage.cut", logging.WARNING, login=msg.login, symbol=msg.symbol, reason=r
+            )
 
     def _trade(self, msg: Trade) -> Ack:
         row = {
@@ -506,7 +511,7 @@ class Sidecar:
             for t in transitions:
                 event(log, t.event, logging.WARNING, login=login, **t.detail)
                 self.store.record_event(login, state.last_gmt, t.event, t.detail)
-            self.metrics.account(login, new.equity, new.drawdown_pct, new.daily_pnl, new.mode)
+            self.metrics.account(login, new)
             return new
 
     def state_report(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 (re-exported)
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -42,7 +43,12 @@ class Metrics:
             registry=r,
         )
         # Per-tick counts are plain dict increments (the handler lock serialises ticks) exported
-        # at scrape time: a prometheus_client child per increment cost ~3 µs a tick.
+        # at scrape time: a prometheus_client child per increment cost ~3 µs a tick. Verdicts
+        # are counted whole, by (action, *reasons): the same few verdicts repeat tick after
+        # tick, so one dict increment replaces one per reason; `_fold` turns them into counts
+        # by action and by reason code when the table grows or Prometheus scrapes.
+        self._verdicts: dict[tuple[str, ...], int] = {}
+        self._fold_lock = threading.Lock()
         self.verdict_counts: dict[str, int] = {}
         self.request_counts: dict[tuple[str, str], int] = {}
         # Verdict latency per transport: bucket counts (le = LATENCY_BUCKETS, then +Inf) and sum.
@@ -50,8 +56,7 @@ class Metrics:
         self.latency_sum: dict[str, float] = {}
         self._latency_lock = threading.Lock()
         self.reason_counts: dict[str, int] = {}
-        self._codes: dict[str, str] = {}  # reason text -> code (the same texts repeat)
-        self._accounts: dict[int, tuple[float, float, float, str]] = {}
+        self._accounts: dict[int, AccountNumbers] = {}
         r.register(_TickCollector(self))
         self.trades = Counter("sidecar_trades", "Deals recorded", ["login", "entry"], registry=r)
         self.heartbeat_age = Gauge(
@@ -100,11 +105,9 @@ class Metrics:
             c = self._children[key] = metric.labels(*labels)
         return c
 
-    def account(
-        self, login: int, equity: float, drawdown_pct: float, daily_pnl: float, mode: str
-    ) -> None:
-        """Remember the account's numbers; the gauges are produced when Prometheus scrapes."""
-        self._accounts[login] = (equity, drawdown_pct, daily_pnl, mode)
+    def account(self, login: int, state: AccountNumbers) -> None:
+        """Remember the account's latest state; its gauges are computed when Prometheus scrapes."""
+        self._accounts[login] = state
 
     def count_request(self, msg_type: str, transport: str) -> None:
         key = (msg_type, transport)
@@ -122,18 +125,31 @@ class Metrics:
         buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.latency_sum[transport] += seconds
 
-    def count_verdict(self, action: str, reasons: list[str]) -> None:
-        vc = self.verdict_counts
-        vc[action] = vc.get(action, 0) + 1
-        rc = self.reason_counts
-        codes = self._codes
-        for r in reasons:
-            code = codes.get(r)
-            if code is None:
-                if len(codes) > 10_000:
-                    codes.clear()
-                code = codes[r] = code_of(r)
-            rc[code] = rc.get(code, 0) + 1
+    def count_verdict(self, key: tuple[str, ...]) -> None:
+        """Count one verdict by `(action, *reasons)`."""
+        n = self._verdicts.get(key)
+        if n is None:
+            if len(self._verdicts) >= _MAX_VERDICT_KEYS:
+                self._fold()  # reasons that carry numbers (loss_pct=...) make many keys
+            self._verdicts[key] = 1
+        else:
+            self._verdicts[key] = n + 1
+
+    def _fold(self) -> None:
+        """Move the whole-verdict counts into the counts by action and by reason code. Only the
+        verdict path folds, and under the lock that `totals` reads with, so a scrape never sees
+        a count taken out of one table and not yet added to the other."""
+        with self._fold_lock:
+            _add(self._verdicts, self.verdict_counts, self.reason_counts)
+            self._verdicts.clear()
+
+    def totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Verdicts by action and reasons by code, so far (for the scrape)."""
+        with self._fold_lock:
+            actions, codes = dict(self.verdict_counts), dict(self.reason_counts)
+            pending = dict(self._verdicts)  # the verdict path may add to it meanwhile: fine
+        _add(pending, actions, codes)
+        return actions, codes
 
     def forget_heartbeat(self, login: int, symbol: str) -> None:
         key = (self.heartbeat_age._name, str(login), symbol)
@@ -148,6 +164,32 @@ def _bound(value: float) -> str:
     return "+Inf" if value == float("inf") else repr(value)
 
 
+class AccountNumbers(Protocol):
+    """What the account gauges read (an engine AccountState)."""
+
+    equity: float
+    mode: str
+
+    @property
+    def drawdown_pct(self) -> float: ...
+
+    @property
+    def daily_pnl(self) -> float: ...
+
+
+_MAX_VERDICT_KEYS = 4096
+
+
+def _add(
+    verdicts: dict[tuple[str, ...], int], actions: dict[str, int], codes: dict[str, int]
+) -> None:
+    for (action, *reasons), n in verdicts.items():
+        actions[action] = actions.get(action, 0) + n
+        for r in reasons:
+            code = code_of(r)
+            codes[code] = codes.get(code, 0) + n
+
+
 class _TickCollector:
     """Exports what the verdict path only counts: verdicts, reasons and account numbers."""
 
@@ -159,14 +201,15 @@ class _TickCollector:
 
     def collect(self):  # type: ignore[no-untyped-def]
         m = self.m
+        by_action, by_code = m.totals()
         verdicts = CounterMetricFamily("sidecar_verdicts", "Verdicts by action", labels=["action"])
-        for action, n in sorted(dict(m.verdict_counts).items()):
+        for action, n in sorted(by_action.items()):
             verdicts.add_metric([action], n)
         yield verdicts
         reasons = CounterMetricFamily(
             "sidecar_verdict_reasons", "Reasons on verdicts, by code", labels=["reason"]
         )
-        for code, n in sorted(dict(m.reason_counts).items()):
+        for code, n in sorted(by_code.items()):
             reasons.add_metric([code], n)
         yield reasons
         requests = CounterMetricFamily(
@@ -202,11 +245,11 @@ class _TickCollector:
                 "sidecar_mode", "Breaker mode (1 for the current one)", labels=["login", "mode"]
             ),
         }
-        for login, (equity, dd, pnl, mode) in accounts:
+        for login, state in accounts:
             lg = str(login)
-            families["equity"].add_metric([lg], equity)
-            families["dd"].add_metric([lg], dd)
-            families["pnl"].add_metric([lg], pnl)
+            families["equity"].add_metric([lg], state.equity)
+            families["dd"].add_metric([lg], state.drawdown_pct)
+            families["pnl"].add_metric([lg], state.daily_pnl)
             for name in MODES:
-                families["mode"].add_metric([lg, name], 1.0 if name == mode else 0.0)
+                families["mode"].add_metric([lg, name], 1.0 if name == state.mode else 0.0)
         yield from families.values()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import msgspec
 import pytest
 from pydantic import ValidationError
@@ -59,7 +57,7 @@ def test_regime_table() -> None:
     below = anchored(equity=990.0, hwm=1000.0)  # 1% under the high-water mark
     assert regime(below, risk, lev, kelly=est).name == "normal"
     assert regime(anchored(equity=940.0, hwm=1000.0), risk, lev, kelly=est).cap == 100
-    streak = replace(top, loss_streak=3)
+    streak = top.evolve(loss_streak=3)
     assert regime(streak, risk, lev, kelly=est).why == ("losses>=3",)
     news = regime(top, risk, lev, ["NEWS_BLACKOUT currency=USD"], kelly=est)
     assert (news.name, news.cap) == ("defensive", 100)

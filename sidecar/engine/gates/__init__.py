@@ -93,12 +93,22 @@ class PipelineResult(msgspec.Struct, gc=False):
 
 
 _GATES: list[Gate] = []
+# The gate functions of each phase in order, kept beside _GATES so that `run`, which runs on
+# every tick, loops over plain functions without testing each gate's phase.
+_ACCOUNT: list[Callable[[GateContext], Outcome | None]] = []
+_ORDER: list[Callable[[GateContext], Outcome | None]] = []
 
 
 def gate(order: int, phase: Phase) -> Callable[[Callable[[GateContext], Outcome | None]], Callable]:
     def register(fn: Callable[[GateContext], Outcome | None]) -> Callable:
-        _GATES.append(Gate(order, phase, f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}", fn))
+        name = f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}"
+        others = [g for g in _GATES if g.phase != phase]
+        if any((g.order < order) == (phase == "account") for g in others):
+            raise ValueError(f"gate {name}: account gates must be numbered below order gates")
+        _GATES.append(Gate(order, phase, name, fn))
         _GATES.sort(key=lambda g: (g.order, g.name))
+        _ACCOUNT[:] = [g.fn for g in _GATES if g.phase == "account"]
+        _ORDER[:] = [g.fn for g in _GATES if g.phase == "order"]
         return fn
 
     return register
@@ -114,25 +124,33 @@ def gates() -> list[Gate]:
 
 
 def run(ctx: GateContext) -> PipelineResult:
+    """Account gates always, in order; then order gates while there is an entry and no veto
+    (`gate` refuses an order gate numbered below an account gate, so this is the gate order)."""
     result = PipelineResult(leverage_cap=ctx.leverage_cap)
-    for g in _GATES:
-        if g.phase == "account":
-            out = g.fn(ctx)
-        elif ctx.proposal is None or result.vetoes:
-            continue
-        else:
-            out = g.fn(ctx)
-        if out is None:
-            continue
-        result.notes.extend(out.notes)
-        if out.leverage_cap is not None and out.leverage_cap < result.leverage_cap:
-            result.leverage_cap = ctx.leverage_cap = out.leverage_cap
-        if out.veto is not None:
-            result.vetoes.append(out.veto)
-        if out.proposal is not None:
-            ctx.proposal = out.proposal
+    for fn in _ACCOUNT:
+        out = fn(ctx)
+        if out is not None:
+            _apply(ctx, result, out)
+    if ctx.proposal is not None and not result.vetoes:
+        for fn in _ORDER:
+            out = fn(ctx)
+            if out is not None:
+                _apply(ctx, result, out)
+            if result.vetoes:
+                break
     result.proposal = None if result.vetoes else ctx.proposal
     return result
+
+
+def _apply(ctx: GateContext, result: PipelineResult, out: Outcome) -> None:
+    if out.notes:
+        result.notes.extend(out.notes)
+    if out.leverage_cap is not None and out.leverage_cap < result.leverage_cap:
+        result.leverage_cap = ctx.leverage_cap = out.leverage_cap
+    if out.veto is not None:
+        result.vetoes.append(out.veto)
+    if out.proposal is not None:
+        ctx.proposal = out.proposal
 
 
 _load_all()

@@ -2,14 +2,17 @@
 
 from sidecar.engine import reasons as R
 from sidecar.engine.gates import GateContext, Outcome, gate
+from sidecar.engine.rounding import round9
 
 
 @gate(order=30, phase="account")
 def floating_loss(ctx: GateContext) -> Outcome | None:
-    open_pnl = sum(p.profit + p.swap for p in ctx.tick.positions)
+    open_pnl = 0.0
+    for p in ctx.tick.positions:  # a plain loop: runs on every tick
+        open_pnl += p.profit + p.swap
     if open_pnl >= 0:
         return None
-    loss_pct = round(100.0 * -open_pnl / ctx.tick.account.balance, 9)
+    loss_pct = round9(100.0 * -open_pnl / ctx.tick.account.balance)
     if loss_pct <= ctx.config.risk.floating_loss_pct:
         return None
     return Outcome(
