@@ -1,8 +1,11 @@
 """Verdict round trips over ZeroMQ and HTTP, as ratios against bare echo servers of the same stack.
 
-Four servers run as separate processes on loopback ports, all measured in the same run:
+Five servers run as separate processes on loopback ports, all measured in the same run:
 
 - zmq echo:      a pyzmq REP socket that sends every request straight back;
+- zmq floor:     a pyzmq REP socket that decodes and validates the tick with the sidecar's own
+                 protocol code and answers a fixed hold verdict: what any Python sidecar pays
+                 before its engine runs (the bound the engine's cost adds to);
 - zmq verdict:   a real `sidecar serve` process (SidecarProcess, temporary database);
 - http echo:     uvicorn + a one-route FastAPI app returning the body (the sidecar's HTTP stack);
 - http verdict:  the same sidecar process, `POST /v1/tick`.
@@ -59,6 +62,43 @@ def serve_zmq_echo(port: int) -> None:
         sock.send(sock.recv())
 
 
+def serve_zmq_floor(port: int) -> None:
+    from sidecar.protocol import Manage, Verdict, decode, encode
+
+    manage = Manage(
+        breakeven_r=1.0,
+        partial_r=1.25,
+        partial_fraction=0.5,
+        trail_atr=2.0,
+        trail_distance=0.00253,
+        breakeven_buffer=0.0001,
+    )
+    reasons = [
+        "RISK_SYMBOL_OPEN symbol=EURUSD ticket=501",
+        "SIGNAL_NONE",
+        "LEVERAGE_CAP regime=normal cap=300",
+    ]
+    sock = zmq.Context.instance().socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(f"tcp://127.0.0.1:{port}")
+    while True:
+        raw = sock.recv()
+        if raw == b"ping":
+            sock.send(raw)
+            continue
+        msg = decode(raw, 65536)
+        verdict = Verdict(
+            id=msg.id,
+            action="hold",
+            mode="active",
+            manage=manage,
+            leverage_cap=300,
+            valid_until=msg.time.gmt + 5,
+            reasons=list(reasons),
+        )
+        sock.send(encode(verdict))
+
+
 def serve_http_echo(port: int) -> None:
     app = FastAPI()
 
@@ -103,7 +143,7 @@ class EchoProcess:
         raise RuntimeError(f"{self.kind} echo did not start on port {self.port}")
 
     def _ready(self) -> bool:
-        if self.kind == "zmq":
+        if self.kind in ("zmq", "zmq-floor"):
             client = ZmqClient(f"tcp://127.0.0.1:{self.port}", timeout_ms=500)
             try:
                 return client.raw(b"ping") == b"ping"
@@ -222,15 +262,21 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     stream = TickStream(rows)
     tmp = tempfile.mkdtemp(prefix="sidecar-bench-")
     sidecar = SidecarProcess(Path(tmp) / "bench.db")
-    zmq_echo, http_echo = EchoProcess("zmq"), EchoProcess("http")
+    zmq_echo, zmq_floor, http_echo = (
+        EchoProcess("zmq"),
+        EchoProcess("zmq-floor"),
+        EchoProcess("http"),
+    )
     clients: list[Any] = []
     try:
         sidecar.start()
         zmq_echo.start()
+        zmq_floor.start()
         http_echo.start()
         zs, ze = sidecar.zmq(), ZmqClient(f"tcp://127.0.0.1:{zmq_echo.port}")
+        zf = ZmqClient(f"tcp://127.0.0.1:{zmq_floor.port}")
         hs, he = sidecar.http(), HttpClient("127.0.0.1", http_echo.port)
-        clients = [zs, ze, hs, he]
+        clients = [zs, ze, zf, hs, he]
 
         hello = M.hello(bars=rows, server=int(rows[-1][0]) + 3600)
         ack = zs.send(hello)
@@ -249,12 +295,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         targets: dict[str, tuple[Callable[[bytes], bytes], Callable[[str, bytes, bytes], None]]]
         targets = {
             "zmq echo": (ze.raw, lambda _i, raw, got: check_echo(raw, got)),
+            "zmq floor": (zf.raw, lambda i, _raw, got: check_verdict(i, got)),
             "zmq verdict": (zs.raw, lambda i, _raw, got: check_verdict(i, got)),
             "http echo": (http_call(he), lambda _i, raw, got: check_echo(raw, got)),
             "http verdict": (http_call(hs), lambda i, _raw, got: check_verdict(i, got)),
         }
         samples: dict[str, list[float]] = {name: [] for name in targets}
-        order = [("zmq echo", "zmq verdict"), ("http echo", "http verdict")]
+        order = [("zmq echo", "zmq floor", "zmq verdict"), ("http echo", "http verdict")]
 
         for call, check in targets.values():  # warm-up, not recorded
             done = 0
@@ -283,6 +330,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             c.close()
         sidecar.stop()
         zmq_echo.stop()
+        zmq_floor.stop()
         http_echo.stop()
 
     stats = {name: summary(s) for name, s in samples.items()}
@@ -301,6 +349,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "median": v["median_us"] / e["median_us"],
             "p99": v["p99_us"] / e["p99_us"],
         }
+    zf, ze = stats["zmq floor"], stats["zmq echo"]
+    result["ratios"]["zmq floor"] = {
+        "median": zf["median_us"] / ze["median_us"],
+        "p99": zf["p99_us"] / ze["p99_us"],
+    }
+    # What the engine and the service add on top of the floor, as a share of the echo.
+    result["engine_share_of_echo"] = (stats["zmq verdict"]["median_us"] - zf["median_us"]) / ze[
+        "median_us"
+    ]
     zv = stats["zmq verdict"]
     result["target"] = {
         "median_ratio_max": TARGET_MEDIAN_RATIO,
@@ -333,6 +390,12 @@ def report(result: dict[str, Any]) -> str:
             f"echo median {e['median_us']:.0f}us p99 {e['p99_us']:.0f}us | "
             f"ratio median {r['median']:.2f} p99 {r['p99']:.2f}"
         )
+    f, r = result["stats"]["zmq floor"], result["ratios"]["zmq floor"]
+    lines.append(
+        f"zmq floor (decode + fixed verdict): median {f['median_us']:.0f}us p99 "
+        f"{f['p99_us']:.0f}us | ratio to echo median {r['median']:.2f} p99 {r['p99']:.2f} | "
+        f"engine and service add {result['engine_share_of_echo']:.2f} x echo median"
+    )
     t = result["target"]
     lines.append(
         f"target (zmq): median ratio <= {t['median_ratio_max']}: "
@@ -350,12 +413,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--serve-zmq-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-http-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--serve-zmq-floor-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve_zmq_echo:
         serve_zmq_echo(args.serve_zmq_echo)
         return 0
     if args.serve_http_echo:
         serve_http_echo(args.serve_http_echo)
+        return 0
+    if args.serve_zmq_floor_echo:
+        serve_zmq_floor(args.serve_zmq_floor_echo)
         return 0
     if args.ticks < 1 or args.block < 1 or args.warmup < 0:
         p.error("--ticks and --block must be >= 1, --warmup >= 0")

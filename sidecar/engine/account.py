@@ -97,7 +97,9 @@ def observe(
             )
 
     s, mode_events = _breaker(s, gmt, risk)
-    return s, events + mode_events
+    if mode_events:
+        events.extend(mode_events)
+    return s, events
 
 
 def _breaker(s: AccountState, gmt: int, risk: RiskConfig) -> tuple[AccountState, list[Transition]]:

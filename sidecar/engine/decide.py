@@ -107,7 +107,7 @@ class Engine:
         result = gates.run(ctx)
 
         reasons = list(result.vetoes)
-        if any(t.event == "account.clock_backwards" for t in transitions):
+        if transitions and any(t.event == "account.clock_backwards" for t in transitions):
             reasons.append(
                 R.reason(R.DATA_CLOCK_BACKWARDS, last_gmt=snap.account.last_gmt, gmt=tick.time.gmt)
             )

@@ -110,6 +110,7 @@ class Sidecar:
         self.feed_gate: FeedGate | None = None
         self._after: list[Callable[[], None]] = []  # bookkeeping deferred past the reply
         self._regimes: dict[int, str] = {}  # last leverage regime per login, for leverage.* logs
+        self._caps: dict[int, str] = {}  # last LEVERAGE_CAP reason per login (skips re-parsing)
         # Set by the feeds service (sidecar/service/feeds.py): whether EODHD is configured, the
         # `news` part of /v1/state, and a hook told when the EA pushes its calendar.
         self.news_configured = False
@@ -362,7 +363,7 @@ class Sidecar:
         key = (v.action, *v.reasons)
         self.metrics.count_verdict(key)
         cap, cuts = _leverage_reasons(key)
-        if cap is not None or cuts:
+        if cuts or (cap is not None and cap != self._caps.get(msg.login)):
             self._log_leverage(msg, cap, cuts)
         self.metrics.account(msg.login, new)
         self.store.journal(msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw)
@@ -389,6 +390,7 @@ class Sidecar:
     def _log_leverage(self, msg: Tick, cap: str | None, cuts: tuple[str, ...]) -> None:
         """`leverage.regime` when an account's regime changes, `leverage.cut` on every cut."""
         if cap is not None:
+            self._caps[msg.login] = cap
             regime = cap.split(" ", 2)[1]
             previous = self._regimes.get(msg.login)
             if previous != regime:
