@@ -38,35 +38,16 @@ def run_side(side: str, ticks: int, generated: int) -> None:
     sys.path.insert(0, str(HERE))
     import bench_handler as H
 
-    from sidecar.protocol import Manage, Verdict, decode, encode
     from sidecar.service.runner import start_feeds
     from sidecar.testing import messages as M
 
     bars = M.eurusd_rows()[: H.WARM_BARS]
     payloads = H.tick_payloads(bars, generated)
     if side == "floor":
-        manage = Manage(
-            breakeven_r=1.0,
-            partial_r=1.25,
-            partial_fraction=0.5,
-            trail_atr=2.0,
-            trail_distance=0.00253,
-            breakeven_buffer=0.0001,
-        )
-        reasons = ["RISK_SYMBOL_OPEN symbol=EURUSD ticket=501", "SIGNAL_NONE"]
+        from bench_verdict import floor_reply
+
         for raw in payloads[200 : 200 + ticks]:
-            msg = decode(raw, 65536)
-            encode(
-                Verdict(
-                    id=msg.id,
-                    action="hold",
-                    mode="active",
-                    manage=manage,
-                    leverage_cap=300,
-                    valid_until=msg.time.gmt + 5,
-                    reasons=[*reasons, "LEVERAGE_CAP regime=normal cap=300"],
-                )
-            )
+            floor_reply(raw)
         return
     sidecar = H.make_sidecar(Path(tempfile.mkdtemp(prefix="sidecar-bench-")) / "bench.db")
     feeds = start_feeds(sidecar)

@@ -41,7 +41,7 @@ import zmq
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from sidecar.protocol import Verdict, decode_reply
+from sidecar.protocol import Manage, Verdict, decode, decode_reply, encode
 from sidecar.testing import messages as M
 from sidecar.testing.client import HttpClient, ZmqClient
 from sidecar.testing.server import SidecarProcess, free_port
@@ -62,41 +62,44 @@ def serve_zmq_echo(port: int) -> None:
         sock.send(sock.recv())
 
 
-def serve_zmq_floor(port: int) -> None:
-    from sidecar.protocol import Manage, Verdict, decode, encode
-
-    manage = Manage(
-        breakeven_r=1.0,
-        partial_r=1.25,
-        partial_fraction=0.5,
-        trail_atr=2.0,
-        trail_distance=0.00253,
-        breakeven_buffer=0.0001,
+def floor_reply(raw: bytes) -> bytes:
+    """What the floor server answers: the tick decoded and validated by the sidecar's protocol
+    code, and a fixed hold verdict (the size and shape of the sidecar's) encoded for it."""
+    msg = decode(raw, 65536)
+    verdict = Verdict(
+        id=msg.id,
+        action="hold",
+        mode="active",
+        manage=FLOOR_MANAGE,
+        leverage_cap=300,
+        valid_until=msg.time.gmt + 5,
+        reasons=[*FLOOR_REASONS],
     )
-    reasons = [
-        "RISK_SYMBOL_OPEN symbol=EURUSD ticket=501",
-        "SIGNAL_NONE",
-        "LEVERAGE_CAP regime=normal cap=300",
-    ]
+    return encode(verdict)
+
+
+FLOOR_MANAGE = Manage(
+    breakeven_r=1.0,
+    partial_r=1.25,
+    partial_fraction=0.5,
+    trail_atr=2.0,
+    trail_distance=0.00253,
+    breakeven_buffer=0.0001,
+)
+FLOOR_REASONS = (
+    "RISK_SYMBOL_OPEN symbol=EURUSD ticket=501",
+    "SIGNAL_NONE",
+    "LEVERAGE_CAP regime=normal cap=300",
+)
+
+
+def serve_zmq_floor(port: int) -> None:
     sock = zmq.Context.instance().socket(zmq.REP)
     sock.setsockopt(zmq.LINGER, 0)
     sock.bind(f"tcp://127.0.0.1:{port}")
     while True:
         raw = sock.recv()
-        if raw == b"ping":
-            sock.send(raw)
-            continue
-        msg = decode(raw, 65536)
-        verdict = Verdict(
-            id=msg.id,
-            action="hold",
-            mode="active",
-            manage=manage,
-            leverage_cap=300,
-            valid_until=msg.time.gmt + 5,
-            reasons=list(reasons),
-        )
-        sock.send(encode(verdict))
+        sock.send(raw if raw == b"ping" else floor_reply(raw))
 
 
 def serve_http_echo(port: int) -> None:
