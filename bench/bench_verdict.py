@@ -7,6 +7,9 @@ Five servers run as separate processes on loopback ports, all measured in the sa
                  protocol code and answers a fixed hold verdict: what any Python sidecar pays
                  before its engine runs (the bound the engine's cost adds to);
 - zmq verdict:   a real `sidecar serve` process (SidecarProcess, temporary database);
+- zmq spin N:    (optional, `--spin N,...`) a pyzmq REP echo that first busy-waits N µs: what
+                 N µs of pure CPU work per request costs in situ on this machine (thread wake-ups
+                 and cold caches included), for comparison with the sidecar's in-process cost;
 - http echo:     uvicorn + a one-route FastAPI app returning the body (the sidecar's HTTP stack);
 - http verdict:  the same sidecar process, `POST /v1/tick`.
 
@@ -16,7 +19,8 @@ client is sequential like the EA (one REQ socket / one keep-alive HTTP connectio
 Measurements alternate in blocks between the echo and the sidecar, so noise on a shared machine
 hits both sides alike. Timing never fails the run; errors (a bad or missing reply) do.
 
-    python bench/bench_verdict.py [--ticks 5000] [--warmup 500] [--block 500] [--json out.json]
+    python bench/bench_verdict.py [--ticks 5000] [--warmup 500] [--block 500] [--spin 10,20]
+                                  [--json out.json]
 """
 
 from __future__ import annotations
@@ -60,6 +64,20 @@ def serve_zmq_echo(port: int) -> None:
     sock.bind(f"tcp://127.0.0.1:{port}")
     while True:
         sock.send(sock.recv())
+
+
+def serve_zmq_spin(port: int, spin_us: float) -> None:
+    """An echo that burns `spin_us` of CPU first: a calibration, not a server anyone would run."""
+    sock = zmq.Context.instance().socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(f"tcp://127.0.0.1:{port}")
+    clock, spin = time.perf_counter, spin_us / 1e6
+    while True:
+        raw = sock.recv()
+        end = clock() + spin
+        while clock() < end:
+            pass
+        sock.send(raw)
 
 
 def floor_reply(raw: bytes) -> bytes:
@@ -127,14 +145,16 @@ def serve_http_echo(port: int) -> None:
 
 
 class EchoProcess:
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, spin_us: float = 0.0) -> None:
         self.kind = kind
+        self.spin_us = spin_us
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> EchoProcess:
         cmd = [sys.executable, str(Path(__file__).resolve()), f"--serve-{self.kind}-echo"]
-        self.proc = subprocess.Popen([*cmd, str(self.port)])
+        extra = [f"--spin-us={self.spin_us}"] if self.kind == "zmq-spin" else []
+        self.proc = subprocess.Popen([*cmd, str(self.port), *extra])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -146,7 +166,7 @@ class EchoProcess:
         raise RuntimeError(f"{self.kind} echo did not start on port {self.port}")
 
     def _ready(self) -> bool:
-        if self.kind in ("zmq", "zmq-floor"):
+        if self.kind in ("zmq", "zmq-floor", "zmq-spin"):
             client = ZmqClient(f"tcp://127.0.0.1:{self.port}", timeout_ms=500)
             try:
                 return client.raw(b"ping") == b"ping"
@@ -270,16 +290,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         EchoProcess("zmq-floor"),
         EchoProcess("http"),
     )
+    spinners = {f"zmq spin {us:g}": EchoProcess("zmq-spin", us) for us in args.spin}
     clients: list[Any] = []
     try:
         sidecar.start()
         zmq_echo.start()
         zmq_floor.start()
         http_echo.start()
+        for proc in spinners.values():
+            proc.start()
         zs, ze = sidecar.zmq(), ZmqClient(f"tcp://127.0.0.1:{zmq_echo.port}")
         zf = ZmqClient(f"tcp://127.0.0.1:{zmq_floor.port}")
         hs, he = sidecar.http(), HttpClient("127.0.0.1", http_echo.port)
-        clients = [zs, ze, zf, hs, he]
+        spin_clients = {
+            name: ZmqClient(f"tcp://127.0.0.1:{proc.port}") for name, proc in spinners.items()
+        }
+        clients = [zs, ze, zf, hs, he, *spin_clients.values()]
 
         hello = M.hello(bars=rows, server=int(rows[-1][0]) + 3600)
         ack = zs.send(hello)
@@ -303,8 +329,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "http echo": (http_call(he), lambda _i, raw, got: check_echo(raw, got)),
             "http verdict": (http_call(hs), lambda i, _raw, got: check_verdict(i, got)),
         }
+        for name, client in spin_clients.items():
+            targets[name] = (client.raw, lambda _i, raw, got: check_echo(raw, got))
         samples: dict[str, list[float]] = {name: [] for name in targets}
-        order = [("zmq echo", "zmq floor", "zmq verdict"), ("http echo", "http verdict")]
+        order = [
+            ("zmq echo", "zmq floor", "zmq verdict", *spin_clients),
+            ("http echo", "http verdict"),
+        ]
 
         for call, check in targets.values():  # warm-up, not recorded
             done = 0
@@ -335,6 +366,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         zmq_echo.stop()
         zmq_floor.stop()
         http_echo.stop()
+        for proc in spinners.values():
+            proc.stop()
 
     stats = {name: summary(s) for name, s in samples.items()}
     result: dict[str, Any] = {
@@ -361,6 +394,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     result["engine_share_of_echo"] = (stats["zmq verdict"]["median_us"] - zf["median_us"]) / ze[
         "median_us"
     ]
+    # N µs of pure CPU per request: its ratio, and what it cost beyond the N µs themselves.
+    result["spin"] = {
+        f"{us:g}": {
+            "median_ratio": stats[f"zmq spin {us:g}"]["median_us"] / ze["median_us"],
+            "extra_us": stats[f"zmq spin {us:g}"]["median_us"] - ze["median_us"] - us,
+        }
+        for us in args.spin
+    }
     zv = stats["zmq verdict"]
     result["target"] = {
         "median_ratio_max": TARGET_MEDIAN_RATIO,
@@ -399,6 +440,11 @@ def report(result: dict[str, Any]) -> str:
         f"{f['p99_us']:.0f}us | ratio to echo median {r['median']:.2f} p99 {r['p99']:.2f} | "
         f"engine and service add {result['engine_share_of_echo']:.2f} x echo median"
     )
+    for us, r in result["spin"].items():
+        lines.append(
+            f"zmq spin {us}: {us} us of CPU per request costs {float(us) + r['extra_us']:.0f}us "
+            f"in situ | ratio to echo median {r['median_ratio']:.2f}"
+        )
     t = result["target"]
     lines.append(
         f"target (zmq): median ratio <= {t['median_ratio_max']}: "
@@ -408,15 +454,34 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _spin_list(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected µs like 10,20, got {text!r}") from None
+    if not values or any(not 0 < v <= 10_000 for v in values):
+        raise argparse.ArgumentTypeError(f"each spin must be in (0, 10000] µs, got {text!r}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ticks", type=int, default=5000, help="measured ticks per target")
     p.add_argument("--warmup", type=int, default=500, help="unrecorded ticks per target first")
     p.add_argument("--block", type=int, default=500, help="ticks per alternating block")
+    p.add_argument(
+        "--spin",
+        type=_spin_list,
+        default=[],
+        metavar="US[,US...]",
+        help="add echo servers that busy-wait this many µs per request (calibration)",
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--serve-zmq-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-http-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-zmq-floor-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--serve-zmq-spin-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--spin-us", type=float, default=0.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve_zmq_echo:
         serve_zmq_echo(args.serve_zmq_echo)
@@ -426,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.serve_zmq_floor_echo:
         serve_zmq_floor(args.serve_zmq_floor_echo)
+        return 0
+    if args.serve_zmq_spin_echo:
+        serve_zmq_spin(args.serve_zmq_spin_echo, args.spin_us)
         return 0
     if args.ticks < 1 or args.block < 1 or args.warmup < 0:
         p.error("--ticks and --block must be >= 1, --warmup >= 0")
