@@ -5,8 +5,11 @@ sizing, state, metrics, the journal queue) from transport noise. The sidecar is 
 temporary SQLite database, the default configuration, a hello with 300 real EURUSD H1 bars;
 every tick carries one open position. Baseline and handler are timed in alternating blocks.
 
-    python bench/bench_handler.py [--ticks 20000] [--block 1000] [--cold-kib 4096] [--profile]
+    python bench/bench_handler.py [--ticks 20000] [--block 1000] [--cold-kib 4096]
+                                  [--calendar 3000] [--profile]
 
+`--calendar N` starts the feed service (as `sidecar serve` does) over N high-impact EUR and USD
+calendar events on file, none of them near the ticks: the news gate's cost on a long calendar.
 `--profile` then runs cProfile over the handler loop and prints where the time goes.
 """
 
@@ -29,6 +32,7 @@ import numpy as np
 from sidecar.config import load_config
 from sidecar.engine.strategies import strategy_problems
 from sidecar.protocol import Verdict, decode, decode_reply, encode
+from sidecar.service.feeds import FeedService
 from sidecar.service.handler import Sidecar
 from sidecar.service.runner import build
 from sidecar.testing import messages as M
@@ -70,6 +74,26 @@ def tick_payloads(bars: list[list[float]], n: int) -> list[bytes]:
     return out
 
 
+def load_calendar(sidecar: Sidecar, n: int, first_tick: int) -> FeedService:
+    """N high-impact EUR/USD events over ten days around the ticks, none within six hours of
+    them (the verdicts stay the same; only the gate's search grows), and the feed service."""
+    rng = np.random.default_rng(3)
+    times = first_tick + rng.integers(-5 * 86400, 5 * 86400, size=4 * n)
+    times = [int(t) // 60 * 60 for t in times if not -6 * 3600 < t - first_tick < 6 * 3600][:n]
+    events = [
+        {
+            "id": f"bench-{i}",
+            "time_gmt": t,
+            "currency": "USD" if i % 2 else "EUR",
+            "importance": "high",
+            "name": f"Event {i}",
+        }
+        for i, t in enumerate(times)
+    ]
+    sidecar.store.upsert_calendar("mt5", events, first_tick)
+    return FeedService(sidecar, clock=lambda: float(first_tick)).start()
+
+
 def timed(
     fn: Callable[[bytes], Any], payloads: list[bytes], between: Callable[[], None] | None = None
 ) -> list[float]:
@@ -107,14 +131,24 @@ def main(argv: list[str] | None = None) -> int:
         help="touch this many KiB between ticks (untimed) so caches are cold, as they are live "
         "when the terminal and other programs run between two ticks; 0 = hot loop",
     )
+    p.add_argument(
+        "--calendar",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start the feed service with N high-impact calendar events on file",
+    )
     args = p.parse_args(argv)
-    if args.ticks < 1 or args.block < 1:
-        p.error("--ticks and --block must be >= 1")
+    if args.ticks < 1 or args.block < 1 or args.calendar < 0:
+        p.error("--ticks and --block must be >= 1, --calendar >= 0")
 
     bars = M.eurusd_rows()[:WARM_BARS]
     tmp = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
     sidecar = make_sidecar(tmp / "bench.db")
+    feeds = None
     try:
+        if args.calendar:
+            feeds = load_calendar(sidecar, args.calendar, int(bars[-1][0]) + 3601)
         hello = M.hello(bars=bars, server=int(bars[-1][0]) + 3600)
         reply, code = sidecar.handle(json.dumps(hello).encode())
         if code is not None:
@@ -166,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{args.ticks} ticks per side, blocks of {args.block}, one open position per tick"
             + (f", {args.cold_kib} KiB touched between ticks" if args.cold_kib else ", hot loop")
+            + (f", {args.calendar} calendar events on file" if args.calendar else "")
         )
         print(f"{'':<16}{'median':>10}{'p99':>10}{'mean':>10}   (µs)")
         for name, s in stats.items():
@@ -193,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\ncProfile over {len(rest)} handler calls (profiler overhead inflates times):")
             print(buf.getvalue())
     finally:
+        if feeds is not None:
+            feeds.stop()
         sidecar.store.close()
     return 0
 

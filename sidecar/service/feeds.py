@@ -23,6 +23,7 @@ on the wire ends within the configured timeout (the threads are daemons either w
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import threading
@@ -86,6 +87,9 @@ class NewsSnapshot:
     """What `feed_gate` reads. Replaced as a whole, never mutated."""
 
     by_currency: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
+    # The event times of each `by_currency` tuple (which is sorted by time), for bisecting the
+    # few events near a tick instead of walking every event on file on every tick.
+    times: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     events: tuple[Mapping[str, Any], ...] = ()  # merged events of every importance
     scores: Mapping[str, CurrencyScore] = field(default_factory=dict)
     tickers: Mapping[str, CurrencyScore] = field(default_factory=dict)
@@ -230,9 +234,15 @@ class FeedService:
         snap = self._snap
         ctx = self.sidecar.symbols.get((tick.login, tick.symbol, tick.timeframe))
         currencies = self.currencies(tick.symbol, ctx)
+        # Only events whose blackout or close-before window can contain this tick:
+        # T - before <= now <= T + after, or now < T <= now + close.
+        first, last = true_gmt - self.after_s, true_gmt + max(self.before_s, self.close_s)
         events: list[Mapping[str, Any]] = []
         for cur in currencies:
-            events.extend(snap.by_currency.get(cur, ()))
+            times = snap.times.get(cur)
+            if times:
+                lo = bisect.bisect_left(times, first)
+                events.extend(snap.by_currency[cur][lo : bisect.bisect_right(times, last, lo)])
         # Each part only when it can say something: this runs on every tick, and most ticks
         # have no event of their currencies on file and no signal.
         parts = []
@@ -473,6 +483,7 @@ class FeedService:
                 )
         self._swap(
             by_currency={k: tuple(v) for k, v in by_currency.items()},
+            times={k: tuple(ev["time"] for ev in v) for k, v in by_currency.items()},
             events=tuple(merged),
             macro={
                 c: {"score": round(s.value, 4), "weight": round(s.weight, 4), "events": s.count}
