@@ -216,6 +216,8 @@ class Store:
             data = {k: v for k, v in json.loads(row["state"]).items() if k in fields}
             data["recent_signals"] = tuple(tuple(x) for x in data.get("recent_signals", ()))
             data["reduced_tickets"] = tuple(data.get("reduced_tickets", ()))
+            data["position_results"] = tuple(tuple(x) for x in data.get("position_results", ()))
+            data["streak_positions"] = tuple(data.get("streak_positions", ()))
             out[row["login"]] = AccountState(**data)
         return out
 

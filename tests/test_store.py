@@ -63,6 +63,8 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
         recent_signals=(("abc", 5), ("def", 6)),
         reduced_tickets=(501, 502),
         last_gmt=9,
+        position_results=((501, -12.5), (-90017, 3.0)),
+        streak_positions=(501,),
     )
     store = Store(path)
     store.save_state(state)

@@ -2,8 +2,9 @@
 
 `observe` folds one tick's account numbers into the risk state: broker-day rollover, the equity
 high-water mark, the breaker mode (`active -> reducing -> halted`) and the daily-loss lock.
-`apply_trade` folds a closing deal into the loss streak and cooldown. `resume` is the explicit
-operator action that lifts a halt. None of them read the clock: time comes from the message.
+`apply_trade` folds a closing deal into its position's result, the loss streak and cooldown.
+`resume` is the explicit operator action that lifts a halt. None of them read the clock: time
+comes from the message.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from sidecar.engine.rounding import round9
 from sidecar.engine.state import ACTIVE, HALTED, REDUCING, AccountState
 
 DAY = 86_400
+# Positions whose running result the state remembers (and that a streak can name): a position
+# closed in parts more than this many positions ago would count as a new one.
+TRACKED_POSITIONS = 64
 
 
 @dataclass(frozen=True)
@@ -133,32 +137,53 @@ def net_result(profit: float, commission: float, swap: float) -> float:
     return profit + commission + swap
 
 
+def position_key(position: int, deal: int) -> int:
+    """The trade a deal belongs to: its position, or the deal alone when the EA sent no position
+    id (negative keys never meet real position ids)."""
+    return position or -deal
+
+
 def apply_trade(
     state: AccountState,
     *,
     entry: str,
     net_profit: float,
+    position: int,
     server_time: int,
     signal_id: str | None,
     gmt: int,
     risk: RiskConfig,
 ) -> tuple[AccountState, list[Transition]]:
-    """Fold one deal into the loss streak, cooldown and recent signal ids."""
+    """Fold one deal into its position's result, the loss streak, cooldown and signal ids.
+
+    The streak counts losing positions, not deals: a position closed in parts (a partial close,
+    then the stop) is one trade whose result is the sum of its closing deals. A closing deal that
+    leaves its position's result negative counts that position once; one that leaves it positive
+    is a win and ends the streak (a position back at exactly zero changes nothing). `position` is
+    the key from `position_key`.
+    """
     s = state
     events: list[Transition] = []
     if signal_id:
         s = remember_signal(s, signal_id, gmt, risk)
     if entry == "in":
         return s, events
-    if net_profit < 0:
+    results = dict(s.position_results)
+    result = round9(results.pop(position, 0.0) + net_profit)  # sums of cents: no binary noise
+    results[position] = result  # re-inserted: the most recently closed position is last
+    s = s.evolve(position_results=tuple(results.items())[-TRACKED_POSITIONS:])
+    if result < 0 and position not in s.streak_positions:
         streak = s.loss_streak + 1
-        s = s.evolve(loss_streak=streak)
+        s = s.evolve(
+            loss_streak=streak,
+            streak_positions=(*s.streak_positions, position)[-TRACKED_POSITIONS:],
+        )
         if streak % risk.loss_streak == 0 and risk.cooldown_minutes > 0:
             until = server_time + 60 * risk.cooldown_minutes
             s = s.evolve(cooldown_until=max(s.cooldown_until, until))
             events.append(Transition("risk.cooldown", {"losses": streak, "until": until}))
-    elif net_profit > 0 and s.loss_streak:
-        s = s.evolve(loss_streak=0)
+    elif result > 0 and (s.loss_streak or s.streak_positions):
+        s = s.evolve(loss_streak=0, streak_positions=())
     return s, events
 
 

@@ -19,6 +19,7 @@ from sidecar.engine.account import (
     apply_trade,
     net_result,
     observe,
+    position_key,
     remember_signal,
 )
 from sidecar.engine.bars import Bars
@@ -233,6 +234,7 @@ class Engine:
             state,
             entry=trade.entry,
             net_profit=net_result(trade.profit, trade.commission, trade.swap),
+            position=position_key(trade.position, trade.deal),
             server_time=trade.time,
             signal_id=signal_from_comment(trade.comment),
             gmt=gmt,

@@ -32,7 +32,7 @@ class AccountState(msgspec.Struct, frozen=True, gc=False):
     mode_reason: str = ""
     mode_since: int = 0  # GMT seconds
     daily_lock_day: int = -1  # the broker day on which the daily-loss lock holds
-    loss_streak: int = 0  # consecutive losing closing deals
+    loss_streak: int = 0  # consecutive losing positions (see account.apply_trade)
     cooldown_until: int = 0  # server seconds; no entries before this
     recent_signals: tuple[tuple[str, int], ...] = ()  # (signal id, GMT seconds seen)
     reduced_tickets: tuple[int, ...] = ()  # positions already cut in the current reducing spell
@@ -43,6 +43,11 @@ class AccountState(msgspec.Struct, frozen=True, gc=False):
     pending_equity: float = 0.0
     equity: float = 0.0  # last seen, for /v1/state
     balance: float = 0.0
+    # Net result so far (profit + commission + swap) of the newest positions with a closing deal,
+    # as (position key, money), the most recently closed last: a position closed in parts is
+    # judged as one trade by the loss streak.
+    position_results: tuple[tuple[int, float], ...] = ()
+    streak_positions: tuple[int, ...] = ()  # positions counted in the current loss streak
 
     @property
     def drawdown_pct(self) -> float:
@@ -71,6 +76,9 @@ class AccountState(msgspec.Struct, frozen=True, gc=False):
             and self.cooldown_until == other.cooldown_until
             and self.recent_signals == other.recent_signals
             and self.reduced_tickets == other.reduced_tickets
+            # By identity: only a trade replaces these (and saves at once); a tick passes them on.
+            and self.position_results is other.position_results
+            and self.streak_positions is other.streak_positions
         )
 
 

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sidecar.engine.account import net_result
+from sidecar.engine.account import net_result, position_key
 from sidecar.engine.state import TradeStats
 
 Loader = Callable[[int, int], list[dict[str, Any]]]  # (login, limit) -> closing deals, oldest first
@@ -49,8 +49,7 @@ class TradeJournal:
 
     @staticmethod
     def _key(deal: dict[str, Any]) -> int:
-        # Without a position id every deal is its own bet (negative keys never meet real ids).
-        return int(deal["position"]) or -int(deal["deal"])
+        return position_key(int(deal["position"]), int(deal["deal"]))
 
     def _fold(self, login: int, items: Iterable[tuple[int, float]]) -> None:
         book = self._books[login]

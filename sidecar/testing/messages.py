@@ -155,6 +155,7 @@ def trade(
     comment: str = "",
     symbol: str = "EURUSD",
     msg_id: str | None = None,
+    position: int | None = None,
 ) -> dict[str, Any]:
     return {
         "v": 1,
@@ -163,7 +164,7 @@ def trade(
         "login": login,
         "deal": deal,
         "order": deal + 1000,
-        "position": deal // 2 + 1,
+        "position": deal // 2 + 1 if position is None else position,
         "symbol": symbol,
         "side": "buy",
         "entry": entry,

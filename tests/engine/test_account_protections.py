@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
+from sidecar.config import Config
 from sidecar.engine import reasons as R
-from sidecar.engine.account import broker_day, next_day_start
+from sidecar.engine.account import TRACKED_POSITIONS, broker_day, next_day_start
+from sidecar.engine.decide import Engine
+from sidecar.protocol import Trade
 from sidecar.testing import messages
 from tests.engine.helpers import (
     LOGIN,
@@ -212,23 +216,23 @@ def test_duplicate_signal_window(age: int, blocked: bool) -> None:
 # ------------------------------------------------------------------ loss streak cooldown
 
 
-def _losses(n: int, start: int = T0 + 1000):
-    import msgspec
-
-    from sidecar.config import Config
-    from sidecar.engine.decide import Engine
-    from sidecar.protocol import Trade
-
+def _deals(state, *deals: tuple[int, float], start: int = T0 + 1000):
+    """Fold closing deals, given as (position, net result), into `state`, one second apart."""
     engine = Engine(Config())
-    state = anchored()
     events = []
-    for i in range(n):
+    for i, (position, profit) in enumerate(deals):
         t = msgspec.convert(
-            messages.trade(100 + i, entry="out", profit=-10.0, time=start + i), Trade
+            messages.trade(100 + i, entry="out", profit=profit, time=start + i, position=position),
+            Trade,
         )
         state, ev = engine.on_trade(state, t, start + i)
         events += ev
     return state, events
+
+
+def _losses(n: int, start: int = T0 + 1000):
+    """`n` losing positions, each closed by one deal."""
+    return _deals(anchored(), *[(501 + i, -10.0) for i in range(n)], start=start)
 
 
 @pytest.mark.parametrize(("losses", "cooling"), [(2, False), (3, True)])
@@ -251,16 +255,58 @@ def test_cooldown_lasts_sixty_minutes_and_forces_defensive_leverage() -> None:
 
 
 def test_a_win_resets_the_streak() -> None:
-    import msgspec
-
-    from sidecar.config import Config
-    from sidecar.engine.decide import Engine
-    from sidecar.protocol import Trade
-
-    state, _ = _losses(2)
-    win = msgspec.convert(messages.trade(200, entry="out", profit=5.0, time=T0 + 2000), Trade)
-    state, _ = Engine(Config()).on_trade(state, win, T0 + 2000)
+    state, _ = _deals(anchored(), (501, -10.0), (502, -10.0), (503, 5.0))
     assert state.loss_streak == 0
+
+
+def test_a_losing_position_closed_in_three_parts_is_one_loss() -> None:
+    state, events = _deals(anchored(), (501, -4.0), (501, -3.0), (501, -3.0))
+    assert state.loss_streak == 1
+    assert events == []  # no cooldown: one losing trade, not three
+    d = decide(state, make_tick(server=T0 + 1100), buy_signal())
+    assert R.RISK_COOLDOWN not in codes(d)
+
+
+def test_a_profitable_partial_close_then_a_smaller_loss_is_a_win() -> None:
+    # Two losses, then a position that took +30 at its partial close and gave back 10 at the
+    # stop: +20 overall, so the streak ends instead of reaching three.
+    state, events = _deals(anchored(), (501, -10.0), (502, -10.0), (503, 30.0), (503, -10.0))
+    assert state.loss_streak == 0
+    assert events == []
+
+
+def test_a_partial_win_then_a_bigger_loss_counts_once() -> None:
+    state, events = _deals(anchored(), (501, -10.0), (502, -10.0), (503, 10.0), (503, -25.0))
+    assert state.loss_streak == 1  # the first two ended with 503's partial win
+    assert events == []
+    state, events = _deals(state, (504, -1.0), (505, -1.0), start=T0 + 2000)
+    assert state.loss_streak == 3 and events[0].event == "risk.cooldown"
+
+
+def test_a_losing_position_still_open_counts_again_after_a_win() -> None:
+    # 501 loses a part, 502 wins (streak over), then 501's remainder loses: the most recent
+    # trade to finish is a loss, so the new streak counts it.
+    state, _ = _deals(anchored(), (501, -10.0), (502, 5.0), (501, -5.0))
+    assert state.loss_streak == 1
+
+
+def test_deals_without_a_position_id_are_each_their_own_trade() -> None:
+    state, events = _deals(anchored(), (0, -1.0), (0, -1.0), (0, -1.0))
+    assert state.loss_streak == 3 and events
+
+
+def test_cent_sums_are_exact() -> None:
+    # 0.1 + 0.2 - 0.3 is 5.6e-17 in binary: a position back at exactly zero is no win.
+    state, _ = _deals(anchored(), (501, -10.0), (502, 0.1), (502, 0.2), (502, -0.3))
+    assert dict(state.position_results)[502] == 0.0
+    assert state.loss_streak == 0  # 502's partial win ended the streak; its zero adds nothing
+
+
+def test_the_state_remembers_a_bounded_number_of_positions() -> None:
+    state, _ = _deals(anchored(), *[(1000 + i, -1.0) for i in range(TRACKED_POSITIONS + 10)])
+    assert len(state.position_results) == TRACKED_POSITIONS
+    assert len(state.streak_positions) == TRACKED_POSITIONS
+    assert state.loss_streak == TRACKED_POSITIONS + 10
 
 
 # ------------------------------------------------------------------ reporting
