@@ -129,6 +129,7 @@ class GuardLimits:
     max_lot: float = 0.0  # <= 0 disables
     max_spread_points: float = 0.0  # <= 0 disables
     dup_window_sec: int = 300
+    day_offset_hours: float = 0.0  # broker day = server midnight + this, in [-23, 23]
 
 
 @dataclass
@@ -181,16 +182,19 @@ class GuardDecision:
     detail: str = ""
 
 
-def day_start(server_time: int) -> int:
-    return server_time - server_time % DAY_SECONDS
+def day_start(server_time: int, day_offset_hours: float = 0.0) -> int:
+    """Server time at which the broker day containing `server_time` started."""
+    offset = int(mql_round(day_offset_hours * 3600.0))  # MathRound, as the EA does
+    return server_time - (server_time - offset) % DAY_SECONDS
 
 
-def on_account(state: GuardState, server_time: int, equity: float) -> bool:
-    """Roll the broker day (server-time midnight) and the high-water mark; True if changed."""
+def on_account(state: GuardState, limits: GuardLimits, server_time: int, equity: float) -> bool:
+    """Roll the broker day (server midnight + the offset) and the high-water mark; True if
+    changed."""
     if not math.isfinite(equity) or equity <= 0.0:
         return False
     changed = False
-    day = day_start(server_time)
+    day = day_start(server_time, limits.day_offset_hours)
     if (day != state.day_start or state.day_start_equity <= 0.0) and day >= state.day_start:
         state.day_start = day
         state.day_start_equity = equity

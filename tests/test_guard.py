@@ -58,7 +58,8 @@ def _check(got: dict[str, Any], expect: dict[str, Any]) -> None:
 def test_guard_vectors(op: str, inp: dict[str, Any], expect: dict[str, Any]) -> None:
     state = _state(inp["state"])
     if op == "on_account":
-        changed = g.on_account(state, inp["server_time"], inp["equity"])
+        limits = g.GuardLimits(**inp.get("limits", {}))
+        changed = g.on_account(state, limits, inp["server_time"], inp["equity"])
         got = {
             "changed": changed,
             "day_start": state.day_start,

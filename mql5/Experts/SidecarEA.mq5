@@ -56,6 +56,7 @@ input group "Hard limits"
 input double            InpMaxRiskPct     = 2.0;                       // Max risk per trade, % of equity
 input double            InpMaxLeverage    = 500.0;                     // Max effective leverage (notional/equity)
 input double            InpDailyLossPct   = 3.0;                       // Daily loss limit, % of day-start equity
+input double            InpDayOffsetHours = 0.0;                       // Broker day starts at server midnight + hours (= sidecar broker.day_offset_hours)
 input double            InpFloatingLossPct = 10.0;                     // Floating loss limit, % of balance
 input double            InpMaxDrawdownPct = 15.0;                      // Drawdown from equity high, %
 input int               InpMaxPositions   = 3;                         // Max open positions of this EA
@@ -833,7 +834,7 @@ void AccountTick(void)
   {
    double equity = AccountInfoDouble(ACCOUNT_EQUITY);
    long day = g_state.day_start;
-   if(GuardOnAccount(g_state, NowServer(), equity))
+   if(GuardOnAccount(g_state, g_limits, NowServer(), equity))
       g_state_dirty = true;
    // a new broker day is saved at once; a rising high-water mark at most every 60 s
    if(g_state_dirty && (g_state.day_start != day || NowServer() - g_state_saved >= 60))
@@ -874,6 +875,7 @@ int OnInit(void)
    g_limits.max_lot = InpMaxLot;
    g_limits.max_spread_points = InpMaxSpreadPts;
    g_limits.dup_window_sec = InpDupWindowSec;
+   g_limits.day_offset_hours = InpDayOffsetHours;
    string errors = GuardLimitsErrors(g_limits);
    if(InpTimeoutMs < 10 || InpTimeoutMs > 60000)
       errors += "InpTimeoutMs must be in 10..60000; ";

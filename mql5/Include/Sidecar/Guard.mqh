@@ -31,11 +31,13 @@ struct GuardLimits
    double            max_lot;            // per trade; <= 0 disables
    double            max_spread_points;  // <= 0 disables
    int               dup_window_sec;     // same signal id within this many seconds -> refused (300)
+   double            day_offset_hours;   // broker day = server midnight + this (the sidecar's
+                                         // [broker] day_offset_hours; -7 = 17:00), in [-23, 23]
   };
 
 struct GuardState
   {
-   long              day_start;          // server-time midnight of the current broker day
+   long              day_start;          // server time the current broker day started
    double            day_start_equity;
    double            hwm;                // equity high-water mark
    int               sig_count;
@@ -96,6 +98,7 @@ void GuardLimitsDefaults(GuardLimits &l)
    l.max_lot = 0.0;
    l.max_spread_points = 0.0;
    l.dup_window_sec = 300;
+   l.day_offset_hours = 0.0;
   }
 
 // A human-readable list of invalid limits ("" when valid); the EA refuses to start otherwise.
@@ -120,6 +123,8 @@ string GuardLimitsErrors(const GuardLimits &l)
       e += "max_spread_points must be >= 0 (0 = no cap); ";
    if(l.dup_window_sec < 0)
       e += "dup_window_sec must be >= 0; ";
+   if(!(l.day_offset_hours >= -23.0 && l.day_offset_hours <= 23.0))
+      e += "day_offset_hours must be in [-23, 23]; ";
    return e;
   }
 
@@ -136,23 +141,25 @@ void GuardStateReset(GuardState &s)
      }
   }
 
-long GuardDayStart(const long server_time)
+// Server time at which the broker day containing `server_time` started: server midnight shifted
+// by `day_offset_hours` (whole seconds; the same rule as the sidecar's broker day).
+long GuardDayStart(const long server_time, const double day_offset_hours)
   {
-   long t = server_time;
-   long r = t % GUARD_DAY_SECONDS;
+   long offset = (long)MathRound(day_offset_hours * 3600.0);
+   long r = (server_time - offset) % GUARD_DAY_SECONDS;
    if(r < 0)
       r += GUARD_DAY_SECONDS;
-   return t - r;
+   return server_time - r;
   }
 
 // Rolls the broker day and the high-water mark. Returns true when an anchor changed
 // (the caller persists the state then).
-bool GuardOnAccount(GuardState &s, const long server_time, const double equity)
+bool GuardOnAccount(GuardState &s, const GuardLimits &l, const long server_time, const double equity)
   {
    if(!MathIsValidNumber(equity) || equity <= 0.0)
       return false;
    bool changed = false;
-   long day = GuardDayStart(server_time);
+   long day = GuardDayStart(server_time, l.day_offset_hours);
    if(day != s.day_start || s.day_start_equity <= 0.0)
      {
       if(day >= s.day_start)

@@ -262,10 +262,15 @@ static void TestGuardState()
    loose = l;
    loose.max_positions = 6;
    CHECK(GuardLimitsErrors(loose).find("max_positions") != std::string::npos);
+   loose = l;
+   loose.day_offset_hours = 24.0;
+   CHECK(GuardLimitsErrors(loose).find("day_offset_hours") != std::string::npos);
+   loose.day_offset_hours = -23.0;
+   CHECK_EQ(GuardLimitsErrors(loose), string(""));
 
    GuardState s;
    GuardStateReset(s);
-   CHECK(GuardOnAccount(s, 1734486000L, 10000.0));
+   CHECK(GuardOnAccount(s, l, 1734486000L, 10000.0));
    GuardRememberSignal(s, l, "sig-a", 1734486000L);
    GuardRememberSignal(s, l, "sig-b", 1734486100L);
    string text = GuardStateSerialize(s);

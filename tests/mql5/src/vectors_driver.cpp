@@ -36,11 +36,12 @@ static string RunGuard(const CJsonFlat &j, const string &op)
    l.max_lot = InD(j, "input.limits.max_lot", l.max_lot);
    l.max_spread_points = InD(j, "input.limits.max_spread_points", l.max_spread_points);
    l.dup_window_sec = (int)InL(j, "input.limits.dup_window_sec", l.dup_window_sec);
+   l.day_offset_hours = InD(j, "input.limits.day_offset_hours", l.day_offset_hours);
    GuardState s;
    ReadState(j, s);
    if(op == "on_account")
    {
-      bool changed = GuardOnAccount(s, InL(j, "input.server_time", 0), InD(j, "input.equity", 0.0));
+      bool changed = GuardOnAccount(s, l, InL(j, "input.server_time", 0), InD(j, "input.equity", 0.0));
       return string("{\"changed\":") + (changed ? "true" : "false") + ",\"day_start\":" +
              IntegerToString(s.day_start) + ",\"day_start_equity\":" + Num(s.day_start_equity) +
              ",\"hwm\":" + Num(s.hwm) + "}";
