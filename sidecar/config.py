@@ -15,7 +15,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 HARD_MAX_RISK_PCT = 2.0  # DESIGN.md: per-trade risk is never above 2%, whatever the config says
 HARD_LEVERAGE_CEILING = 500  # whatever the broker allows
@@ -40,6 +47,14 @@ class BrokerConfig(_Section):
     day_offset_hours: float = Field(0.0, ge=-23, le=23)
     # In the Strategy Tester TimeGMT() equals server time; true GMT = server - this offset.
     tester_gmt_offset_hours: float = Field(0.0, ge=-14, le=14)
+
+    @field_validator("day_offset_hours")
+    @classmethod
+    def _whole_minutes(cls, v: float) -> float:
+        # The EA's InpDayOffsetHours must give the same day: whole minutes leave no rounding.
+        if abs(v * 60 - round(v * 60)) > 1e-6:
+            raise ValueError("must be a whole number of minutes (e.g. -7 or 5.5)")
+        return v
 
 
 class RiskConfig(_Section):

@@ -97,3 +97,17 @@ def test_secrets_are_never_echoed_in_errors() -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, env={}, overrides={"server": {"token": 20240101}})
     assert "server.token" in str(err.value) and "20240101" not in str(err.value)
+
+
+@pytest.mark.parametrize(("hours", "ok"), [(-7, True), (5.5, True), (5.75, True), (0.1234, False)])
+def test_broker_day_offset_is_whole_minutes_like_the_eas(hours: float, ok: bool) -> None:
+    # The EA's Guard must compute the same broker day from InpDayOffsetHours.
+    if ok:
+        cfg = load_config(None, env={}, overrides={"broker": {"day_offset_hours": hours}})
+        assert cfg.broker.day_offset_hours == hours
+        return
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={}, overrides={"broker": {"day_offset_hours": hours}})
+    assert "broker.day_offset_hours" in str(err.value) and "whole number of minutes" in str(
+        err.value
+    )

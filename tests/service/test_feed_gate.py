@@ -67,7 +67,7 @@ def test_the_gate_matches_a_walk_over_every_event(dense_calendar) -> None:
     # Random moments, and every window edge of a sample of events (bounds are inclusive).
     moments = [NOW - 2 * 86400 + rng.randrange(10 * 86400) for _ in range(400)]
     for t in rng.sample(event_times, 60):
-        for edge in (-feeds.before_s, feeds.after_s, -feeds.close_s):
+        for edge in (-feeds.before_s, feeds.after_s, -feeds.close_s, 0):
             moments += [t + edge - 1, t + edge, t + edge + 1]
     blocked = closing = 0
     for gmt in moments:

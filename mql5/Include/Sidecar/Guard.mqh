@@ -32,7 +32,8 @@ struct GuardLimits
    double            max_spread_points;  // <= 0 disables
    int               dup_window_sec;     // same signal id within this many seconds -> refused (300)
    double            day_offset_hours;   // broker day = server midnight + this (the sidecar's
-                                         // [broker] day_offset_hours; -7 = 17:00), in [-23, 23]
+                                         // [broker] day_offset_hours; -7 = 17:00), in [-23, 23],
+                                         // whole minutes
   };
 
 struct GuardState
@@ -125,6 +126,9 @@ string GuardLimitsErrors(const GuardLimits &l)
       e += "dup_window_sec must be >= 0; ";
    if(!(l.day_offset_hours >= -23.0 && l.day_offset_hours <= 23.0))
       e += "day_offset_hours must be in [-23, 23]; ";
+   else
+      if(MathAbs(l.day_offset_hours * 60.0 - MathRound(l.day_offset_hours * 60.0)) > 0.000001)
+         e += "day_offset_hours must be a whole number of minutes (like the sidecar's); ";
    return e;
   }
 

@@ -265,7 +265,11 @@ static void TestGuardState()
    loose = l;
    loose.day_offset_hours = 24.0;
    CHECK(GuardLimitsErrors(loose).find("day_offset_hours") != std::string::npos);
+   loose.day_offset_hours = 0.1234;
+   CHECK(GuardLimitsErrors(loose).find("whole number of minutes") != std::string::npos);
    loose.day_offset_hours = -23.0;
+   CHECK_EQ(GuardLimitsErrors(loose), string(""));
+   loose.day_offset_hours = 5.5;
    CHECK_EQ(GuardLimitsErrors(loose), string(""));
 
    GuardState s;
