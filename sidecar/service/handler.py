@@ -109,8 +109,9 @@ class Sidecar:
         self.feeds: dict[str, FeedStatus] = {}
         self.feed_gate: FeedGate | None = None
         self._after: list[Callable[[], None]] = []  # bookkeeping deferred past the reply
-        self._regimes: dict[int, str] = {}  # last leverage regime per login, for leverage.* logs
-        self._caps: dict[int, str] = {}  # last LEVERAGE_CAP reason per login (skips re-parsing)
+        # The last LEVERAGE_CAP reason per login: `leverage.regime` logs when its regime changes,
+        # and an unchanged reason is not parsed again.
+        self._caps: dict[int, str] = {}
         # Set by the feeds service (sidecar/service/feeds.py): whether EODHD is configured, the
         # `news` part of /v1/state, and a hook told when the EA pushes its calendar.
         self.news_configured = False
@@ -390,11 +391,11 @@ class Sidecar:
     def _log_leverage(self, msg: Tick, cap: str | None, cuts: tuple[str, ...]) -> None:
         """`leverage.regime` when an account's regime changes, `leverage.cut` on every cut."""
         if cap is not None:
+            last = self._caps.get(msg.login)
             self._caps[msg.login] = cap
             regime = cap.split(" ", 2)[1]
-            previous = self._regimes.get(msg.login)
+            previous = last and last.split(" ", 2)[1]
             if previous != regime:
-                self._regimes[msg.login] = regime
                 event(
                     log,
                     "leverage.regime",
