@@ -176,15 +176,27 @@ class Store:
         with self._lock:
             return self._conn.execute(sql, [*args, limit]).fetchall()
 
-    def closed_trades(self, login: int, limit: int) -> list[dict[str, Any]]:
-        """The newest closing deals (for the Kelly journal), oldest first."""
+    def position_deals(self, login: int, closed: int, opened: int) -> list[dict[str, Any]]:
+        """Every deal of the `closed` positions closed most recently, and the entry deals of the
+        `opened` newest positions not closed yet (the Kelly journal: a position's result
+        includes its entry's commission), oldest first. A deal without a position id is its own
+        position (the key of `engine.account.position_key`)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT * FROM trades WHERE login = ? AND entry != 'in' "
-                "ORDER BY time DESC, deal DESC LIMIT ?",
-                (login, limit),
+                "WITH keyed AS (SELECT *, CASE WHEN position = 0 THEN -deal ELSE position END AS k "
+                "FROM trades WHERE login = ?), "
+                "closed AS (SELECT k FROM keyed WHERE entry != 'in' "
+                "GROUP BY k ORDER BY MAX(time) DESC, MAX(deal) DESC LIMIT ?), "
+                "opened AS (SELECT k FROM keyed WHERE entry = 'in' "
+                "AND k NOT IN (SELECT k FROM keyed WHERE entry != 'in') "
+                "ORDER BY time DESC, deal DESC LIMIT ?) "
+                "SELECT * FROM keyed WHERE k IN closed OR k IN opened ORDER BY time, deal",
+                (login, closed, opened),
             ).fetchall()
-        return [dict(r) for r in reversed(rows)]
+        deals = [dict(r) for r in rows]
+        for d in deals:
+            del d["k"]  # the query's own key, not a column
+        return deals
 
     # ------------------------------------------------------------ account state
 

@@ -10,13 +10,18 @@ from sidecar.store import Store
 
 
 def _trade(
-    deal: int, login: int = 1, entry: str = "out", profit: float = -1.0, time: int = 100
+    deal: int,
+    login: int = 1,
+    entry: str = "out",
+    profit: float = -1.0,
+    time: int = 100,
+    position: int = 0,
 ) -> dict:
     return {
         "login": login,
         "deal": deal,
         "order_id": 0,
-        "position": 0,
+        "position": position,
         "symbol": "EURUSD",
         "side": "buy",
         "entry": entry,
@@ -40,11 +45,27 @@ def test_trades_are_idempotent_by_login_and_deal(tmp_path: Path) -> None:
     store.close()
 
 
-def test_closed_trades_are_the_newest_closing_deals_oldest_first(tmp_path: Path) -> None:
+def test_position_deals_are_the_newest_closed_positions_and_the_open_entries(
+    tmp_path: Path,
+) -> None:
     store = Store(tmp_path / "s.sqlite")
-    for i in range(10):
-        store.insert_trade(_trade(i, entry="in" if i % 2 else "out", time=100 + i))
-    assert [t["deal"] for t in store.closed_trades(1, limit=3)] == [4, 6, 8]
+    # Positions 1..5 opened then closed in turn (deal 10p opens p, 10p+1 closes it); position 3
+    # also has a partial close; position 6 is still open; deals 90 and 91 have no position id
+    # (each its own position, 90 an entry).
+    for p in range(1, 7):
+        store.insert_trade(_trade(10 * p, entry="in", time=100 * p, position=p))
+        if p < 6:
+            store.insert_trade(_trade(10 * p + 1, time=100 * p + 50, position=p))
+    store.insert_trade(_trade(32, time=360, position=3))
+    store.insert_trade(_trade(90, entry="in", time=150))
+    store.insert_trade(_trade(91, time=555))
+    deals = store.position_deals(1, closed=4, opened=1)
+    # the newest four closed: 91 (t=555), 5, 4, 3; the newest open entry: 60 (90 is older)
+    assert [d["deal"] for d in deals] == [30, 31, 32, 40, 41, 50, 51, 91, 60]
+    assert set(deals[0]) == set(_trade(0))  # the stored row, nothing added
+    opened = store.position_deals(1, closed=0, opened=5)
+    assert [d["deal"] for d in opened] == [90, 60]
+    assert store.position_deals(2, closed=4, opened=5) == []  # another account
     store.close()
 
 

@@ -2,7 +2,7 @@
 
 `observe` folds one tick's account numbers into the risk state: broker-day rollover, the equity
 high-water mark, the breaker mode (`active -> reducing -> halted`) and the daily-loss lock.
-`apply_trade` folds a closing deal into its position's result, the loss streak and cooldown.
+`apply_trade` folds a deal into its position's result, the loss streak and cooldown.
 `resume` is the explicit operator action that lifts a halt. None of them read the clock: time
 comes from the message.
 """
@@ -157,21 +157,25 @@ def apply_trade(
     """Fold one deal into its position's result, the loss streak, cooldown and signal ids.
 
     The streak counts losing positions, not deals: a position closed in parts (a partial close,
-    then the stop) is one trade whose result is the sum of its closing deals. A closing deal that
-    leaves its position's result negative counts that position once; one that leaves it positive
-    is a win and ends the streak (a position back at exactly zero changes nothing). `position` is
-    the key from `position_key`.
+    then the stop) is one trade whose result is the sum of all its deals, the entry's commission
+    included (many brokers charge it on the entry deal, some all of it there: a close at +0.40
+    after a 0.70 commission is a loss). The entry deal only starts the sum; closing deals judge
+    it. A closing deal that leaves its position's result negative counts that position once; one
+    that leaves it positive is a win and ends the streak (a position back at exactly zero changes
+    nothing). `position` is the key from `position_key`.
     """
     s = state
     events: list[Transition] = []
     if signal_id:
         s = remember_signal(s, signal_id, gmt, risk)
-    if entry == "in":
+    if entry == "in" and net_profit == 0:
         return s, events
     results = dict(s.position_results)
     result = round9(results.pop(position, 0.0) + net_profit)  # sums of cents: no binary noise
-    results[position] = result  # re-inserted: the most recently closed position is last
+    results[position] = result  # re-inserted: the most recently touched position is last
     s = s.evolve(position_results=tuple(results.items())[-TRACKED_POSITIONS:])
+    if entry == "in":  # an open position is not a result yet
+        return s, events
     if result < 0 and position not in s.streak_positions:
         streak = s.loss_streak + 1
         s = s.evolve(

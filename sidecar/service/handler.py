@@ -121,7 +121,7 @@ class Sidecar:
         self.strategy_context: Callable[[SymbolSpec], StrategyContext] | None = None
         self.started = time.time()
         # Kelly statistics per login: read from the store here, then kept current by `trade`.
-        self.trade_journal = TradeJournal(config.sizing.kelly_trades, store.closed_trades)
+        self.trade_journal = TradeJournal(config.sizing.kelly_trades, store.position_deals)
         for login in self.states:
             self.trade_journal.stats(login)
         for login, st in self.states.items():
@@ -440,8 +440,7 @@ class Sidecar:
             return Ack(id=msg.id, duplicate=True)
         self.states[msg.login] = new
         self.metrics.child(self.metrics.trades, str(msg.login), msg.entry).inc()
-        if msg.entry != "in":
-            self.trade_journal.add_closing_deal(msg.login, row)
+        self.trade_journal.add_deal(msg.login, row)
         event(
             log,
             "trade.recorded",

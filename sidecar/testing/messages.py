@@ -156,6 +156,7 @@ def trade(
     symbol: str = "EURUSD",
     msg_id: str | None = None,
     position: int | None = None,
+    commission: float = 0.0,
 ) -> dict[str, Any]:
     return {
         "v": 1,
@@ -171,7 +172,7 @@ def trade(
         "volume": 0.1,
         "price": 1.1,
         "profit": profit,
-        "commission": 0.0,
+        "commission": commission,
         "swap": 0.0,
         "time": time,
         "comment": comment,

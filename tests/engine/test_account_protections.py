@@ -290,6 +290,60 @@ def test_a_losing_position_still_open_counts_again_after_a_win() -> None:
     assert state.loss_streak == 1
 
 
+def _fold(state, *deals: tuple[str, int, float, float], start: int = T0 + 1000):
+    """Fold deals given as (entry, position, profit, commission), one second apart."""
+    engine = Engine(Config())
+    events = []
+    for i, (entry, position, profit, commission) in enumerate(deals):
+        msg = messages.trade(
+            200 + i,
+            entry=entry,
+            profit=profit,
+            commission=commission,
+            time=start + i,
+            position=position,
+        )
+        state, ev = engine.on_trade(state, msgspec.convert(msg, Trade), start + i)
+        events += ev
+    return state, events
+
+
+def test_the_entry_commission_counts_in_the_position_result() -> None:
+    # Two losses, then a position closed at +0.40 gross after a 0.70 commission charged on its
+    # entry deal: -0.30 net, the third loss in a row.
+    state, events = _fold(
+        anchored(),
+        ("out", 501, -10.0, 0.0),
+        ("out", 502, -10.0, 0.0),
+        ("in", 503, 0.0, -0.70),
+        ("out", 503, 0.40, 0.0),
+    )
+    assert dict(state.position_results)[503] == -0.3
+    assert state.loss_streak == 3 and events[0].event == "risk.cooldown"
+
+
+def test_an_entry_deal_starts_the_result_but_is_not_a_result() -> None:
+    state, events = _fold(anchored(), ("out", 501, -10.0, 0.0), ("in", 502, 0.0, -0.70))
+    assert state.loss_streak == 1 and events == []  # the open position is neither loss nor win
+    state, _ = _fold(state, ("out", 502, 1.0, -0.70), start=T0 + 2000)
+    assert dict(state.position_results)[502] == -0.4  # 1.00 - 0.70 - 0.70: a loss
+    assert state.loss_streak == 2
+    state, _ = _fold(state, ("in", 503, 0.0, 0.0), start=T0 + 3000)
+    assert 503 not in dict(state.position_results)  # a free entry changes nothing
+
+
+def test_a_win_after_costs_still_ends_the_streak() -> None:
+    state, _ = _fold(
+        anchored(),
+        ("out", 501, -10.0, 0.0),
+        ("out", 502, -10.0, 0.0),
+        ("in", 503, 0.0, -0.70),
+        ("out", 503, 2.0, -0.70),
+    )
+    assert dict(state.position_results)[503] == 0.6
+    assert state.loss_streak == 0
+
+
 def test_deals_without_a_position_id_are_each_their_own_trade() -> None:
     state, events = _deals(anchored(), (0, -1.0), (0, -1.0), (0, -1.0))
     assert state.loss_streak == 3 and events

@@ -93,6 +93,29 @@ def test_partial_closes_are_one_result_and_duplicates_count_once(db: Path) -> No
     reloaded.store.close()
 
 
+def _deal(deal: int, position: int, entry: str, profit: float, commission: float, t: int):
+    msg = messages.trade(
+        deal, login=LOGIN, entry=entry, profit=profit, commission=commission, time=t
+    )
+    msg["position"] = position
+    return msg
+
+
+def test_entry_commissions_count_in_results_and_survive_a_restart(db: Path) -> None:
+    sidecar = Sidecar(Config(), Store(db))
+    _send(sidecar, _deal(1, 77, "in", 0.0, -3.5, T_TRADES))
+    _send(sidecar, _deal(2, 77, "out", 5.0, -3.5, T_TRADES + 10))  # +5 gross, -2 net
+    _send(sidecar, _deal(3, 78, "in", 0.0, -3.5, T_TRADES + 20))  # still open at the restart
+    assert sidecar.trade_journal.stats(LOGIN).results == (-2.0,)
+    sidecar.store.close()
+
+    again = Sidecar(Config(), Store(db))
+    assert again.trade_journal.stats(LOGIN).results == (-2.0,)
+    _send(again, _deal(4, 78, "out", 10.0, -3.5, T_TRADES + 30))  # 78's entry cost reloaded
+    assert again.trade_journal.stats(LOGIN).results == (-2.0, 3.0)
+    again.store.close()
+
+
 def test_below_twenty_positions_the_base_risk_applies(db: Path) -> None:
     sidecar = Sidecar(Config(), Store(db))
     for i in range(19):
