@@ -93,6 +93,9 @@ class EAInfo(_Struct):
     version: Name
     magic: NonNegInt
     tester: bool = False
+    # The EA's InpDayOffsetHours: where its own daily-loss hard limit starts the broker day. The
+    # sidecar compares it with `broker.day_offset_hours` (absent: an EA that does not say).
+    day_offset_hours: Annotated[float, msgspec.Meta(ge=-23, le=23)] | None = None
 
 
 class HelloAccount(_Struct):

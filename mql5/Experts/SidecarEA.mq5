@@ -386,6 +386,7 @@ bool SendHello(void)
    ea.version = EA_VERSION;
    ea.magic = (long)InpMagic;
    ea.tester = g_tester;
+   ea.day_offset_hours = InpDayOffsetHours;
    ProtoAccount acc;
    FillAccount(acc);
    ProtoSymbol sym;

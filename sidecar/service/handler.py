@@ -81,6 +81,12 @@ class HeartbeatInfo:
     symbol: str
     ea_gmt: int
     received: float  # wall clock, for /health only
+    day_offset_hours: float | None = None  # the EA's broker-day offset, from its last hello
+
+
+def same_day_offset(a: float, b: float) -> bool:
+    """Offsets are whole minutes on both sides (config and EA validate it)."""
+    return round(a * 60) == round(b * 60)
 
 
 @dataclass
@@ -261,7 +267,23 @@ class Sidecar:
         self.value_per_price.setdefault(login, {})[msg.symbol.name] = (
             msg.symbol.tick_value / msg.symbol.tick_size
         )
-        self._remember_heartbeat(login, msg.symbol.name, msg.time.gmt)
+        seen = self._remember_heartbeat(login, msg.symbol.name, msg.time.gmt)
+        seen.day_offset_hours = msg.ea.day_offset_hours
+        ours = self.config.broker.day_offset_hours
+        if msg.ea.day_offset_hours is not None and not same_day_offset(
+            msg.ea.day_offset_hours, ours
+        ):
+            # Two broker days: the EA's daily-loss hard limit and the sidecar's lock would reset
+            # at different hours. Not a veto (each side still enforces its own day), but loud.
+            event(
+                log,
+                "ea.day_offset_mismatch",
+                logging.WARNING,
+                login=login,
+                symbol=msg.symbol.name,
+                ea_day_offset_hours=msg.ea.day_offset_hours,
+                sidecar_day_offset_hours=ours,
+            )
         state = self.states.get(login)
         if state is None:
             state = empty_state(login)
@@ -461,14 +483,16 @@ class Sidecar:
         self._remember_heartbeat(msg.login, msg.symbol, msg.time.gmt)
         return Ack(id=msg.id)
 
-    def _remember_heartbeat(self, login: int, symbol: str, ea_gmt: int) -> None:
+    def _remember_heartbeat(self, login: int, symbol: str, ea_gmt: int) -> HeartbeatInfo:
         key = (login, symbol)
-        self.heartbeats.pop(key, None)
-        self.heartbeats[key] = HeartbeatInfo(login, symbol, ea_gmt, time.time())
+        previous = self.heartbeats.pop(key, None)
+        offset = None if previous is None else previous.day_offset_hours  # set by hello
+        info = self.heartbeats[key] = HeartbeatInfo(login, symbol, ea_gmt, time.time(), offset)
         while len(self.heartbeats) > MAX_HEARTBEATS:
             old = next(iter(self.heartbeats))
             self.heartbeats.pop(old)
             self.metrics.forget_heartbeat(*old)
+        return info
 
     def _calendar(self, msg: Calendar) -> Ack:
         events = [
@@ -587,6 +611,7 @@ class Sidecar:
         now = time.time()
         db_ok = self.store.ping()
         stale_after = self.config.server.heartbeat_stale_seconds
+        day_offset = self.config.broker.day_offset_hours
         with self.lock:
             eas = []
             for key, hb in list(self.heartbeats.items()):
@@ -596,15 +621,17 @@ class Sidecar:
             for (login, symbol), hb in sorted(self.heartbeats.items()):
                 age = now - hb.received
                 self.metrics.child(self.metrics.heartbeat_age, str(login), symbol).set(age)
-                eas.append(
-                    {
-                        "login": login,
-                        "symbol": symbol,
-                        "last_heartbeat_gmt": hb.ea_gmt,
-                        "age_s": round(age, 1),
-                        "stale": age > stale_after,
-                    }
-                )
+                ea: dict[str, Any] = {
+                    "login": login,
+                    "symbol": symbol,
+                    "last_heartbeat_gmt": hb.ea_gmt,
+                    "age_s": round(age, 1),
+                    "stale": age > stale_after,
+                }
+                if hb.day_offset_hours is not None:
+                    ea["day_offset_hours"] = hb.day_offset_hours
+                    ea["day_offset_matches"] = same_day_offset(hb.day_offset_hours, day_offset)
+                eas.append(ea)
             feeds = {}
             for name, f in sorted(self.feeds.items()):
                 age = None if f.last_ok is None else round(now - f.last_ok, 1)
@@ -619,7 +646,11 @@ class Sidecar:
         status = "ok"
         if not db_ok:
             status = "down"
-        elif any(e["stale"] for e in eas) or any(f["stale"] for f in feeds.values()) or not news_on:
+        elif (
+            any(e["stale"] or not e.get("day_offset_matches", True) for e in eas)
+            or any(f["stale"] for f in feeds.values())
+            or not news_on
+        ):
             status = "degraded"
         return {
             "status": status,
@@ -637,4 +668,5 @@ class Sidecar:
                 "the EA push its calendar; blackouts and sentiment are off",
             },
             "strategy": self.engine.strategy.name,
+            "broker": {"day_offset_hours": day_offset},
         }

@@ -186,7 +186,13 @@ DESIGN_EXAMPLES: list[dict[str, Any]] = [
         "type": "hello",
         "id": "h-1",
         "digits": 5,
-        "ea": {"name": "SidecarEA", "version": "1.0.0", "magic": 20251218, "tester": False},
+        "ea": {
+            "name": "SidecarEA",
+            "version": "1.0.0",
+            "magic": 20251218,
+            "tester": False,
+            "day_offset_hours": 0.0,
+        },
         "account": {
             "login": 12345678,
             "server": "JustMarkets-Live",
@@ -684,6 +690,7 @@ def _tick_messages() -> st.SearchStrategy[dict[str, Any]]:
                 "version": "1.0.0",
                 "magic": draw(t),
                 "tester": draw(st.booleans()),
+                "day_offset_hours": draw(st.sampled_from([0.0, 2.0, -7.0, 2.5, -0.25, 23.0])),
             },
             "account": {
                 "login": draw(t),

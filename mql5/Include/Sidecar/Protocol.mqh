@@ -199,6 +199,7 @@ struct ProtoEa
    string            version;
    long              magic;
    bool              tester;
+   double            day_offset_hours;   // InpDayOffsetHours: the sidecar checks it matches its own
   };
 
 struct ProtoAccount
@@ -342,6 +343,7 @@ void ProtoHelloBegin(CJsonWriter &w, const string id, const string token, const 
    w.KStr("version", ea.version);
    w.KInt("magic", ea.magic);
    w.KBool("tester", ea.tester);
+   w.KRaw("day_offset_hours", JsonExact(ea.day_offset_hours));
    w.EndObject();
    w.Key("account");
    w.BeginObject();

@@ -53,6 +53,7 @@ static string Encode(const CJsonFlat &j)
       ea.version = InS(j, "ea.version", "");
       ea.magic = InL(j, "ea.magic", 0);
       ea.tester = InB(j, "ea.tester", false);
+      ea.day_offset_hours = InD(j, "ea.day_offset_hours", 0.0);
       ProtoSymbol s;
       s.name = InS(j, "symbol.name", "");
       s.base = InS(j, "symbol.base", "");
