@@ -218,14 +218,23 @@ def test_duplicate_signal_window(age: int, blocked: bool) -> None:
 
 def _deals(state, *deals: tuple[int, float], start: int = T0 + 1000):
     """Fold closing deals, given as (position, net result), into `state`, one second apart."""
+    return _fold(state, *[("out", position, net, 0.0) for position, net in deals], start=start)
+
+
+def _fold(state, *deals: tuple[str, int, float, float], start: int = T0 + 1000):
+    """Fold deals given as (entry, position, profit, commission), one second apart."""
     engine = Engine(Config())
     events = []
-    for i, (position, profit) in enumerate(deals):
-        t = msgspec.convert(
-            messages.trade(100 + i, entry="out", profit=profit, time=start + i, position=position),
-            Trade,
+    for i, (entry, position, profit, commission) in enumerate(deals):
+        msg = messages.trade(
+            100 + i,
+            entry=entry,
+            profit=profit,
+            commission=commission,
+            time=start + i,
+            position=position,
         )
-        state, ev = engine.on_trade(state, t, start + i)
+        state, ev = engine.on_trade(state, msgspec.convert(msg, Trade), start + i)
         events += ev
     return state, events
 
@@ -288,24 +297,6 @@ def test_a_losing_position_still_open_counts_again_after_a_win() -> None:
     # trade to finish is a loss, so the new streak counts it.
     state, _ = _deals(anchored(), (501, -10.0), (502, 5.0), (501, -5.0))
     assert state.loss_streak == 1
-
-
-def _fold(state, *deals: tuple[str, int, float, float], start: int = T0 + 1000):
-    """Fold deals given as (entry, position, profit, commission), one second apart."""
-    engine = Engine(Config())
-    events = []
-    for i, (entry, position, profit, commission) in enumerate(deals):
-        msg = messages.trade(
-            200 + i,
-            entry=entry,
-            profit=profit,
-            commission=commission,
-            time=start + i,
-            position=position,
-        )
-        state, ev = engine.on_trade(state, msgspec.convert(msg, Trade), start + i)
-        events += ev
-    return state, events
 
 
 def test_the_entry_commission_counts_in_the_position_result() -> None:
