@@ -27,6 +27,8 @@ from sidecar.engine.state import AccountState
 log = logging.getLogger("sidecar.store")
 
 SCHEMA_VERSION = 1
+# Deals read per position when the Kelly journal loads: an entry, a partial close or two, the rest.
+DEALS_PER_POSITION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -180,18 +182,22 @@ class Store:
         """Every deal of the `closed` positions closed most recently, and the entry deals of the
         `opened` newest positions not closed yet (the Kelly journal: a position's result
         includes its entry's commission), oldest first. A deal without a position id is its own
-        position (the key of `engine.account.position_key`)."""
+        position (the key of `engine.account.position_key`). Only the newest
+        DEALS_PER_POSITION x (closed + opened) deals are read: the trade table is never pruned,
+        and this runs when a login is first seen, possibly on its first tick."""
+        window = DEALS_PER_POSITION * (closed + opened)
         with self._lock:
             rows = self._conn.execute(
                 "WITH keyed AS (SELECT *, CASE WHEN position = 0 THEN -deal ELSE position END AS k "
-                "FROM trades WHERE login = ?), "
+                "FROM (SELECT * FROM trades WHERE login = ? "
+                "ORDER BY time DESC, deal DESC LIMIT ?)), "
                 "closed AS (SELECT k FROM keyed WHERE entry != 'in' "
                 "GROUP BY k ORDER BY MAX(time) DESC, MAX(deal) DESC LIMIT ?), "
                 "opened AS (SELECT k FROM keyed WHERE entry = 'in' "
                 "AND k NOT IN (SELECT k FROM keyed WHERE entry != 'in') "
                 "ORDER BY time DESC, deal DESC LIMIT ?) "
                 "SELECT * FROM keyed WHERE k IN closed OR k IN opened ORDER BY time, deal",
-                (login, closed, opened),
+                (login, window, closed, opened),
             ).fetchall()
         deals = [dict(r) for r in rows]
         for d in deals:

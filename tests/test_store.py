@@ -69,6 +69,19 @@ def test_position_deals_are_the_newest_closed_positions_and_the_open_entries(
     store.close()
 
 
+def test_position_deals_reads_a_bounded_window_of_the_newest_deals(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.insert_trade(_trade(1, entry="in", time=1, position=1))
+    for p in range(2, 22):  # 20 positions opened and closed while position 1 stays open
+        store.insert_trade(_trade(10 * p, entry="in", time=10 * p, position=p))
+        store.insert_trade(_trade(10 * p + 1, time=10 * p + 5, position=p))
+    store.insert_trade(_trade(999, time=1000, position=1))
+    # closed=2 reads the newest 5 x 2 deals: position 1's entry is older than that window.
+    deals = store.position_deals(1, closed=2, opened=0)
+    assert [d["deal"] for d in deals] == [210, 211, 999]
+    store.close()
+
+
 def test_state_survives_reopening(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     state = AccountState(

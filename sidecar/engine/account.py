@@ -17,8 +17,9 @@ from sidecar.engine.state import ACTIVE, HALTED, REDUCING, AccountState
 
 DAY = 86_400
 # Positions whose running result the state remembers (and that a streak can name): a position
-# closed in parts more than this many positions ago would count as a new one.
-TRACKED_POSITIONS = 64
+# closed in parts, or still open since its entry, while more than this many others were traded
+# would count as a new one (its entry cost forgotten). The Kelly journal keeps as many open ones.
+TRACKED_POSITIONS = 256
 
 
 @dataclass(frozen=True)

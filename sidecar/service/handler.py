@@ -85,8 +85,10 @@ class HeartbeatInfo:
 
 
 def same_day_offset(a: float, b: float) -> bool:
-    """Offsets are whole minutes on both sides (config and EA validate it)."""
-    return round(a * 60) == round(b * 60)
+    """Whether two offsets start the broker day at the same time of day (23 h and -1 h do: the
+    day numbers differ, the daily-loss boundaries do not). Offsets are whole minutes on both
+    sides (config and EA validate it)."""
+    return round(a * 60) % 1440 == round(b * 60) % 1440
 
 
 @dataclass

@@ -12,15 +12,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sidecar.engine.account import net_result, position_key
+from sidecar.engine.account import TRACKED_POSITIONS, net_result, position_key
+from sidecar.engine.rounding import round9
 from sidecar.engine.state import TradeStats
 
 # (login, closed, opened) -> every deal of the newest `closed` closed positions and the entry
 # deals of the newest `opened` open ones, oldest first (Store.position_deals)
 Loader = Callable[[int, int, int], list[dict[str, Any]]]
 
-# Entry costs remembered for positions still open: far more than a terminal holds at once.
-OPEN_POSITIONS_KEPT = 256
+# Entry costs remembered for positions still open: as many as the loss streak remembers, so the
+# two never disagree about a position's result.
+OPEN_POSITIONS_KEPT = TRACKED_POSITIONS
 
 
 def deal_result(deal: dict[str, Any]) -> float:
@@ -64,11 +66,13 @@ class TradeJournal:
         closed = False
         for key, is_entry, net in items:
             if is_entry and key not in book:
-                opening[key] = opening.get(key, 0.0) + net
+                opening[key] = round9(opening.get(key, 0.0) + net)
                 if len(opening) > OPEN_POSITIONS_KEPT:
                     opening.popitem(last=False)
                 continue
-            book[key] = book.get(key, opening.pop(key, 0.0)) + net
+            # Rounded like the streak's sums: cents add up exactly (a break-even position is 0,
+            # not a 1e-17 loss).
+            book[key] = round9(book.get(key, opening.pop(key, 0.0)) + net)
             book.move_to_end(key)
             closed = True
         while len(book) > self.keep:

@@ -323,6 +323,14 @@ def test_an_entry_deal_starts_the_result_but_is_not_a_result() -> None:
     assert 503 not in dict(state.position_results)  # a free entry changes nothing
 
 
+def test_an_entry_cost_outlives_many_other_trades_while_its_position_is_open() -> None:
+    # Position 1 stays open while 100 others are traded (wins); its entry cost still counts.
+    others = [("out", 1000 + i, 1.0, 0.0) for i in range(100)]
+    state, _ = _fold(anchored(), ("in", 1, 0.0, -0.70), *others, ("out", 1, 0.40, 0.0))
+    assert dict(state.position_results)[1] == -0.3
+    assert state.loss_streak == 1
+
+
 def test_a_win_after_costs_still_ends_the_streak() -> None:
     state, _ = _fold(
         anchored(),

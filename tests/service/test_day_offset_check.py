@@ -99,6 +99,17 @@ def test_a_different_offset_is_logged_and_degrades_health(
         sidecar.close()
 
 
+def test_offsets_a_whole_day_apart_start_the_day_at_the_same_hour(tmp_path: Path) -> None:
+    sidecar = _sidecar(tmp_path, -1.0)
+    try:
+        _hello(sidecar, 23.0)  # 23:00 server time on both sides
+        health = sidecar.health()
+        assert health["status"] == "ok"
+        assert _eas(health)["EURUSD"]["day_offset_matches"] is True
+    finally:
+        sidecar.close()
+
+
 def test_an_ea_that_does_not_say_is_not_judged(tmp_path: Path) -> None:
     sidecar = _sidecar(tmp_path, 2.0)
     try:

@@ -116,6 +116,16 @@ def test_entry_commissions_count_in_results_and_survive_a_restart(db: Path) -> N
     again.store.close()
 
 
+def test_cent_sums_are_exact_in_kelly_as_in_the_streak(db: Path) -> None:
+    # -0.10 + 0.30 - 0.20 is -2.8e-17 in binary: a break-even position, not a tiny loss.
+    sidecar = Sidecar(Config(), Store(db))
+    _send(sidecar, _deal(1, 77, "in", 0.0, -0.10, T_TRADES))
+    _send(sidecar, _deal(2, 77, "out", 0.30, -0.20, T_TRADES + 10))
+    assert sidecar.trade_journal.stats(LOGIN).results == (0.0,)
+    assert dict(sidecar.states[LOGIN].position_results)[77] == 0.0
+    sidecar.store.close()
+
+
 def test_below_twenty_positions_the_base_risk_applies(db: Path) -> None:
     sidecar = Sidecar(Config(), Store(db))
     for i in range(19):
