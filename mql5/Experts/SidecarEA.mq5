@@ -19,6 +19,7 @@
 #include <Sidecar\Protocol.mqh>
 #include <Sidecar\Transport.mqh>
 #include <Sidecar\Executor.mqh>
+#include <Sidecar\DealSync.mqh>
 
 #define EA_NAME    "SidecarEA"
 #define EA_VERSION "1.0.0"
@@ -46,6 +47,8 @@ input int               InpHeartbeatSec   = 30;                        // Heartb
 input int               InpCalendarMin    = 30;                        // Calendar push period, min (0 = off)
 input int               InpHelloRetrySec  = 5;                         // Hello retry period, s
 input int               InpBackoffMs      = 1000;                      // Pause after a failed request, ms
+input int               InpDealSyncMin    = 10;                        // Re-read the deal history every N min (0 = off)
+input int               InpDealSyncDays   = 7;                         // Deal history read on the first start, days
 //--- identity and data
 input group "Identity"
 input ulong             InpMagic          = 20251218;                  // Magic number
@@ -112,6 +115,11 @@ long             g_block_until[EA_BLOCK_SLOTS];
 LogThrottle      g_th_sidecar;
 LogThrottle      g_th_risk;
 LogThrottle      g_th_manage;
+DealSyncCursor   g_dsync;                   // history watermark and the tickets queued recently
+DealSyncBatch    g_dbatch;                  // one history read's candidates
+bool             g_dsync_dirty = false;     // watermark moved since the last save
+DealSyncClock    g_dclock;                  // connection and reads: when to read, whether to enter
+bool             g_queue_saved = true;      // the last SaveQueue succeeded (the watermark waits otherwise)
 
 //+------------------------------------------------------------------+
 //| helpers                                                          |
@@ -153,6 +161,7 @@ string StateKey(void)
 
 string StateFile(void) { return "Sidecar\\guard_" + StateKey() + ".txt"; }
 string QueueFile(void) { return "Sidecar\\queue_" + StateKey() + ".jsonl"; }
+string DealCursorFile(void) { return "Sidecar\\deals_" + StateKey() + ".txt"; }
 string GvName(const ulong ticket, const string what) { return "SC." + IntegerToString((long)InpMagic) + "." + IntegerToString((long)ticket) + "." + what; }
 
 // Repeated events (same category and code) are printed at most once a minute per channel.
@@ -165,25 +174,35 @@ void Log(const string category, const string code, const string detail, LogThrot
 //+------------------------------------------------------------------+
 //| persistence (the only file I/O; the Guard logic stays pure)       |
 //+------------------------------------------------------------------+
+// Writes through a temporary file renamed over the old one: a crash mid-write leaves the previous
+// version, never a truncated file (the queue file must not lose deals the cursor counts as sent).
 bool WriteText(const string name, const string text)
   {
-   int h = FileOpen(name, FILE_WRITE | FILE_TXT | FILE_ANSI, '\t', CP_UTF8);
+   string tmp = name + ".tmp";
+   int h = FileOpen(tmp, FILE_WRITE | FILE_TXT | FILE_ANSI, '\t', CP_UTF8);
    if(h == INVALID_HANDLE)
      {
-      LogWrite(LOG_ACCOUNT, "FILE_WRITE_FAILED", LogKv("file", name) + " " + LogKv("error", IntegerToString(GetLastError())));
+      LogWrite(LOG_ACCOUNT, "FILE_WRITE_FAILED", LogKv("file", tmp) + " " + LogKv("error", IntegerToString(GetLastError())));
       return false;
      }
-   FileWriteString(h, text);
+   bool ok = StringLen(text) == 0 || FileWriteString(h, text) > 0;
    FileClose(h);
-   return true;
+   if(ok)
+      ok = FileMove(tmp, 0, name, FILE_REWRITE);
+   if(!ok)
+      LogWrite(LOG_ACCOUNT, "FILE_WRITE_FAILED", LogKv("file", name) + " " + LogKv("error", IntegerToString(GetLastError())));
+   return ok;
   }
 
 bool ReadText(const string name, string &text)
   {
    text = "";
-   if(!FileIsExist(name))
+   string path = name;
+   if(!FileIsExist(path))
+      path = name + ".tmp";   // a crash between writing the new version and renaming it
+   if(!FileIsExist(path))
       return false;
-   int h = FileOpen(name, FILE_READ | FILE_TXT | FILE_ANSI, '\t', CP_UTF8);
+   int h = FileOpen(path, FILE_READ | FILE_TXT | FILE_ANSI, '\t', CP_UTF8);
    if(h == INVALID_HANDLE)
       return false;
    while(!FileIsEnding(h))
@@ -217,14 +236,15 @@ void LoadState(void)
      }
   }
 
-void SaveQueue(void)
+bool SaveQueue(void)
   {
    if(g_tester)
-      return;
+      return true;
    string text = "";
    for(int i = 0; i < ArraySize(g_queue); i++)
       text += g_queue_ids[i] + "\t" + g_queue[i] + "\n";
-   WriteText(QueueFile(), text);
+   g_queue_saved = WriteText(QueueFile(), text);
+   return g_queue_saved;
   }
 
 void LoadQueue(void)
@@ -251,6 +271,29 @@ void LoadQueue(void)
      }
    if(ArraySize(g_queue) > 0)
       LogWrite(LOG_SIDECAR, "QUEUE_LOADED", LogKv("messages", IntegerToString(ArraySize(g_queue))));
+  }
+
+// The watermark only moves after the queue holding its deals was saved (SyncDeals), so a crash
+// makes the next read queue deals again, never skip them.
+void SaveDealCursor(void)
+  {
+   g_dsync_dirty = false;
+   if(g_tester)
+      return;
+   WriteText(DealCursorFile(), DealSyncSerialize(g_dsync));
+  }
+
+void LoadDealCursor(void)
+  {
+   DealSyncReset(g_dsync);
+   DealSyncClockReset(g_dclock);
+   g_dsync_dirty = false;
+   if(g_tester)
+      return;
+   string text;
+   if(ReadText(DealCursorFile(), text) && !DealSyncParse(text, g_dsync))
+      LogWrite(LOG_TRADE, "DEAL_CURSOR_UNREADABLE", LogKv("file", DealCursorFile()) + " " +
+               LogKv("reread_days", IntegerToString(InpDealSyncDays)));
   }
 
 //+------------------------------------------------------------------+
@@ -512,10 +555,15 @@ bool FlushQueue(const int max_messages)
       if(rc == CALL_OK && g_reply.kind == PROTO_REPLY_ACK)
          drop = true;
       else
-         if(rc == CALL_OK && g_reply.kind == PROTO_REPLY_ERROR && g_reply.error_code == "BAD_REQUEST")
+         if(rc == CALL_OK && g_reply.kind == PROTO_REPLY_ERROR &&
+            (g_reply.error_code == "BAD_REQUEST" || g_reply.error_code == "BAD_JSON" || g_reply.error_code == "TOO_LARGE"))
            {
-            // a message the sidecar will never accept would block the queue forever
-            LogWrite(LOG_SIDECAR, "TRADE_DROPPED", LogKv("id", g_queue_ids[0]) + " " + LogKv("message", g_reply.error_message));
+            // a message the sidecar will never accept would block the queue (and entries) forever
+            LogWrite(LOG_SIDECAR, "TRADE_DROPPED", LogKv("id", g_queue_ids[0]) + " " + LogKv("code", g_reply.error_code) + " " +
+                     LogKv("message", g_reply.error_message));
+            // unreadable bytes (a damaged queue file): the next history read builds the message again
+            if(g_reply.error_code != "BAD_REQUEST" && StringFind(g_queue_ids[0], "d-") == 0)
+               DealSyncForget(g_dsync, (ulong)StringToInteger(StringSubstr(g_queue_ids[0], 2)));
             drop = true;
            }
       if(!drop)
@@ -527,6 +575,142 @@ bool FlushQueue(const int max_messages)
    if(changed)
       SaveQueue();
    return answered;
+  }
+
+//+------------------------------------------------------------------+
+//| deals                                                            |
+//+------------------------------------------------------------------+
+// Queues the trade message of one deal, read from the history the caller selected (by
+// HistoryDealSelect, or HistorySelect for a whole window). Returns false when that deal's message
+// is already waiting in the queue. The caller saves the queue.
+bool QueueDeal(const ulong deal)
+  {
+   string id = "d-" + IntegerToString((long)deal);
+   for(int i = 0; i < ArraySize(g_queue_ids); i++)
+      if(g_queue_ids[i] == id)
+         return false;
+   long type = HistoryDealGetInteger(deal, DEAL_TYPE);
+   ulong position = (ulong)HistoryDealGetInteger(deal, DEAL_POSITION_ID);
+   string symbol = HistoryDealGetString(deal, DEAL_SYMBOL);
+   long entry = HistoryDealGetInteger(deal, DEAL_ENTRY);
+   ProtoTrade t;
+   t.login = AccountInfoInteger(ACCOUNT_LOGIN);
+   t.deal = (long)deal;
+   t.order = HistoryDealGetInteger(deal, DEAL_ORDER);
+   t.position = (long)position;
+   t.symbol = symbol;
+   t.side = type == DEAL_TYPE_BUY ? "buy" : "sell";
+   t.entry = entry == DEAL_ENTRY_IN ? "in" : entry == DEAL_ENTRY_OUT ? "out" : entry == DEAL_ENTRY_INOUT ? "inout" : "out_by";
+   t.volume = HistoryDealGetDouble(deal, DEAL_VOLUME);
+   t.price = HistoryDealGetDouble(deal, DEAL_PRICE);
+   t.profit = HistoryDealGetDouble(deal, DEAL_PROFIT);
+   t.commission = HistoryDealGetDouble(deal, DEAL_COMMISSION);
+   t.swap = HistoryDealGetDouble(deal, DEAL_SWAP);
+   t.time = (long)HistoryDealGetInteger(deal, DEAL_TIME);
+   t.comment = HistoryDealGetString(deal, DEAL_COMMENT);
+   int k = ArraySize(g_queue);
+   if(k >= EA_QUEUE_MAX)
+     {
+      LogWrite(LOG_SIDECAR, "QUEUE_FULL", LogKv("dropped_oldest", g_queue_ids[0]));
+      ArrayRemove(g_queue, 0, 1);
+      ArrayRemove(g_queue_ids, 0, 1);
+      k--;
+     }
+   ArrayResize(g_queue, k + 1);
+   ArrayResize(g_queue_ids, k + 1);
+   g_queue[k] = ProtoTradeJson(id, BodyToken(), t, (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS), g_tester);
+   g_queue_ids[k] = id;
+   // a closed position no longer needs its management anchors
+   if(entry != DEAL_ENTRY_IN && !PositionSelectByTicket(position))
+     {
+      GlobalVariableDel(GvName(position, "r"));
+      GlobalVariableDel(GvName(position, "v"));
+     }
+   return true;
+  }
+
+// DealSync.mqh reads the window HistorySelect loaded through these.
+int DealSyncHistoryTotal(void) { return HistoryDealsTotal(); }
+
+bool DealSyncHistoryRow(const int index, DealSyncRow &row)
+  {
+   ulong d = HistoryDealGetTicket(index);
+   if(d == 0)
+      return false;
+   long type = HistoryDealGetInteger(d, DEAL_TYPE);
+   row.ticket = d;
+   row.time = HistoryDealGetInteger(d, DEAL_TIME);
+   row.buy_or_sell = type == DEAL_TYPE_BUY || type == DEAL_TYPE_SELL;
+   row.magic = HistoryDealGetInteger(d, DEAL_MAGIC);
+   long entry = HistoryDealGetInteger(d, DEAL_ENTRY);
+   row.opens = entry == DEAL_ENTRY_IN || entry == DEAL_ENTRY_INOUT;
+   row.position = (ulong)HistoryDealGetInteger(d, DEAL_POSITION_ID);
+   return true;
+  }
+
+bool DealSyncPositionManaged(const ulong position) { return position != 0 && GlobalVariableCheck(GvName(position, "v")); }
+
+// Reads the deal history from a day behind the watermark (InpDealSyncDays back the first time)
+// and queues, oldest first, this EA's deals not queued yet: deals filled while the terminal was
+// closed, and transactions the terminal dropped. The watermark moves only after a complete read
+// (connected DEAL_SYNC_SETTLE_SEC) whose deals are saved in the queue file.
+void SyncDeals(void)
+  {
+   long now = NowServer();
+   if(ArraySize(g_queue) + DEAL_SYNC_BATCH > EA_QUEUE_MAX)
+     {
+      // a full queue drops its oldest message: wait until the sidecar took some (entries wait too)
+      Log(LOG_TRADE, "HISTORY_READ_DEFERRED", LogKv("queued", IntegerToString(ArraySize(g_queue))), g_th_sidecar);
+      return;
+     }
+   long from = DealSyncFrom(g_dsync, now, InpDealSyncDays);
+   if(!HistorySelect((datetime)from, (datetime)(now + 86400)))
+     {
+      Log(LOG_TRADE, "HISTORY_UNAVAILABLE", LogKv("error", IntegerToString(GetLastError())), g_th_sidecar);
+      return;   // retried on the next timer event
+     }
+   bool complete = DealSyncComplete(g_dclock, now);
+   DealSyncCollect(g_dbatch, g_dsync, (long)InpMagic);
+   // no HistoryDealSelect from here on: it would replace the window HistorySelect loaded
+   int queued = 0;
+   for(int i = 0; i < g_dbatch.count; i++)
+      if(QueueDeal(g_dbatch.ticket[i]))
+         queued++;
+   if(queued > 0)
+      SaveQueue();
+   long before = g_dsync.synced_to;
+   DealSyncFinish(g_dsync, g_dbatch, now, complete && g_queue_saved);
+   if(g_dsync.synced_to != before)
+      g_dsync_dirty = true;
+   DealSyncClockRead(g_dclock, now, complete, g_dbatch.dropped > 0);
+   if(queued > 0 || g_dbatch.dropped > 0 || g_dbatch.opened_dropped > 0)
+      LogWrite(LOG_TRADE, "DEALS_SYNCED", LogKv("queued", IntegerToString(queued)) + " " +
+               LogKv("left_for_next_read", IntegerToString(g_dbatch.dropped)) + " " +
+               LogKv("from_server", IntegerToString(from)) + " " + LogKv("complete", complete && g_queue_saved ? "yes" : "no"));
+  }
+
+// Why an entry must wait ("" = it need not). With the history reads on, an entry first reads
+// the history when the last read is a few seconds old, so a deal the terminal dropped is queued
+// (and the entry waits for the sidecar to take it) before the next position is sized.
+string DealsBlock(void)
+  {
+   if(g_tester || InpDealSyncMin <= 0)
+      return ArraySize(g_queue) > 0 ? "DEALS_QUEUED" : "";
+   long now = NowServer();
+   DealSyncClockConnection(g_dclock, TerminalInfoInteger(TERMINAL_CONNECTED) != 0, now);
+   if(DealSyncReadBeforeEntry(g_dclock, now))
+      SyncDeals();
+   return DealSyncEntryBlock(g_dclock, ArraySize(g_queue));
+  }
+
+// Once a second from OnTimer (DealSyncReadDue says when).
+void DealSyncTimer(const long now)
+  {
+   if(g_tester || InpDealSyncMin <= 0)
+      return;
+   DealSyncClockConnection(g_dclock, TerminalInfoInteger(TERMINAL_CONNECTED) != 0, now);
+   if(DealSyncReadDue(g_dclock, now, InpDealSyncMin, ArraySize(g_queue)))
+      SyncDeals();
   }
 
 //+------------------------------------------------------------------+
@@ -679,6 +863,13 @@ void ApplyOpen(const MqlTick &tick)
    if(g_verdict.mode == "halted")
      {
       Log(LOG_RISK, "HALTED", LogKv("signal_id", g_verdict.open_signal_id), g_th_risk);
+      return;
+     }
+   string deals = DealsBlock();
+   if(deals != "")
+     {
+      Log(LOG_RISK, "DEALS_PENDING", LogKv("signal_id", g_verdict.open_signal_id) + " " + LogKv("why", deals) + " " +
+          LogKv("queued", IntegerToString(ArraySize(g_queue))), g_th_risk);
       return;
      }
    if(NowServer() < g_entry_pause_until)
@@ -882,6 +1073,10 @@ int OnInit(void)
       errors += "InpTimeoutMs must be in 10..60000; ";
    if(InpBackoffMs < 0 || InpBackoffMs > 60000)
       errors += "InpBackoffMs must be in 0..60000; ";
+   if(InpDealSyncMin < 0 || InpDealSyncMin > 720)
+      errors += "InpDealSyncMin must be in 0..720 (a read must come well within the day each read looks back); ";
+   if(InpDealSyncDays < 1 || InpDealSyncDays > DEAL_SYNC_MAX_DAYS)
+      errors += "InpDealSyncDays must be in 1.." + IntegerToString(DEAL_SYNC_MAX_DAYS) + "; ";
    if(InpPartialFraction < 0.0 || InpPartialFraction >= 1.0)
       errors += "InpPartialFraction must be in [0, 1); ";
    if(InpAtrPeriod < 1)
@@ -914,6 +1109,7 @@ int OnInit(void)
       LogWrite(LOG_CONFIG, "SYMBOL_SELECT_FAILED", LogKv("symbol", _Symbol));
    LoadState();
    LoadQueue();
+   LoadDealCursor();
    g_exec.Init(_Symbol, InpMagic, (ulong)(InpDeviationPts > 0 ? InpDeviationPts : 0), InpRetries);
    g_atr = iATR(_Symbol, BarsTf(), InpAtrPeriod);
    if(g_atr == INVALID_HANDLE)
@@ -936,6 +1132,8 @@ void OnDeinit(const int reason)
    EventKillTimer();
    SaveState();
    SaveQueue();
+   if(g_dsync_dirty)
+      SaveDealCursor();
    if(g_tr != NULL)
      {
       g_tr.Close();
@@ -969,6 +1167,9 @@ void OnTimer(void)
    long now = NowServer();
    if(g_state_dirty && now - g_state_saved >= 60)
       SaveState();
+   DealSyncTimer(now);
+   if(g_dsync_dirty)
+      SaveDealCursor();
    if(!g_hello_done && now - g_last_hello_try >= InpHelloRetrySec)
       SendHello();
    if(g_hello_done && FlushQueue(20))
@@ -992,50 +1193,16 @@ void OnTradeTransaction(const MqlTradeTransaction &trans, const MqlTradeRequest 
    if(trans.type != TRADE_TRANSACTION_DEAL_ADD || trans.deal == 0)
       return;
    if(!HistoryDealSelect(trans.deal))
-      return;
+      return;   // not in the history yet: the next history sync finds it
    long type = HistoryDealGetInteger(trans.deal, DEAL_TYPE);
    if(type != DEAL_TYPE_BUY && type != DEAL_TYPE_SELL)
       return;
    ulong position = (ulong)HistoryDealGetInteger(trans.deal, DEAL_POSITION_ID);
-   bool ours = (ulong)HistoryDealGetInteger(trans.deal, DEAL_MAGIC) == InpMagic || GlobalVariableCheck(GvName(position, "v"));
-   if(!ours)
+   if(!DealSyncIsOurs(HistoryDealGetInteger(trans.deal, DEAL_MAGIC), (long)InpMagic, false, DealSyncPositionManaged(position)))
       return;
-   string symbol = HistoryDealGetString(trans.deal, DEAL_SYMBOL);
-   long entry = HistoryDealGetInteger(trans.deal, DEAL_ENTRY);
-   ProtoTrade t;
-   t.login = AccountInfoInteger(ACCOUNT_LOGIN);
-   t.deal = (long)trans.deal;
-   t.order = HistoryDealGetInteger(trans.deal, DEAL_ORDER);
-   t.position = (long)position;
-   t.symbol = symbol;
-   t.side = type == DEAL_TYPE_BUY ? "buy" : "sell";
-   t.entry = entry == DEAL_ENTRY_IN ? "in" : entry == DEAL_ENTRY_OUT ? "out" : entry == DEAL_ENTRY_INOUT ? "inout" : "out_by";
-   t.volume = HistoryDealGetDouble(trans.deal, DEAL_VOLUME);
-   t.price = HistoryDealGetDouble(trans.deal, DEAL_PRICE);
-   t.profit = HistoryDealGetDouble(trans.deal, DEAL_PROFIT);
-   t.commission = HistoryDealGetDouble(trans.deal, DEAL_COMMISSION);
-   t.swap = HistoryDealGetDouble(trans.deal, DEAL_SWAP);
-   t.time = (long)HistoryDealGetInteger(trans.deal, DEAL_TIME);
-   t.comment = HistoryDealGetString(trans.deal, DEAL_COMMENT);
-   string id = "d-" + IntegerToString(t.deal);
-   int k = ArraySize(g_queue);
-   if(k >= EA_QUEUE_MAX)
-     {
-      LogWrite(LOG_SIDECAR, "QUEUE_FULL", LogKv("dropped_oldest", g_queue_ids[0]));
-      ArrayRemove(g_queue, 0, 1);
-      ArrayRemove(g_queue_ids, 0, 1);
-      k--;
-     }
-   ArrayResize(g_queue, k + 1);
-   ArrayResize(g_queue_ids, k + 1);
-   g_queue[k] = ProtoTradeJson(id, BodyToken(), t, (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS), g_tester);
-   g_queue_ids[k] = id;
-   SaveQueue();
-   // a closed position no longer needs its management anchors
-   if(entry != DEAL_ENTRY_IN && !PositionSelectByTicket(position))
-     {
-      GlobalVariableDel(GvName(position, "r"));
-      GlobalVariableDel(GvName(position, "v"));
-     }
+   if(QueueDeal(trans.deal))
+      SaveQueue();
+   DealSyncNote(g_dsync, trans.deal);   // the watermark stays: only a history read moves it
   }
+
 //+------------------------------------------------------------------+

@@ -277,3 +277,98 @@ def test_a_tester_run_on_the_live_login_leaves_the_live_account_alone(
     finally:
         client.close()
     assert _of_login(_http_json(server, "/v1/state"), login) == live_before
+
+
+def ea_sync(driver: Path, read: dict[str, Any]) -> dict[str, Any]:
+    """One history read of the EA (DealSync.mqh's selection, QueueDeal's messages)."""
+    return json.loads(run(driver, "sync", [json.dumps(read)])[0])
+
+
+def test_a_stop_filled_while_the_terminal_was_closed_reaches_the_sidecar(
+    driver: Path, server: SidecarProcess
+) -> None:
+    """The EA re-reads the deal history after a restart (DealSync.mqh): the stop that filled
+    while the terminal was closed is queued after the deals it had already sent, which the
+    sidecar stores once each. It is the third loss in a row, so the cooldown starts; had the
+    re-sent losses been counted again, the streak would be 5 and no cooldown would start."""
+    login = LOGIN + 3
+    magic = 20251218
+    rows = messages.eurusd_rows()[:300]
+    t0 = int(rows[-1][0]) + 3600
+
+    def deal(n: int, position: int, entry: str, profit: float, t: int, **kw: Any) -> dict:
+        row = {
+            "deal": n,
+            "order": n + 1000,
+            "position": position,
+            "symbol": "EURUSD",
+            "type": "buy" if entry == "in" else "sell",
+            "entry": entry,
+            "magic": magic,
+            "volume": 0.1,
+            "price": 1.1,
+            "profit": profit,
+            "commission": 0.0,
+            "swap": 0.0,
+            "time": t,
+            "comment": "",
+        }
+        return {**row, **kw}
+
+    history = [
+        deal(11, 1, "in", 0.0, t0 - 900),
+        deal(12, 1, "out", -12.5, t0 - 800),
+        deal(21, 2, "in", 0.0, t0 - 700),
+        deal(22, 2, "out", -12.5, t0 - 600),
+        deal(31, 3, "in", 0.0, t0 - 300),
+        # the stop of position 3, filled by a server order (magic 0) two days later
+        deal(32, 3, "out", -9.0, t0 + 2 * 86400, magic=0),
+        deal(41, 9, "in", 0.0, t0 - 200, magic=magic + 1),  # another EA's
+        deal(42, 0, "in", 0.0, t0 - 100, type="balance"),  # a deposit
+    ]
+    client = ZmqClient(server.zmq_endpoint, timeout_ms=5000)
+    try:
+
+        def send(wire: bytes) -> dict[str, Any]:
+            return ea_parse(driver, [client.raw(wire)])[0]
+
+        hello = messages.hello(login=login, bars=rows, server=t0)
+        assert send(ea_encode(driver, hello))["kind"] == "ack"
+        # before the terminal closed: the read of t0 - 1000 found nothing; these went live
+        for live in history[:5]:
+            msg = messages.trade(
+                deal=live["deal"],
+                login=login,
+                entry=live["entry"],
+                profit=live["profit"],
+                time=live["time"],
+                position=live["position"],
+            )
+            assert send(ea_encode(driver, msg)) == {"kind": "ack", "id": f"d-{live['deal']}"}
+        cursor = f"v=1\nsynced_to={t0 - 1000}\n"
+        # three days later the terminal restarts: the first read (connected only a second)
+        read = {
+            "login": login,
+            "magic": magic,
+            "now": t0 + 3 * 86400,
+            "complete": False,
+            "cursor": cursor,
+            "managed": [],
+            "history": history,
+        }
+        first = ea_sync(driver, read)
+        queued = [json.loads(m) for m in first["queued"]]
+        assert [m["deal"] for m in queued] == [11, 12, 21, 22, 31, 32]
+        assert first["cursor"] == cursor  # not complete: the watermark waits for the settle read
+        acks = [send(wire.encode()) for wire in first["queued"]]  # the EA's bytes
+        assert acks == [{"kind": "ack", "id": f"d-{m['deal']}"} for m in queued]
+        tick = messages.tick(
+            server=t0 + 2 * 86400 + 600, bid=1.1, login=login, msg_id="t-1", equity=9966.0
+        )
+        verdict = send(ea_encode(driver, tick))
+    finally:
+        client.close()
+    assert verdict["kind"] == "verdict"
+    assert any(r.startswith("RISK_COOLDOWN") for r in verdict["reasons"]), verdict["reasons"]
+    trades = _http_json(server, f"/v1/trades?login={login}")["trades"]
+    assert sorted(t["deal"] for t in trades) == [11, 12, 21, 22, 31, 32]

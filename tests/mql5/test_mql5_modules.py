@@ -738,7 +738,14 @@ def test_random_messages_encode_to_valid_json(
 
 TERMINAL_STUB = SHIM / "terminal"
 MQL5_FILES = [ROOT / "mql5" / "Experts" / "SidecarEA.mq5", *sorted(INCLUDE.glob("Sidecar/*.mqh"))]
-LOGIC_MODULES = ["Guard.mqh", "Sizing.mqh", "Manager.mqh", "Protocol.mqh", "Log.mqh"]
+LOGIC_MODULES = [
+    "Guard.mqh",
+    "Sizing.mqh",
+    "Manager.mqh",
+    "Protocol.mqh",
+    "Log.mqh",
+    "DealSync.mqh",
+]
 
 
 def translate_mql5(text: str) -> str:

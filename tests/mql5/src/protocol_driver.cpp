@@ -4,7 +4,36 @@
 //                            stdout = the encoder's JSON, one line per message.
 //   protocol_driver parse  : stdin = replies (verdict/ack/error) as produced by the sidecar;
 //                            stdout = the MQL5 parser's view of each, in a canonical JSON form.
+//   protocol_driver sync   : stdin = one history read per line (the account's deals, the cursor
+//                            file, the EA's magic); stdout = {"queued": [the trade messages the
+//                            EA queues, in order], "cursor": the cursor file after the read}.
+#include <vector>
+
 #include "driver_common.h"
+
+#include "Sidecar/DealSync.mqh"
+
+// The window the EA's HistorySelect would load, and the positions it still manages.
+static std::vector<DealSyncRow> g_rows;
+static std::vector<ulong> g_managed;
+
+int DealSyncHistoryTotal(void) { return (int)g_rows.size(); }
+
+bool DealSyncHistoryRow(const int index, DealSyncRow &row)
+{
+   if(index < 0 || index >= (int)g_rows.size())
+      return false;
+   row = g_rows[(size_t)index];
+   return true;
+}
+
+bool DealSyncPositionManaged(const ulong position)
+{
+   for(ulong m : g_managed)
+      if(m == position)
+         return true;
+   return false;
+}
 
 static ProtoAccount ReadAccount(const CJsonFlat &j, const string &p)
 {
@@ -152,6 +181,78 @@ static string Encode(const CJsonFlat &j)
    return "{\"driver_error\":\"unknown type\"}";
 }
 
+// One SyncDeals: HistorySelect(from, now + 1 day), collect, queue each deal's trade message as
+// QueueDeal builds it, finish. Input: {"login", "magic", "now", "days", "complete", "cursor",
+// "managed": [positions], "history": [{"deal", "order", "position", "symbol", "type":
+// "buy"|"sell"|"balance", "entry", "magic", "volume", "price", "profit", "commission", "swap",
+// "time", "comment"}]}.
+static DealSyncBatch g_batch;
+
+static string Sync(const CJsonFlat &j)
+{
+   DealSyncCursor c;
+   string cursor_text = InS(j, "cursor", "");
+   if(cursor_text == "" || !DealSyncParse(cursor_text, c))
+      DealSyncReset(c);
+   long now = InL(j, "now", 0);
+   long magic = InL(j, "magic", 0);
+   long from = DealSyncFrom(c, now, (int)InL(j, "days", 7));
+   g_managed.clear();
+   for(int i = 0; i < j.Count("managed", JSON_T_ARR); i++)
+      g_managed.push_back((ulong)InL(j, "managed[" + IntegerToString(i) + "]", 0));
+   g_rows.clear();
+   int n = j.Count("history", JSON_T_ARR);
+   for(int i = 0; i < n; i++)
+   {
+      string p = "history[" + IntegerToString(i) + "]";
+      DealSyncRow row;
+      row.ticket = (ulong)InL(j, p + ".deal", 0);
+      row.time = InL(j, p + ".time", 0);
+      string type = InS(j, p + ".type", "");
+      row.buy_or_sell = type == "buy" || type == "sell";
+      row.magic = InL(j, p + ".magic", 0);
+      string entry = InS(j, p + ".entry", "");
+      row.opens = entry == "in" || entry == "inout";
+      row.position = (ulong)InL(j, p + ".position", 0);
+      if(row.time >= from && row.time <= now + 86400)
+         g_rows.push_back(row);
+   }
+   DealSyncCollect(g_batch, c, magic);
+   CJsonWriter w;
+   w.BeginObject();
+   w.Key("queued");
+   w.BeginArray();
+   for(int b = 0; b < g_batch.count; b++)
+      for(int i = 0; i < n; i++)
+      {
+         string p = "history[" + IntegerToString(i) + "]";
+         if((ulong)InL(j, p + ".deal", 0) != g_batch.ticket[b])
+            continue;
+         ProtoTrade t;
+         t.login = InL(j, "login", 0);
+         t.deal = InL(j, p + ".deal", 0);
+         t.order = InL(j, p + ".order", 0);
+         t.position = InL(j, p + ".position", 0);
+         t.symbol = InS(j, p + ".symbol", "");
+         t.side = InS(j, p + ".type", "");
+         t.entry = InS(j, p + ".entry", "");
+         t.volume = InD(j, p + ".volume", 0.0);
+         t.price = InD(j, p + ".price", 0.0);
+         t.profit = InD(j, p + ".profit", 0.0);
+         t.commission = InD(j, p + ".commission", 0.0);
+         t.swap = InD(j, p + ".swap", 0.0);
+         t.time = InL(j, p + ".time", 0);
+         t.comment = InS(j, p + ".comment", "");
+         w.Str(ProtoTradeJson("d-" + IntegerToString(t.deal), "", t, 5, false));  // the exact bytes
+         break;
+      }
+   w.EndArray();
+   DealSyncFinish(c, g_batch, now, InB(j, "complete", true));
+   w.KStr("cursor", DealSyncSerialize(c));
+   w.EndObject();
+   return w.Text();
+}
+
 static string Canonical(const ProtoReply &r)
 {
    CJsonWriter w;
@@ -222,9 +323,9 @@ static string Canonical(const ProtoReply &r)
 int main(int argc, char **argv)
 {
    string mode = argc > 1 ? string(argv[1]) : string("");
-   if(mode != "encode" && mode != "parse")
+   if(mode != "encode" && mode != "parse" && mode != "sync")
    {
-      std::cerr << "usage: protocol_driver encode|parse\n";
+      std::cerr << "usage: protocol_driver encode|parse|sync\n";
       return 2;
    }
    CJsonFlat *j = new CJsonFlat();
@@ -245,7 +346,7 @@ int main(int argc, char **argv)
          rc = 1;
          continue;
       }
-      std::cout << Encode(*j) << "\n";
+      std::cout << (mode == "sync" ? Sync(*j) : Encode(*j)) << "\n";
    }
    delete r;
    delete j;

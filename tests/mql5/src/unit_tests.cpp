@@ -1,7 +1,10 @@
 // Direct checks of the MQL5 modules' helpers: JSON text, number conversion, parser errors,
 // guard state persistence, signal memory, log lines. Exit code = number of failures.
+#include <vector>
+
 #include "driver_common.h"
 
+#include "Sidecar/DealSync.mqh"
 #include "Sidecar/Guard.mqh"
 #include "Sidecar/Log.mqh"
 #include "Sidecar/Manager.mqh"
@@ -339,6 +342,267 @@ static void TestLogAndSizing()
    CHECK_EQ(SizingEntryPriceToTick(0.0, 0.25, 2, true), 0.0);
 }
 
+// The history DealSync.mqh reads: a table standing in for the window HistorySelect loaded, and
+// the positions whose global variable exists (still managed by the EA).
+static std::vector<DealSyncRow> g_history;
+static ulong g_managed[8] = {0};
+
+int DealSyncHistoryTotal(void) { return (int)g_history.size(); }
+
+bool DealSyncHistoryRow(const int index, DealSyncRow &row)
+{
+   if(index < 0 || index >= (int)g_history.size())
+      return false;
+   row = g_history[(size_t)index];
+   return true;
+}
+
+bool DealSyncPositionManaged(const ulong position)
+{
+   for(ulong m : g_managed)
+      if(m != 0 && m == position)
+         return true;
+   return false;
+}
+
+static DealSyncBatch g_batch;
+
+// One read as SyncDeals runs it: the window from DealSyncFrom (7 days on a first read) to a day
+// past the read, collect, queue (here: list the tickets), finish.
+static string ReadOnce(DealSyncCursor &c, const DealSyncRow *rows, int n, long magic, long read_end,
+                       bool complete)
+{
+   long from = DealSyncFrom(c, read_end, 7);
+   g_history.clear();
+   for(int i = 0; i < n; i++)
+      if(rows[i].time >= from && rows[i].time <= read_end + 86400)
+         g_history.push_back(rows[i]);
+   DealSyncCollect(g_batch, c, magic);
+   string queued = "";
+   for(int i = 0; i < g_batch.count; i++)
+      queued += (queued == "" ? "" : ",") + IntegerToString((long)g_batch.ticket[i]);
+   DealSyncFinish(c, g_batch, read_end, complete);
+   return queued;
+}
+
+static void TestDealSync()
+{
+   const long magic = 20251218;
+   const long now = 1767225600;  // 2026-01-01 00:00 server time
+   const long day = 86400;
+   DealSyncCursor c;
+   DealSyncReset(c);
+
+   // the window: InpDealSyncDays back (at least one) before the first complete read, then a day
+   // behind the watermark; a watermark in the future counts as now
+   CHECK_EQ(DealSyncFrom(c, now, 7), now - 7 * day);
+   CHECK_EQ(DealSyncFrom(c, now, 0), now - day);
+   CHECK_EQ(DealSyncFrom(c, now, 100000), now - 365L * day);
+   c.synced_to = now - 3600;
+   CHECK_EQ(DealSyncFrom(c, now, 7), now - 3600 - day);
+   c.synced_to = now + 50 * day;
+   CHECK_EQ(DealSyncFrom(c, now, 7), now - day);
+
+   // the ring remembers queued tickets, each once, and forgets the oldest first
+   DealSyncReset(c);
+   DealSyncNote(c, 500);
+   DealSyncNote(c, 500);
+   CHECK(DealSyncKnown(c, 500) && !DealSyncKnown(c, 501));
+   CHECK_EQ(c.count, 1);
+   for(int i = 1; i <= DEAL_SYNC_RECENT; i++)
+      DealSyncNote(c, (ulong)(1000 + i));
+   CHECK(!DealSyncKnown(c, 500));
+   CHECK(DealSyncKnown(c, 1001) && DealSyncKnown(c, (ulong)(1000 + DEAL_SYNC_RECENT)));
+   CHECK_EQ(c.count, DEAL_SYNC_RECENT);
+
+   // whose deal: the magic, a position opened with the magic in the window, or one still managed
+   CHECK(DealSyncIsOurs(magic, magic, false, false));
+   CHECK(DealSyncIsOurs(0, magic, true, false));
+   CHECK(DealSyncIsOurs(0, magic, false, true));
+   CHECK(!DealSyncIsOurs(0, magic, false, false));
+   CHECK(!DealSyncIsOurs(magic + 1, magic, false, false));
+
+   // the terminal was closed while the stop filled (deal 102, magic 0, position 7): the restart's
+   // reads queue the open again (the sidecar drops it as a duplicate) and the close, in the
+   // order they happened, whatever the history's order; another EA's deals, a balance operation
+   // and a manual trade stay out
+   DealSyncReset(c);
+   c.synced_to = now - 3 * day;  // the last complete read, three days before the restart
+   CHECK(DealSyncParse(DealSyncSerialize(c), c));  // the restart: the file, no ring
+   const DealSyncRow closed[] = {
+      {102, now - 100, true, 0, false, 7},           // the stop fill, a server order
+      {101, now - 3 * day - 50, true, magic, true, 7},  // our open, just before the watermark
+      {103, now - 90, false, 0, false, 0},           // a balance operation
+      {104, now - 80, true, magic + 1, true, 8},     // another EA's open
+      {105, now - 70, true, 0, true, 9},             // a manual open
+      {106, now - 60, true, 0, false, 9},            // its manual close
+      {107, now - 100, true, magic, true, 10},       // our open in the same second as 102
+   };
+   CHECK_EQ(ReadOnce(c, closed, 7, magic, now, false), string("101,102,107"));
+   // connected for less than DEAL_SYNC_SETTLE_SEC: the history may still be downloading, so the
+   // watermark stays; the settle read finds nothing new and moves it
+   CHECK_EQ(c.synced_to, now - 3 * day);
+   CHECK_EQ(ReadOnce(c, closed, 7, magic, now + 120, true), string(""));
+   CHECK_EQ(c.synced_to, now + 120);
+
+   // a live deal never moves the watermark: a fill the live path missed, older than the newest
+   // live deal by more than the margin, is still read
+   DealSyncReset(c);
+   c.synced_to = now - 2 * day;
+   DealSyncNote(c, 209);  // seen by OnTradeTransaction after the restart
+   const DealSyncRow missed[] = {
+      {208, now - 2 * day + 3600, true, magic, false, 11},  // the stop, while the terminal was off
+      {209, now + 20, true, magic, true, 12},
+   };
+   CHECK_EQ(ReadOnce(c, missed, 2, magic, now + 30, true), string("208"));
+   // and the margin is what reaches it: a deal older than a day behind the watermark is not read
+   DealSyncReset(c);
+   c.synced_to = now;
+   const DealSyncRow too_old[] = {{210, now - day - 1, true, magic, false, 13}, {211, now - day, true, magic, false, 14}};
+   CHECK_EQ(ReadOnce(c, too_old, 2, magic, now + 10, true), string("211"));
+
+   // a close whose opening deal is before the window counts while the position is managed
+   DealSyncReset(c);
+   g_managed[0] = 3;
+   const DealSyncRow old_position[] = {{110, now + 30, true, 0, false, 3}, {111, now + 40, true, 0, false, 4}};
+   CHECK_EQ(ReadOnce(c, old_position, 2, magic, now + 50, true), string("110"));
+   g_managed[0] = 0;
+
+   // the batch: (time, ticket) order; full -> the newest wait for the next read
+   DealSyncBatchReset(g_batch);
+   CHECK(DealSyncBatchAdd(g_batch, 30, 300));
+   CHECK(DealSyncBatchAdd(g_batch, 10, 100));
+   CHECK(DealSyncBatchAdd(g_batch, 21, 200));
+   CHECK(DealSyncBatchAdd(g_batch, 20, 200));
+   CHECK(!DealSyncBatchAdd(g_batch, 10, 100));
+   CHECK_EQ(g_batch.count, 4);
+   CHECK(g_batch.ticket[0] == 10 && g_batch.ticket[1] == 20 && g_batch.ticket[2] == 21 && g_batch.ticket[3] == 30);
+   DealSyncBatchReset(g_batch);
+   for(int i = 0; i < DEAL_SYNC_BATCH; i++)
+      DealSyncBatchAdd(g_batch, (ulong)(1000 + i), 1000 + i);
+   CHECK(!DealSyncBatchAdd(g_batch, 5000, 5000));   // newer than all: left for the next read
+   CHECK(DealSyncBatchAdd(g_batch, 999, 999));      // older: in, the newest leaves
+   CHECK_EQ(g_batch.count, DEAL_SYNC_BATCH);
+   CHECK_EQ(g_batch.dropped, 2);
+   CHECK(g_batch.ticket[0] == 999 && g_batch.ticket[DEAL_SYNC_BATCH - 1] == (ulong)(1000 + DEAL_SYNC_BATCH - 2));
+
+   // a first read over 2,500 deals of this EA in one day: three reads queue them all, each
+   // once, in order, and the watermark follows the newest deal queued until the last read
+   static DealSyncRow busy[2500];
+   for(int i = 0; i < 2500; i++)
+      busy[i] = {(ulong)(5000 + i), now - day + 10 * i, true, magic, i % 2 == 0, (ulong)(1 + i / 2)};
+   DealSyncReset(c);
+   string all = "";
+   for(int read = 0; read < 3; read++)
+   {
+      string got = ReadOnce(c, busy, 2500, magic, now, true);
+      all += (all == "" || got == "" ? "" : ",") + got;
+      if(read < 2)
+         CHECK_EQ(c.synced_to, now - day + 10 * (1000 * (read + 1) - 1));
+   }
+   CHECK_EQ(c.synced_to, now);
+   string want = "";
+   for(int i = 0; i < 2500; i++)
+      want += (i ? "," : "") + IntegerToString(5000 + i);
+   CHECK(all == want);
+   CHECK_EQ(ReadOnce(c, busy, 2500, magic, now + 60, true), string(""));
+
+   // when the EA reads, and when it may enter: a restart after a closure
+   DealSyncClock k;
+   DealSyncClockReset(k);
+   CHECK(!DealSyncReadDue(k, now, 10, 0));  // not connected: the history may be behind
+   CHECK_EQ(DealSyncEntryBlock(k, 0), string("HISTORY_NOT_READ"));
+   DealSyncClockConnection(k, true, now);
+   CHECK(DealSyncReadDue(k, now, 10, 0));   // the first read, at once
+   CHECK(!DealSyncComplete(k, now + 119));
+   DealSyncClockRead(k, now + 1, DealSyncComplete(k, now + 1), false);
+   CHECK_EQ(DealSyncEntryBlock(k, 3), string("DEALS_QUEUED"));  // it found the missed stop
+   CHECK_EQ(DealSyncEntryBlock(k, 0), string("HISTORY_NOT_READ"));  // flushed, but incomplete
+   CHECK(!DealSyncReadDue(k, now + 119, 10, 0));
+   CHECK(DealSyncReadDue(k, now + 120, 10, 0));  // the settle read
+   DealSyncClockRead(k, now + 120, DealSyncComplete(k, now + 120), false);
+   CHECK_EQ(DealSyncEntryBlock(k, 0), string(""));
+   CHECK(!DealSyncReadDue(k, now + 120 + 599, 10, 0));
+   CHECK(DealSyncReadDue(k, now + 120 + 600, 10, 0));  // every InpDealSyncMin
+   // an entry reads first when the last read is a few seconds old
+   CHECK(!DealSyncReadBeforeEntry(k, now + 124));
+   CHECK(DealSyncReadBeforeEntry(k, now + 125));
+   // a cut read: entries wait, and the next read comes as soon as the queue drained
+   DealSyncClockRead(k, now + 200, true, true);
+   CHECK_EQ(DealSyncEntryBlock(k, 0), string("HISTORY_BACKLOG"));
+   CHECK(!DealSyncReadDue(k, now + 201, 10, 1000));
+   CHECK(DealSyncReadDue(k, now + 201, 10, 0));
+   DealSyncClockRead(k, now + 202, true, false);
+   CHECK_EQ(DealSyncEntryBlock(k, 0), string(""));
+   // a disconnect and reconnect start over: the terminal may have missed anything meanwhile
+   DealSyncClockConnection(k, false, now + 300);
+   CHECK(!DealSyncReadDue(k, now + 301, 10, 0) && !DealSyncReadBeforeEntry(k, now + 301));
+   DealSyncClockConnection(k, true, now + 400);
+   CHECK_EQ(DealSyncEntryBlock(k, 0), string("HISTORY_NOT_READ"));
+   CHECK(DealSyncReadDue(k, now + 400, 10, 0));
+   DealSyncClockConnection(k, true, now + 401);  // still the same connection
+   CHECK_EQ(k.connected_since, now + 400);
+
+   // positions opened with the magic: each once; beyond the cap they are counted, not kept
+   DealSyncBatchReset(g_batch);
+   DealSyncMarkOpened(g_batch, 0);
+   DealSyncMarkOpened(g_batch, 7);
+   DealSyncMarkOpened(g_batch, 7);
+   CHECK_EQ(g_batch.opened_count, 1);
+   CHECK(DealSyncOpened(g_batch, 7) && !DealSyncOpened(g_batch, 0) && !DealSyncOpened(g_batch, 8));
+   for(int i = 0; i < DEAL_SYNC_OPENED; i++)
+      DealSyncMarkOpened(g_batch, (ulong)(100 + i));
+   CHECK_EQ(g_batch.opened_count, DEAL_SYNC_OPENED);
+   CHECK_EQ(g_batch.opened_dropped, 1);
+
+   // an incomplete read or an unsaved queue keeps the watermark; a cut batch moves it only to
+   // its newest deal
+   DealSyncReset(c);
+   c.synced_to = now - 100;
+   DealSyncBatchReset(g_batch);
+   DealSyncFinish(c, g_batch, now, false);
+   CHECK_EQ(c.synced_to, now - 100);
+   DealSyncBatchAdd(g_batch, 77, now - 1000);   // a cut read of older deals does not move it back
+   g_batch.dropped = 1;
+   DealSyncFinish(c, g_batch, now, true);
+   CHECK_EQ(c.synced_to, now - 100);
+   DealSyncBatchReset(g_batch);
+   c.synced_to = now + 50 * day;                 // a watermark ahead of the server's clock comes back
+   DealSyncFinish(c, g_batch, now, true);
+   CHECK_EQ(c.synced_to, now);
+
+   // a damaged message of a queued deal is dropped and forgotten: the next read queues it again
+   DealSyncReset(c);
+   c.synced_to = now;
+   const DealSyncRow again[] = {{300, now - 10, true, magic, true, 30}};
+   CHECK_EQ(ReadOnce(c, again, 1, magic, now, true), string("300"));
+   CHECK_EQ(ReadOnce(c, again, 1, magic, now + 1, true), string(""));
+   DealSyncForget(c, 300);
+   CHECK_EQ(ReadOnce(c, again, 1, magic, now + 2, true), string("300"));
+   // a netting reversal (entry "inout") opens a position of the EA too
+   DealSyncReset(c);
+   const DealSyncRow reversal[] = {{310, now - 20, true, magic, true, 31}, {311, now - 10, true, 0, false, 31}};
+   CHECK_EQ(ReadOnce(c, reversal, 2, magic, now, true), string("310,311"));
+
+   // the cursor file
+   DealSyncReset(c);
+   c.synced_to = 1767225600;
+   CHECK_EQ(DealSyncSerialize(c), string("v=1\nsynced_to=1767225600\n"));
+   DealSyncCursor d;
+   CHECK(DealSyncParse("v=1\r\nsynced_to=1767225600\r\n", d));
+   CHECK_EQ(d.synced_to, 1767225600L);
+   CHECK_EQ(d.count, 0);
+   const string bad[] = {"", "v=2\nsynced_to=5\n", "v=1\n", "synced_to=5\n", "v=1\nsynced_to=abc\n",
+                         "v=1\nsynced_to=-5\n", "v=1\nsynced_to=\n", "v=1\nsynced_to=5\nextra=1\n",
+                         "v=1\nsynced_to=99999999999999999999\n"};
+   for(const string &text : bad)
+   {
+      d.synced_to = 77;
+      CHECK(!DealSyncParse(text, d));
+      CHECK_EQ(d.synced_to, 0L);
+   }
+}
+
 int main()
 {
    TestJsonText();
@@ -347,6 +611,7 @@ int main()
    TestReplies();
    TestGuardState();
    TestLogAndSizing();
+   TestDealSync();
    std::cout << g_checks << " checks, " << g_fail << " failed\n";
    if(g_fail == 0)
       std::cout << "all checks passed\n";

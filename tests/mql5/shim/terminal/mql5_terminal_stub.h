@@ -39,6 +39,7 @@ bool ArrayRemove(MqlArray<T> &a, int start, int count) { a.v.erase(a.v.begin() +
 #define FILE_TXT 16
 #define FILE_ANSI 32
 #define FILE_UNICODE 64
+#define FILE_REWRITE 512
 #define FILE_COMMON 4096
 #define SYMBOL_FILLING_FOK 1
 #define SYMBOL_FILLING_IOC 2
@@ -48,6 +49,7 @@ bool ArrayRemove(MqlArray<T> &a, int start, int count) { a.v.erase(a.v.begin() +
 #define _Symbol (string("EURUSD"))
 
 enum ENUM_TIMEFRAMES { PERIOD_CURRENT = 0, PERIOD_M1 = 1, PERIOD_M15 = 15, PERIOD_H1 = 16385, PERIOD_D1 = 16408 };
+enum ENUM_TERMINAL_INFO_INTEGER { TERMINAL_CONNECTED, TERMINAL_DLLS_ALLOWED, TERMINAL_TRADE_ALLOWED };
 enum ENUM_MQL_INFO_INTEGER { MQL_TESTER, MQL_DLLS_ALLOWED, MQL_OPTIMIZATION, MQL_VISUAL_MODE };
 enum ENUM_ACCOUNT_INFO_INTEGER { ACCOUNT_LOGIN, ACCOUNT_LEVERAGE, ACCOUNT_MARGIN_MODE, ACCOUNT_TRADE_ALLOWED };
 enum ENUM_ACCOUNT_INFO_DOUBLE { ACCOUNT_BALANCE, ACCOUNT_EQUITY, ACCOUNT_MARGIN, ACCOUNT_MARGIN_FREE, ACCOUNT_PROFIT };
@@ -154,6 +156,7 @@ string SymbolInfoString(const string &, ENUM_SYMBOL_INFO_STRING);
 bool SymbolInfoTick(const string &, MqlTick &);
 bool SymbolSelect(const string &, bool);
 long MQLInfoInteger(ENUM_MQL_INFO_INTEGER);
+int TerminalInfoInteger(ENUM_TERMINAL_INFO_INTEGER);
 int PositionsTotal();
 ulong PositionGetTicket(int);
 bool PositionSelectByTicket(ulong);
@@ -165,6 +168,9 @@ ulong OrderGetTicket(int);
 long OrderGetInteger(ENUM_ORDER_PROPERTY_INTEGER);
 string OrderGetString(ENUM_ORDER_PROPERTY_STRING);
 bool HistoryDealSelect(ulong);
+bool HistorySelect(datetime, datetime);
+int HistoryDealsTotal();
+ulong HistoryDealGetTicket(int);
 long HistoryDealGetInteger(ulong, ENUM_DEAL_PROPERTY_INTEGER);
 double HistoryDealGetDouble(ulong, ENUM_DEAL_PROPERTY_DOUBLE);
 string HistoryDealGetString(ulong, ENUM_DEAL_PROPERTY_STRING);
@@ -198,6 +204,7 @@ bool FileIsEnding(int);
 string FileReadString(int);
 uint FileWriteString(int, const string &);
 bool FolderCreate(const string &);
+bool FileMove(const string &, int, const string &, int);
 int StringSplit(const string &, ushort, MqlArray<string> &);
 int CalendarValueHistory(MqlArray<MqlCalendarValue> &, datetime, datetime, const char *, const string &);
 bool CalendarEventById(ulong, MqlCalendarEvent &);
