@@ -538,6 +538,16 @@ void SendCalendar(void)
       LogWrite(LOG_NEWS, "CALENDAR_SENT", LogKv("events", IntegerToString(count)));
   }
 
+// A deal whose queued message is lost (unreadable, or pushed out of a full queue): the next read,
+// which an entry now makes first, queues it again from the history.
+void ForgetQueuedDeal(const string id)
+  {
+   if(StringFind(id, "d-") != 0)
+      return;
+   DealSyncForget(g_dsync, (ulong)StringToInteger(StringSubstr(id, 2)));
+   g_dclock.last_read = 0;
+  }
+
 // Sends queued trade messages (oldest first) until one is not acknowledged. Returns false when
 // the sidecar did not answer (the caller then skips its own request).
 bool FlushQueue(const int max_messages)
@@ -548,7 +558,7 @@ bool FlushQueue(const int max_messages)
    while(ArraySize(g_queue) > 0 && sent < max_messages)
      {
       sent++;
-      int rc = Call("trade", g_queue_ids[0], g_queue[0]);
+      int rc = Call("trade", g_queue_ids[0], ProtoTradeWithToken(g_queue[0], BodyToken()));
       if(rc == CALL_NO_REPLY)
          answered = false;
       bool drop = false;
@@ -562,8 +572,8 @@ bool FlushQueue(const int max_messages)
             LogWrite(LOG_SIDECAR, "TRADE_DROPPED", LogKv("id", g_queue_ids[0]) + " " + LogKv("code", g_reply.error_code) + " " +
                      LogKv("message", g_reply.error_message));
             // unreadable bytes (a damaged queue file): the next history read builds the message again
-            if(g_reply.error_code != "BAD_REQUEST" && StringFind(g_queue_ids[0], "d-") == 0)
-               DealSyncForget(g_dsync, (ulong)StringToInteger(StringSubstr(g_queue_ids[0], 2)));
+            if(g_reply.error_code != "BAD_REQUEST")
+               ForgetQueuedDeal(g_queue_ids[0]);
             drop = true;
            }
       if(!drop)
@@ -612,13 +622,14 @@ bool QueueDeal(const ulong deal)
    if(k >= EA_QUEUE_MAX)
      {
       LogWrite(LOG_SIDECAR, "QUEUE_FULL", LogKv("dropped_oldest", g_queue_ids[0]));
+      ForgetQueuedDeal(g_queue_ids[0]);
       ArrayRemove(g_queue, 0, 1);
       ArrayRemove(g_queue_ids, 0, 1);
       k--;
      }
    ArrayResize(g_queue, k + 1);
    ArrayResize(g_queue_ids, k + 1);
-   g_queue[k] = ProtoTradeJson(id, BodyToken(), t, (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS), g_tester);
+   g_queue[k] = ProtoTradeJson(id, "", t, (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS), g_tester);  // token added when sent
    g_queue_ids[k] = id;
    // a closed position no longer needs its management anchors
    if(entry != DEAL_ENTRY_IN && !PositionSelectByTicket(position))

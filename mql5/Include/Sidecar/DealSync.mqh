@@ -24,6 +24,7 @@
 #define DEAL_SYNC_BATCH      1000    // deals queued by one read at most (the oldest first)
 #define DEAL_SYNC_OPENED     4096    // positions opened with the magic, remembered per read
 #define DEAL_SYNC_MAX_DAYS   365
+#define DEAL_SYNC_MIN_TIME   946684800  // 2000-01-01: an older watermark is a damaged file
 #define DEAL_SYNC_SETTLE_SEC 120     // a read counts as complete once the terminal has been
                                      // connected this long (its history downloaded)
 #define DEAL_SYNC_ENTRY_FRESH_SEC 5  // an entry reads the history first when the last read is older
@@ -48,8 +49,6 @@ struct DealSyncRow
    ulong             position;         // DEAL_POSITION_ID
   };
 
-// The candidates of one read, kept sorted by (time, ticket): the sidecar judges a position's
-// result when its closing deal arrives, so deals must reach it in the order they happened.
 // When the EA reads and whether it may enter: the terminal's connection and the reads since.
 struct DealSyncClock
   {
@@ -61,6 +60,8 @@ struct DealSyncClock
    bool              backlog;          // the last read was cut: more deals wait in the history
   };
 
+// The candidates of one read, kept sorted by (time, ticket): the sidecar judges a position's
+// result when its closing deal arrives, so deals must reach it in the order they happened.
 struct DealSyncBatch
   {
    int               count;
@@ -362,6 +363,8 @@ bool DealSyncParse(const string text, DealSyncCursor &c)
                ushort ch = StringGetCharacter(val, i);
                digits = ch >= '0' && ch <= '9';
               }
+            if(digits && StringToInteger(val) < DEAL_SYNC_MIN_TIME)
+               digits = false;   // a truncated file: "synced_to=17"
             if(digits)
               {
                c.synced_to = StringToInteger(val);

@@ -302,6 +302,20 @@ void ProtoEnvelope(CJsonWriter &w, const string type, const string id, const str
       w.KStr("token", token);
   }
 
+// A queued trade message with the current token: the queue stores messages without one (a
+// token changed between queueing and sending must not leave them refused for good), and an
+// older queue's messages may carry a previous one. The envelope is ours: the token, if any,
+// follows the id, and "login" follows it.
+string ProtoTradeWithToken(const string msg, const string token)
+  {
+   int login = StringFind(msg, ",\"login\":");
+   if(login < 0)
+      return msg;
+   int old_token = StringFind(msg, ",\"token\":");
+   string head = StringSubstr(msg, 0, old_token >= 0 && old_token < login ? old_token : login);
+   return head + (token != "" ? ",\"token\":" + JsonQuote(token) : "") + StringSubstr(msg, login);
+  }
+
 // "tester":true on tick, trade and heartbeat from a Strategy Tester run (the hello carries it as
 // ea.tester): the sidecar keeps those sessions apart from the live ones on the same login. Live
 // messages omit the field (its default is false), so their bytes stay as they were.

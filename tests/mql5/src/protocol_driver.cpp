@@ -7,33 +7,9 @@
 //   protocol_driver sync   : stdin = one history read per line (the account's deals, the cursor
 //                            file, the EA's magic); stdout = {"queued": [the trade messages the
 //                            EA queues, in order], "cursor": the cursor file after the read}.
-#include <vector>
-
 #include "driver_common.h"
 
-#include "Sidecar/DealSync.mqh"
-
-// The window the EA's HistorySelect would load, and the positions it still manages.
-static std::vector<DealSyncRow> g_rows;
-static std::vector<ulong> g_managed;
-
-int DealSyncHistoryTotal(void) { return (int)g_rows.size(); }
-
-bool DealSyncHistoryRow(const int index, DealSyncRow &row)
-{
-   if(index < 0 || index >= (int)g_rows.size())
-      return false;
-   row = g_rows[(size_t)index];
-   return true;
-}
-
-bool DealSyncPositionManaged(const ulong position)
-{
-   for(ulong m : g_managed)
-      if(m == position)
-         return true;
-   return false;
-}
+#include "deal_history_table.h"
 
 static ProtoAccount ReadAccount(const CJsonFlat &j, const string &p)
 {
@@ -65,6 +41,28 @@ static void WriteBars(CJsonWriter &w, const CJsonFlat &j, int digits)
       b.spread = (int)InL(j, p + "[6]", 0);
       ProtoWriteBar(w, b, digits);
    }
+}
+
+// A trade message's fields at `prefix` (wire messages: "", history rows: "history[i]."); the
+// side is read from `side_key` ("side" on the wire, "type" in a history row).
+static ProtoTrade ReadTrade(const CJsonFlat &j, const string &prefix, const string &side_key, long login)
+{
+   ProtoTrade t;
+   t.login = login;
+   t.deal = InL(j, prefix + "deal", 0);
+   t.order = InL(j, prefix + "order", 0);
+   t.position = InL(j, prefix + "position", 0);
+   t.symbol = InS(j, prefix + "symbol", "");
+   t.side = InS(j, prefix + side_key, "");
+   t.entry = InS(j, prefix + "entry", "");
+   t.volume = InD(j, prefix + "volume", 0.0);
+   t.price = InD(j, prefix + "price", 0.0);
+   t.profit = InD(j, prefix + "profit", 0.0);
+   t.commission = InD(j, prefix + "commission", 0.0);
+   t.swap = InD(j, prefix + "swap", 0.0);
+   t.time = InL(j, prefix + "time", 0);
+   t.comment = InS(j, prefix + "comment", "");
+   return t;
 }
 
 static string Encode(const CJsonFlat &j)
@@ -133,24 +131,7 @@ static string Encode(const CJsonFlat &j)
       return w.Text();
    }
    if(type == "trade")
-   {
-      ProtoTrade t;
-      t.login = InL(j, "login", 0);
-      t.deal = InL(j, "deal", 0);
-      t.order = InL(j, "order", 0);
-      t.position = InL(j, "position", 0);
-      t.symbol = InS(j, "symbol", "");
-      t.side = InS(j, "side", "");
-      t.entry = InS(j, "entry", "");
-      t.volume = InD(j, "volume", 0.0);
-      t.price = InD(j, "price", 0.0);
-      t.profit = InD(j, "profit", 0.0);
-      t.commission = InD(j, "commission", 0.0);
-      t.swap = InD(j, "swap", 0.0);
-      t.time = InL(j, "time", 0);
-      t.comment = InS(j, "comment", "");
-      return ProtoTradeJson(id, token, t, digits, tester);
-   }
+      return ProtoTradeJson(id, token, ReadTrade(j, "", "side", InL(j, "login", 0)), digits, tester);
    if(type == "calendar")
    {
       ProtoCalendarBegin(w, id, token, InL(j, "login", 0));
@@ -197,10 +178,10 @@ static string Sync(const CJsonFlat &j)
    long now = InL(j, "now", 0);
    long magic = InL(j, "magic", 0);
    long from = DealSyncFrom(c, now, (int)InL(j, "days", 7));
-   g_managed.clear();
+   g_managed_positions.clear();
    for(int i = 0; i < j.Count("managed", JSON_T_ARR); i++)
-      g_managed.push_back((ulong)InL(j, "managed[" + IntegerToString(i) + "]", 0));
-   g_rows.clear();
+      g_managed_positions.push_back((ulong)InL(j, "managed[" + IntegerToString(i) + "]", 0));
+   g_history_rows.clear();
    int n = j.Count("history", JSON_T_ARR);
    for(int i = 0; i < n; i++)
    {
@@ -215,7 +196,7 @@ static string Sync(const CJsonFlat &j)
       row.opens = entry == "in" || entry == "inout";
       row.position = (ulong)InL(j, p + ".position", 0);
       if(row.time >= from && row.time <= now + 86400)
-         g_rows.push_back(row);
+         g_history_rows.push_back(row);
    }
    DealSyncCollect(g_batch, c, magic);
    CJsonWriter w;
@@ -228,21 +209,7 @@ static string Sync(const CJsonFlat &j)
          string p = "history[" + IntegerToString(i) + "]";
          if((ulong)InL(j, p + ".deal", 0) != g_batch.ticket[b])
             continue;
-         ProtoTrade t;
-         t.login = InL(j, "login", 0);
-         t.deal = InL(j, p + ".deal", 0);
-         t.order = InL(j, p + ".order", 0);
-         t.position = InL(j, p + ".position", 0);
-         t.symbol = InS(j, p + ".symbol", "");
-         t.side = InS(j, p + ".type", "");
-         t.entry = InS(j, p + ".entry", "");
-         t.volume = InD(j, p + ".volume", 0.0);
-         t.price = InD(j, p + ".price", 0.0);
-         t.profit = InD(j, p + ".profit", 0.0);
-         t.commission = InD(j, p + ".commission", 0.0);
-         t.swap = InD(j, p + ".swap", 0.0);
-         t.time = InL(j, p + ".time", 0);
-         t.comment = InS(j, p + ".comment", "");
+         ProtoTrade t = ReadTrade(j, p + ".", "type", InL(j, "login", 0));
          w.Str(ProtoTradeJson("d-" + IntegerToString(t.deal), "", t, 5, false));  // the exact bytes
          break;
       }

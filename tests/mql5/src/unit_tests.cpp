@@ -4,7 +4,7 @@
 
 #include "driver_common.h"
 
-#include "Sidecar/DealSync.mqh"
+#include "deal_history_table.h"
 #include "Sidecar/Guard.mqh"
 #include "Sidecar/Log.mqh"
 #include "Sidecar/Manager.mqh"
@@ -342,29 +342,6 @@ static void TestLogAndSizing()
    CHECK_EQ(SizingEntryPriceToTick(0.0, 0.25, 2, true), 0.0);
 }
 
-// The history DealSync.mqh reads: a table standing in for the window HistorySelect loaded, and
-// the positions whose global variable exists (still managed by the EA).
-static std::vector<DealSyncRow> g_history;
-static ulong g_managed[8] = {0};
-
-int DealSyncHistoryTotal(void) { return (int)g_history.size(); }
-
-bool DealSyncHistoryRow(const int index, DealSyncRow &row)
-{
-   if(index < 0 || index >= (int)g_history.size())
-      return false;
-   row = g_history[(size_t)index];
-   return true;
-}
-
-bool DealSyncPositionManaged(const ulong position)
-{
-   for(ulong m : g_managed)
-      if(m != 0 && m == position)
-         return true;
-   return false;
-}
-
 static DealSyncBatch g_batch;
 
 // One read as SyncDeals runs it: the window from DealSyncFrom (7 days on a first read) to a day
@@ -373,10 +350,10 @@ static string ReadOnce(DealSyncCursor &c, const DealSyncRow *rows, int n, long m
                        bool complete)
 {
    long from = DealSyncFrom(c, read_end, 7);
-   g_history.clear();
+   g_history_rows.clear();
    for(int i = 0; i < n; i++)
       if(rows[i].time >= from && rows[i].time <= read_end + 86400)
-         g_history.push_back(rows[i]);
+         g_history_rows.push_back(rows[i]);
    DealSyncCollect(g_batch, c, magic);
    string queued = "";
    for(int i = 0; i < g_batch.count; i++)
@@ -463,10 +440,10 @@ static void TestDealSync()
 
    // a close whose opening deal is before the window counts while the position is managed
    DealSyncReset(c);
-   g_managed[0] = 3;
+   g_managed_positions = {3};
    const DealSyncRow old_position[] = {{110, now + 30, true, 0, false, 3}, {111, now + 40, true, 0, false, 4}};
    CHECK_EQ(ReadOnce(c, old_position, 2, magic, now + 50, true), string("110"));
-   g_managed[0] = 0;
+   g_managed_positions.clear();
 
    // the batch: (time, ticket) order; full -> the newest wait for the next read
    DealSyncBatchReset(g_batch);
@@ -584,6 +561,32 @@ static void TestDealSync()
    const DealSyncRow reversal[] = {{310, now - 20, true, magic, true, 31}, {311, now - 10, true, 0, false, 31}};
    CHECK_EQ(ReadOnce(c, reversal, 2, magic, now, true), string("310,311"));
 
+   // queued trade messages are stored without a token and get the current one when sent: a
+   // token changed in between must not leave them refused (UNAUTHORIZED) and entries closed
+   ProtoTrade t;
+   t.login = 5550001;
+   t.deal = 32;
+   t.order = 1032;
+   t.position = 3;
+   t.symbol = "EURUSD";
+   t.side = "sell";
+   t.entry = "out";
+   t.volume = 0.1;
+   t.price = 1.1;
+   t.profit = -9.0;
+   t.commission = 0.0;
+   t.swap = 0.0;
+   t.time = now;
+   t.comment = "";
+   const string bare = ProtoTradeJson("d-32", "", t, 5, false);
+   const string with_old = ProtoTradeJson("d-32", "old", t, 5, false);
+   CHECK(StringFind(bare, "\"token\"") < 0);
+   CHECK_EQ(ProtoTradeWithToken(bare, "s3cret"), ProtoTradeJson("d-32", "s3cret", t, 5, false));
+   CHECK_EQ(ProtoTradeWithToken(with_old, "new"), ProtoTradeJson("d-32", "new", t, 5, false));
+   CHECK_EQ(ProtoTradeWithToken(with_old, ""), bare);
+   CHECK_EQ(ProtoTradeWithToken(bare, "a\"b,\"login\":"), ProtoTradeJson("d-32", "a\"b,\"login\":", t, 5, false));
+   CHECK_EQ(ProtoTradeWithToken("{\"v\":1}", "x"), string("{\"v\":1}"));
+
    // the cursor file
    DealSyncReset(c);
    c.synced_to = 1767225600;
@@ -594,7 +597,7 @@ static void TestDealSync()
    CHECK_EQ(d.count, 0);
    const string bad[] = {"", "v=2\nsynced_to=5\n", "v=1\n", "synced_to=5\n", "v=1\nsynced_to=abc\n",
                          "v=1\nsynced_to=-5\n", "v=1\nsynced_to=\n", "v=1\nsynced_to=5\nextra=1\n",
-                         "v=1\nsynced_to=99999999999999999999\n"};
+                         "v=1\nsynced_to=99999999999999999999\n", "v=1\nsynced_to=17\n"};
    for(const string &text : bad)
    {
       d.synced_to = 77;
