@@ -13,7 +13,7 @@ from sidecar.engine.strategies import strategy_problems
 
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     server: dict[str, Any] = {}
-    for name in ("zmq", "http", "db"):
+    for name in ("zmq", "zmq_engine", "http", "db"):
         value = getattr(args, name, None)
         if value is not None:
             server[name] = value
@@ -184,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the ZeroMQ and HTTP transports")
     add_common(p)
     p.add_argument("--zmq", help="ZeroMQ endpoint, e.g. tcp://127.0.0.1:5555 ('' disables)")
+    p.add_argument(
+        "--zmq-engine",
+        choices=("builtin", "libzmq"),
+        help="builtin (default): the sidecar speaks ZeroMQ's wire protocol itself over tcp://; "
+        "libzmq: a libzmq REP socket (also ipc://)",
+    )
     p.add_argument("--http", help="HOST:PORT for the REST API, e.g. 127.0.0.1:8765 ('' disables)")
     p.set_defaults(func=cmd_serve)
 

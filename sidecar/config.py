@@ -34,11 +34,23 @@ class _Section(BaseModel):
 
 class ServerConfig(_Section):
     zmq: str = "tcp://127.0.0.1:5555"  # ZeroMQ REP endpoint ("" disables)
+    # "builtin": the sidecar speaks ZeroMQ's wire protocol (ZMTP 3.0) itself, tcp:// only, and
+    # answers in the verdict thread; "libzmq": a libzmq REP socket (also ipc://), the fallback.
+    zmq_engine: Literal["builtin", "libzmq"] = "builtin"
     http: str = "127.0.0.1:8765"  # HOST:PORT for the REST API ("" disables)
     token: str = ""  # shared secret; mandatory when binding a non-loopback address
     db: str = "sidecar.sqlite"  # SQLite file (WAL); relative to the working directory
     max_message_bytes: int = Field(65536, ge=1024, le=1048576)
     heartbeat_stale_seconds: int = Field(120, ge=5)  # /health: EA heartbeat older than this
+
+    @model_validator(mode="after")
+    def _builtin_engine_speaks_tcp(self) -> ServerConfig:
+        if self.zmq and self.zmq_engine == "builtin":
+            try:
+                tcp_endpoint(self.zmq)
+            except ValueError as exc:
+                raise ValueError(f"server.zmq: {exc}") from None
+        return self
 
 
 class BrokerConfig(_Section):
@@ -309,9 +321,25 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+def tcp_endpoint(endpoint: str) -> tuple[str, int]:
+    """`tcp://HOST:PORT` → (host, port) for the builtin ZeroMQ engine; `*` means every IPv4
+    interface, as in libzmq."""
+    scheme, sep, rest = endpoint.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if scheme != "tcp" or not sep or not colon or not host or not port.isdigit():
+        raise ValueError(
+            f"expected tcp://HOST:PORT, got {endpoint!r} (the builtin ZeroMQ engine speaks TCP "
+            'only; server.zmq_engine = "libzmq" serves the other libzmq transports)'
+        )
+    if int(port) > 65535:
+        raise ValueError(f"port: expected 0-65535, got {port}")
+    host = host.strip("[]")
+    return ("0.0.0.0" if host == "*" else host), int(port)
+
+
 def _zmq_host(endpoint: str) -> str:
-    if not endpoint:
-        return ""
+    if not endpoint or endpoint.startswith(("ipc://", "inproc://")):
+        return ""  # local-only transports: nothing to expose
     rest = endpoint.split("://", 1)[-1]
     return rest.rsplit(":", 1)[0]
 
@@ -355,6 +383,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         "SIDECAR_TOKEN": ("server", "token"),
         "SIDECAR_DB": ("server", "db"),
         "SIDECAR_ZMQ": ("server", "zmq"),
+        "SIDECAR_ZMQ_ENGINE": ("server", "zmq_engine"),
         "SIDECAR_HTTP": ("server", "http"),
         "EODHD_API_TOKEN": ("feeds", "eodhd_token"),
         "EODHD_BASE_URL": ("feeds", "eodhd_base_url"),

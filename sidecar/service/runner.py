@@ -14,6 +14,7 @@ from sidecar.service.handler import Sidecar
 from sidecar.service.http_app import create_app
 from sidecar.service.logs import event, setup_logging, stop_logging
 from sidecar.service.zmq_server import ZmqServer
+from sidecar.service.zmtp_server import BuiltinZmqServer
 from sidecar.store import Store
 
 log = logging.getLogger("sidecar.service")
@@ -70,10 +71,22 @@ def start_feeds(sidecar: Sidecar) -> FeedService:
     return feeds
 
 
+def zmq_transport(sidecar: Sidecar, config: Config) -> BuiltinZmqServer | ZmqServer:
+    if config.server.zmq_engine == "libzmq":
+        return ZmqServer(sidecar, config.server.zmq)
+
+    def handle(raw: bytes) -> bytes:
+        return sidecar.handle(raw, "zmq")[0]
+
+    return BuiltinZmqServer(
+        config.server.zmq, handle, sidecar.after_reply, config.server.max_message_bytes
+    )
+
+
 def serve(config: Config) -> None:
     setup_logging(config.logging.level)
     sidecar = build(config)
-    zmq_server = None
+    zmq_server: BuiltinZmqServer | ZmqServer | None = None
     feeds = start_feeds(sidecar)
     # Everything loaded so far (libraries, config, state) lives as long as the process: move it
     # out of the cyclic collector's reach, so its full collections stay short on the verdict path.
@@ -81,7 +94,7 @@ def serve(config: Config) -> None:
     gc.freeze()
     try:
         if config.server.zmq:
-            zmq_server = ZmqServer(sidecar, config.server.zmq)
+            zmq_server = zmq_transport(sidecar, config)
             zmq_server.start()
         event(
             log,

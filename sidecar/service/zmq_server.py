@@ -1,4 +1,6 @@
-"""ZeroMQ REP transport: one socket, dispatch on `type`, an answer to every request."""
+"""ZeroMQ REP transport on libzmq (`server.zmq_engine = "libzmq"`): one socket, an answer to
+every request. The default engine is the builtin one (zmtp_server.py), which answers in the
+verdict thread itself; this one stays for libzmq's other transports (ipc://) and as a fallback."""
 
 from __future__ import annotations
 
@@ -9,12 +11,9 @@ import zmq
 
 from sidecar.service.handler import Sidecar
 from sidecar.service.logs import event
+from sidecar.service.zmtp import max_frame_bytes
 
 log = logging.getLogger("sidecar.zmq")
-
-# Frames above this are dropped by libzmq (the peer is disconnected) instead of being buffered;
-# anything between the protocol limit and this gets a TOO_LARGE error reply.
-MAX_FRAME_BYTES = 1024 * 1024
 
 
 def _join_frames(sock: zmq.Socket, first: bytes, limit: int) -> bytes:
@@ -59,8 +58,10 @@ class ZmqServer:
     def _run(self) -> None:
         sock = self._ctx.socket(zmq.REP)
         sock.setsockopt(zmq.LINGER, 0)
+        # Bigger frames are dropped by libzmq (the peer is disconnected) instead of buffered;
+        # anything between the protocol limit and this gets a TOO_LARGE error reply.
         sock.setsockopt(
-            zmq.MAXMSGSIZE, max(MAX_FRAME_BYTES, 2 * self.sidecar.config.server.max_message_bytes)
+            zmq.MAXMSGSIZE, max_frame_bytes(self.sidecar.config.server.max_message_bytes)
         )
         try:
             sock.bind(self.endpoint)
@@ -70,7 +71,7 @@ class ZmqServer:
             sock.close()
             self._ready.set()
             return
-        event(log, "zmq.listening", endpoint=self.bound)
+        event(log, "zmq.listening", endpoint=self.bound, engine="libzmq")
         self._ready.set()
         handle = self.sidecar.handle
         after_reply = self.sidecar.after_reply
