@@ -1,50 +1,34 @@
-"""The builtin ZeroMQ transport: a REP endpoint served by one thread over plain TCP sockets.
+"""The builtin ZeroMQ transport: a REP endpoint over plain TCP sockets, a thread per connection.
 
-Each EA's REQ socket (libzmq) connects here; the thread that reads a request computes the
-verdict and writes the reply itself, with no hand-off to libzmq's I/O threads. Requests are
-answered one at a time, in arrival order per connection, like a REP socket. `selectors` picks
-select() on Windows and epoll on Linux; nothing here is POSIX-only.
+Each EA's REQ socket (libzmq) connects here. The connection's thread blocks in recv(), computes
+the verdict and writes the reply itself: one thread wake-up per request, where libzmq's own REP
+socket passes every message through an I/O thread and back (see bench/README.md for what that
+costs). Within a connection requests are answered in order, one at a time, like a REP socket;
+connections do not wait for each other except on the sidecar's own lock. Blocking sockets and
+threads only: nothing here is POSIX-only.
 
-Protection against peers that are not well-behaved EAs: at most MAX_CONNECTIONS at once, a
-handshake must finish within HANDSHAKE_SECONDS, frames are bounded (zmtp.max_frame_bytes), a
-connection whose replies are not being read stops being read from until they are.
+Protection against peers that are not well-behaved EAs: at most `max_connections` at once, the
+handshake must finish within `handshake_seconds`, frames are bounded (zmtp.max_frame_bytes), and
+a peer that does not read its replies only stalls its own thread (TCP then stalls the peer).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import selectors
 import socket
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 
 from sidecar.config import tcp_endpoint
 from sidecar.service.logs import event
-from sidecar.service.zmtp import RepConnection, Request, ZmtpError, greeting, ready, reply_frames
+from sidecar.service.zmtp import RepConnection, ZmtpError, greeting, ready, reply_frames
 
 log = logging.getLogger("sidecar.zmq")
 
-MAX_CONNECTIONS = 256  # an EA opens one per chart; Windows' select() handles 512 sockets
+MAX_CONNECTIONS = 256  # an EA opens one per chart
 HANDSHAKE_SECONDS = 10.0
 _RECV_BYTES = 65536
-
-
-class _Conn:
-    __slots__ = ("deadline", "out", "peer", "pending", "reading", "sock", "zmtp")
-
-    def __init__(
-        self, sock: socket.socket, peer: str, max_message_bytes: int, deadline: float
-    ) -> None:
-        self.sock = sock
-        self.peer = peer
-        self.zmtp = RepConnection(max_message_bytes)
-        self.out = bytearray(greeting() + ready())
-        self.pending: deque[Request] = deque()  # parsed, not answered yet (a DEALER may pipeline)
-        self.deadline: float | None = deadline
-        self.reading = True
 
 
 class BuiltinZmqServer:
@@ -69,12 +53,10 @@ class BuiltinZmqServer:
         self.max_connections = max_connections
         self.bound: str | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sidecar-zmq", daemon=True)
-        self._conns: dict[socket.socket, _Conn] = {}
-        self._handshaking: set[_Conn] = set()  # connections with a handshake deadline
+        self._lock = threading.Lock()
+        self._conns: dict[socket.socket, threading.Thread] = {}
         self._listener: socket.socket | None = None
-        self._wake_r, self._wake_w = socket.socketpair()  # stop() wakes the select with a byte
-        self._selector = selectors.DefaultSelector()
+        self._thread = threading.Thread(target=self._accept_loop, name="sidecar-zmq", daemon=True)
 
     def start(self) -> None:
         try:
@@ -96,66 +78,65 @@ class BuiltinZmqServer:
                 listener.close()
                 raise
         except (OSError, ValueError) as exc:
-            self._close_wake()
             raise OSError(f"server.zmq: cannot bind {self.endpoint}: {exc}") from None
-        listener.setblocking(False)
         self._listener = listener
         bound_host, bound_port = listener.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.bound = f"tcp://{shown}:{bound_port}"
-        self._selector.register(listener, selectors.EVENT_READ)
-        self._wake_r.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
         event(log, "zmq.listening", endpoint=self.bound, engine="builtin")
         self._thread.start()
 
     def stop(self) -> None:
+        """Close the listener and every connection; return once their threads have ended."""
         self._stop.set()
-        if self._thread.is_alive():
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"x")
+        listener = self._listener
+        if listener is not None and self._thread.is_alive():
+            self._wake_accept(listener)
             self._thread.join(timeout=5)
-        else:
-            self._close_all()
+        if listener is not None:
+            listener.close()
+        with self._lock:
+            conns = list(self._conns.items())
+        for sock, _ in conns:
+            # shutdown() wakes a thread blocked in recv or send on every platform; close()
+            # alone does not on Linux. The connection's thread closes the socket.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for _, thread in conns:
+            thread.join(timeout=5)
 
-    # ------------------------------------------------------------------ the loop
+    def _wake_accept(self, listener: socket.socket) -> None:
+        host, port = listener.getsockname()[:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+            pass
 
-    def _run(self) -> None:
-        select = self._selector.select
-        try:
-            while not self._stop.is_set():
-                for key, mask in select(self._timeout()):
-                    sock = key.fileobj
-                    if sock is self._listener:
-                        self._accept()
-                    elif sock is self._wake_r:
-                        self._drain_wake()
-                    else:
-                        conn = self._conns.get(sock)  # type: ignore[arg-type]
-                        if conn is not None:
-                            self._service(conn, mask)
-                self._expire_handshakes()
-        finally:
-            self._close_all()
+    # ------------------------------------------------------------------ threads
 
-    def _timeout(self) -> float | None:
-        if not self._handshaking:
-            return None
-        first = min(c.deadline for c in self._handshaking)  # type: ignore[type-var]
-        return max(0.0, first - time.monotonic())
-
-    def _accept(self) -> None:
+    def _accept_loop(self) -> None:
         assert self._listener is not None
-        while True:
+        while not self._stop.is_set():
             try:
                 sock, address = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # e.g. the process is out of file descriptors
+            except OSError as exc:
+                if self._stop.is_set():
+                    return
+                # e.g. out of file descriptors: say so, keep serving the connections there are
                 event(log, "zmq.accept_failed", logging.WARNING, str(exc))
+                self._stop.wait(0.1)
+                continue
+            if self._stop.is_set():
+                sock.close()
                 return
             peer = f"{address[0]}:{address[1]}"
-            if len(self._conns) >= self.max_connections:
+            with self._lock:
+                full = len(self._conns) >= self.max_connections
+                if not full:
+                    thread = threading.Thread(
+                        target=self._serve, args=(sock, peer), name="sidecar-zmq-conn", daemon=True
+                    )
+                    self._conns[sock] = thread
+            if full:
                 event(
                     log,
                     "zmq.peer_refused",
@@ -165,127 +146,57 @@ class BuiltinZmqServer:
                 )
                 sock.close()
                 continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            deadline = time.monotonic() + self.handshake_seconds
-            conn = _Conn(sock, peer, self.max_message_bytes, deadline)
-            self._conns[sock] = conn
-            self._handshaking.add(conn)
-            self._selector.register(sock, selectors.EVENT_READ)
-            try:
-                self._flush(conn)  # our greeting and READY
-            except OSError:
-                self._close(conn)
+            thread.start()
 
-    def _service(self, conn: _Conn, mask: int) -> None:
-        try:
-            if mask & selectors.EVENT_WRITE and not self._flush(conn):
-                return
-            if mask & selectors.EVENT_READ and conn.reading:
-                data = conn.sock.recv(_RECV_BYTES)
-                if not data:
-                    self._close(conn)
-                    return
-                conn.pending.extend(conn.zmtp.feed(data))
-                if conn.deadline is not None and conn.zmtp.ready:
-                    conn.deadline = None
-                    self._handshaking.discard(conn)
-            self._answer(conn)
-        except ZmtpError as exc:
-            event(log, "zmq.peer_refused", logging.WARNING, str(exc), peer=conn.peer)
-            conn.out += conn.zmtp.outgoing  # an ERROR command, where the protocol has one
-            with contextlib.suppress(OSError):
-                self._try_send(conn)
-            self._close(conn)
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:  # reset by the peer: a REQ socket reconnects by itself
-            self._close(conn)
-        except Exception:  # never let one connection stop the transport
-            log.exception(
-                "zmq connection failed", extra={"event": "zmq.internal_error", "peer": conn.peer}
-            )
-            self._close(conn)
-
-    def _answer(self, conn: _Conn) -> None:
-        """Answer parsed requests while the peer keeps reading replies."""
+    def _serve(self, sock: socket.socket, peer: str) -> None:
+        zmtp = RepConnection(self.max_message_bytes)
         handle, after_reply = self.handle, self.after_reply
-        while True:
-            if conn.zmtp.outgoing:
-                conn.out += conn.zmtp.outgoing
-                conn.zmtp.outgoing.clear()
-            if conn.out and not self._flush(conn):
-                return  # the peer is not reading: answer the rest when it does
-            if not conn.pending:
-                return
-            request = conn.pending.popleft()
-            conn.out += reply_frames(request.envelope, handle(request.body))
-            self._flush(conn)
-            if after_reply is not None:
-                after_reply()  # the journal, metrics and logs, once the EA has its verdict
-
-    def _flush(self, conn: _Conn) -> bool:
-        """Send what is queued; True when all of it went. While replies wait for the peer to
-        read them, its requests are not read (TCP then slows the peer down)."""
-        self._try_send(conn)
-        done = not conn.out
-        if done != conn.reading:  # a selector change only when the state changes
-            conn.reading = done
-            self._selector.modify(
-                conn.sock, selectors.EVENT_READ if done else selectors.EVENT_WRITE
-            )
-        return done
-
-    def _try_send(self, conn: _Conn) -> None:
-        while conn.out:
-            try:
-                sent = conn.sock.send(conn.out)
-            except (BlockingIOError, InterruptedError):
-                return
-            del conn.out[:sent]
-
-    def _expire_handshakes(self) -> None:
-        if not self._handshaking:
-            return
-        now = time.monotonic()
-        for conn in [c for c in self._handshaking if now >= c.deadline]:  # type: ignore[operator]
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(self.handshake_seconds)
+            sock.sendall(greeting() + ready())
+            while not zmtp.ready:
+                data = sock.recv(_RECV_BYTES)
+                if not data:
+                    return
+                requests = zmtp.feed(data)
+                self._send_outgoing(sock, zmtp)
+            sock.settimeout(None)  # a blocking recv: the cheapest wake-up on the verdict path
+            while True:
+                for request in requests:
+                    sock.sendall(reply_frames(request.envelope, handle(request.body)))
+                    if after_reply is not None:
+                        after_reply()  # the journal, metrics and logs, once the EA has its verdict
+                data = sock.recv(_RECV_BYTES)
+                if not data:
+                    return
+                requests = zmtp.feed(data)
+                self._send_outgoing(sock, zmtp)
+        except ZmtpError as exc:
+            event(log, "zmq.peer_refused", logging.WARNING, str(exc), peer=peer)
+            with contextlib.suppress(OSError):
+                self._send_outgoing(sock, zmtp)  # an ERROR command, where the protocol has one
+        except TimeoutError:
             event(
                 log,
                 "zmq.peer_refused",
                 logging.WARNING,
                 f"no ZeroMQ handshake within {self.handshake_seconds:g} s",
-                peer=conn.peer,
+                peer=peer,
             )
-            self._close(conn)
-
-    def _drain_wake(self) -> None:
-        try:
-            while self._wake_r.recv(64):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
-
-    def _close(self, conn: _Conn) -> None:
-        self._handshaking.discard(conn)
-        if self._conns.pop(conn.sock, None) is None:
-            return
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(conn.sock)
-        conn.sock.close()
-
-    def _close_all(self) -> None:
-        for conn in list(self._conns.values()):
-            self._close(conn)
-        if self._listener is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(self._listener)
-            self._listener.close()
-            self._listener = None
-        self._close_wake()
-
-    def _close_wake(self) -> None:
-        for sock in (self._wake_r, self._wake_w):
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(sock)
+        except OSError:
+            pass  # reset by the peer or closed by stop(): a REQ socket reconnects by itself
+        except Exception:  # one connection's failure must not reach the others
+            log.exception(
+                "zmq connection failed", extra={"event": "zmq.internal_error", "peer": peer}
+            )
+        finally:
+            with self._lock:
+                self._conns.pop(sock, None)
             sock.close()
-        self._selector.close()
+
+    @staticmethod
+    def _send_outgoing(sock: socket.socket, zmtp: RepConnection) -> None:
+        if zmtp.outgoing:
+            sock.sendall(bytes(zmtp.outgoing))
+            zmtp.outgoing.clear()

@@ -89,6 +89,17 @@ def test_bytes_arriving_one_at_a_time_give_the_same_requests() -> None:
     assert [r.body for r in got] == [b"a" * 300, b"second"]
 
 
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 900, LIMIT, LIMIT + 1, 3 * LIMIT])
+def test_a_request_read_whole_or_in_pieces_is_the_same_request(size: int) -> None:
+    # One whole REQ message per read is the EA's case and takes a short path; a message split
+    # over reads takes the general one. Both must agree, at the frame-size edges too.
+    message = request(bytes(range(256)) * (size // 256) + b"z" * (size % 256))
+    whole = connected().feed(message)
+    split = connected()
+    pieces = split.feed(message[:3]) + split.feed(message[3:])
+    assert whole == pieces and len(whole) == 1 and len(whole[0].body) == size
+
+
 def test_a_long_frame_and_a_multipart_body_are_joined() -> None:
     conn = connected()
     body = frame(b"", more=True) + frame(b"x" * 1000, more=True) + frame(b"yz")
