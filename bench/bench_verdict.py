@@ -20,8 +20,9 @@ These servers run as separate processes on loopback ports, all measured in the s
 
 Besides the table and the ratios it prints: the verdict's extra time over the echo split into
 the sidecar's own work (its latency histogram from /metrics: decode to encoded verdict) and the
-rest (wake-ups outside any server code); the ratio per round of blocks (how much of the run met
-the target); and the share of CPU time the hypervisor stole during the run (Linux /proc/stat).
+rest (the transport and wake-ups outside any handler code); the ratio per round of blocks (how
+much of the run met the target); and the share of CPU time the hypervisor stole during the run
+(Linux /proc/stat).
 
 The sidecar is warmed with a hello carrying 300 real EURUSD H1 bars; every tick then carries
 one open position (as in DESIGN.md), so the strategy, the gates and the sizing all run. The
@@ -505,7 +506,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
     result["cpu_steal_share"] = steal
     # The verdict's extra round trip split: the sidecar's own work (its histogram, mean) and the
-    # rest, which no server code runs in: waking libzmq's I/O thread and the client after work.
+    # rest, which no handler code runs in: what the sidecar's transport adds over the pyzmq echo
+    # (negative when the builtin engine saves more than the wake-ups it pays after work).
     extra = stats["zmq verdict"]["median_us"] - ze["median_us"]
     result["zmq_breakdown"] = {
         "extra_over_echo_us": extra,
@@ -574,7 +576,8 @@ def report(result: dict[str, Any]) -> str:
     lines.append(
         f"zmq verdict beyond the echo: {b['extra_over_echo_us']:.0f}us at the median, of which "
         f"the sidecar's own work (decode to encoded verdict, mean from /metrics) "
-        f"{b['server_work_mean_us']:.0f}us and {b['rest_us']:.0f}us outside it (wake-ups)"
+        f"{b['server_work_mean_us']:.0f}us and {b['rest_us']:.0f}us outside it (the transport "
+        "and wake-ups, against the pyzmq echo)"
     )
     rounds = result["rounds"]
     per_round = rounds["zmq_ratio_per_round"]
