@@ -21,6 +21,11 @@ from typing import NamedTuple
 # protocol limit and this is drained and answered with TOO_LARGE.
 MAX_FRAME_BYTES = 1024 * 1024
 
+# What may come before the delimiter: libzmq's routing ids are at most 255 bytes (a correlating
+# REQ's are 4). Bounded so a connection holds at most ~8 KiB of envelope, not 32 big frames.
+MAX_ROUTING_FRAME = 255
+MAX_ENVELOPE_FRAMES = 32
+
 GREETING_BYTES = 64
 _SIGNATURE_FIRST, _SIGNATURE_LAST = 0xFF, 0x7F
 _NULL_MECHANISM = b"NULL".ljust(20, b"\0")
@@ -234,11 +239,16 @@ class RepConnection:
     def _frame(self, frame: bytes, more: bool) -> Request | None:
         if not self._in_body:
             if more:
+                if len(frame) > MAX_ROUTING_FRAME:
+                    raise ZmtpError(
+                        f"envelope frame of {len(frame)} bytes: routing ids are at most "
+                        f"{MAX_ROUTING_FRAME}"
+                    )
                 self._envelope.append(frame)
                 if not frame:  # the delimiter: the body follows
                     self._in_body = True
-                elif len(self._envelope) > 32:
-                    raise ZmtpError("request envelope of over 32 frames")
+                elif len(self._envelope) > MAX_ENVELOPE_FRAMES:
+                    raise ZmtpError(f"request envelope of over {MAX_ENVELOPE_FRAMES} frames")
                 return None
             # A last frame before any delimiter: no envelope to answer to (libzmq's REP drops
             # such messages; a peer that sends them is not a REQ socket).

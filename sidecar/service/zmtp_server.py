@@ -7,9 +7,12 @@ costs). Within a connection requests are answered in order, one at a time, like 
 connections do not wait for each other except on the sidecar's own lock. Blocking sockets and
 threads only: nothing here is POSIX-only.
 
-Protection against peers that are not well-behaved EAs: at most `max_connections` at once, the
-handshake must finish within `handshake_seconds`, frames are bounded (zmtp.max_frame_bytes), and
-a peer that does not read its replies only stalls its own thread (TCP then stalls the peer).
+Protection against peers that are not well-behaved EAs: the handshake must finish within
+`handshake_seconds`; frames are bounded (zmtp.max_frame_bytes); a peer that does not read its
+replies only stalls its own thread (TCP then stalls the peer); TCP keepalive ends connections
+whose peer vanished without a word; and at most `max_connections` are open: when one more
+arrives, the one idle longest is closed (an EA's REQ socket reconnects by itself), so idle or
+dead connections can never lock a live EA out.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from sidecar.config import tcp_endpoint
@@ -28,7 +32,31 @@ log = logging.getLogger("sidecar.zmq")
 
 MAX_CONNECTIONS = 256  # an EA opens one per chart
 HANDSHAKE_SECONDS = 10.0
+STOP_SECONDS = 5.0  # stop() waits this long in all for connection threads
 _RECV_BYTES = 65536
+# TCP keepalive: probe after 60 s of silence, every 10 s, give up after 6 unanswered probes.
+_KEEPALIVE = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6))
+
+
+class _Conn:
+    __slots__ = ("last_active", "peer", "thread")
+
+    def __init__(self, peer: str, thread: threading.Thread) -> None:
+        self.peer = peer
+        self.thread = thread
+        self.last_active = time.monotonic()
+
+
+def _keepalive(sock: socket.socket) -> None:
+    """Let the OS find peers that vanished (a VPS reset, a dropped network) and end their
+    connections. The options exist on Linux and Windows 10+; where one does not, skip it."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _KEEPALIVE:
+        option = getattr(socket, name, None)
+        if option is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 class BuiltinZmqServer:
@@ -54,15 +82,18 @@ class BuiltinZmqServer:
         self.bound: str | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._conns: dict[socket.socket, threading.Thread] = {}
+        self._conns: dict[socket.socket, _Conn] = {}
         self._listener: socket.socket | None = None
         self._thread = threading.Thread(target=self._accept_loop, name="sidecar-zmq", daemon=True)
 
     def start(self) -> None:
         try:
             host, port = tcp_endpoint(self.endpoint)
+            # IPv4 unless the endpoint names an IPv6 address, as libzmq does by default: on
+            # Windows "localhost" resolves to ::1 first, which an EA's libzmq would not reach.
+            want = socket.AF_INET6 if ":" in host else socket.AF_INET
             family, _, _, _, address = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                host, port, want, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
             )[0]
             listener = socket.socket(family, socket.SOCK_STREAM)
             # Rebinding after a restart must not wait for TIME_WAIT; on Windows SO_REUSEADDR
@@ -87,23 +118,28 @@ class BuiltinZmqServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Close the listener and every connection; return once their threads have ended."""
+        """Close the listener and every connection; return once their threads have ended (or
+        STOP_SECONDS have passed in all)."""
         self._stop.set()
+        deadline = time.monotonic() + STOP_SECONDS
         listener = self._listener
         if listener is not None and self._thread.is_alive():
             self._wake_accept(listener)
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=STOP_SECONDS)
         if listener is not None:
             listener.close()
         with self._lock:
             conns = list(self._conns.items())
         for sock, _ in conns:
-            # shutdown() wakes a thread blocked in recv or send on every platform; close()
-            # alone does not on Linux. The connection's thread closes the socket.
+            # shutdown() wakes a thread blocked in recv or send; close() alone does not on
+            # Linux. The connection's thread closes the socket itself.
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in conns:
-            thread.join(timeout=5)
+        for sock, conn in conns:
+            if conn.thread.ident is not None:
+                conn.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            if conn.thread.is_alive():
+                sock.close()  # Winsock cancels a blocking call on closesocket()
 
     def _wake_accept(self, listener: socket.socket) -> None:
         host, port = listener.getsockname()[:2]
@@ -121,41 +157,69 @@ class BuiltinZmqServer:
             except OSError as exc:
                 if self._stop.is_set():
                     return
-                # e.g. out of file descriptors: say so, keep serving the connections there are
+                # e.g. out of file descriptors: say so (once a second), keep serving the
+                # connections there are
                 event(log, "zmq.accept_failed", logging.WARNING, str(exc))
-                self._stop.wait(0.1)
+                self._stop.wait(1.0)
                 continue
             if self._stop.is_set():
                 sock.close()
                 return
-            peer = f"{address[0]}:{address[1]}"
-            with self._lock:
-                full = len(self._conns) >= self.max_connections
-                if not full:
-                    thread = threading.Thread(
-                        target=self._serve, args=(sock, peer), name="sidecar-zmq-conn", daemon=True
-                    )
-                    self._conns[sock] = thread
-            if full:
-                event(
-                    log,
-                    "zmq.peer_refused",
-                    logging.WARNING,
-                    f"{self.max_connections} connections already open",
-                    peer=peer,
-                )
-                sock.close()
-                continue
+            self._admit(sock, f"{address[0]}:{address[1]}")
+
+    def _admit(self, sock: socket.socket, peer: str) -> None:
+        thread = threading.Thread(
+            target=self._serve, args=(sock, peer), name="sidecar-zmq-conn", daemon=True
+        )
+        with self._lock:
+            if len(self._conns) >= self.max_connections:
+                self._evict_idlest()
+            self._conns[sock] = _Conn(peer, thread)
+        try:
             thread.start()
+        except RuntimeError as exc:  # the OS refused a thread: refuse this peer, keep accepting
+            with self._lock:
+                self._conns.pop(sock, None)
+            sock.close()
+            event(log, "zmq.peer_refused", logging.WARNING, f"no thread: {exc}", peer=peer)
+
+    def _evict_idlest(self) -> None:
+        """Close the connection idle longest (under the lock). Dead peers and idle squatters go
+        first; a live EA whose connection is closed reconnects on its own."""
+        sock, conn = min(self._conns.items(), key=lambda item: item[1].last_active)
+        del self._conns[sock]
+        event(
+            log,
+            "zmq.peer_evicted",
+            logging.WARNING,
+            f"{self.max_connections} connections open: closing the one idle longest",
+            peer=conn.peer,
+            idle_seconds=round(time.monotonic() - conn.last_active, 1),
+        )
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # its thread wakes and closes it
 
     def _serve(self, sock: socket.socket, peer: str) -> None:
         zmtp = RepConnection(self.max_message_bytes)
         handle, after_reply = self.handle, self.after_reply
+        conn: _Conn | None = None
         try:
+            with self._lock:
+                conn = self._conns.get(sock)
+            if conn is None:  # evicted or stopped before this thread ran
+                return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _keepalive(sock)
+            deadline = time.monotonic() + self.handshake_seconds
             sock.settimeout(self.handshake_seconds)
             sock.sendall(greeting() + ready())
             while not zmtp.ready:
+                # One deadline for the whole handshake: a peer dripping a byte at a time
+                # must not hold the connection open.
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                sock.settimeout(remaining)
                 data = sock.recv(_RECV_BYTES)
                 if not data:
                     return
@@ -170,6 +234,7 @@ class BuiltinZmqServer:
                 data = sock.recv(_RECV_BYTES)
                 if not data:
                     return
+                conn.last_active = time.monotonic()
                 requests = zmtp.feed(data)
                 self._send_outgoing(sock, zmtp)
         except ZmtpError as exc:
@@ -185,14 +250,15 @@ class BuiltinZmqServer:
                 peer=peer,
             )
         except OSError:
-            pass  # reset by the peer or closed by stop(): a REQ socket reconnects by itself
+            pass  # reset by the peer, evicted, or closed by stop(): a REQ socket reconnects
         except Exception:  # one connection's failure must not reach the others
             log.exception(
                 "zmq connection failed", extra={"event": "zmq.internal_error", "peer": peer}
             )
         finally:
             with self._lock:
-                self._conns.pop(sock, None)
+                if conn is not None and self._conns.get(sock) is conn:
+                    del self._conns[sock]
             sock.close()
 
     @staticmethod

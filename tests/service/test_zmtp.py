@@ -168,6 +168,10 @@ def test_ping_is_answered_with_pong_and_its_context() -> None:
         (peer_greeting() + ready_from(b"REQ") + b"\x05\x00", "command frame with the MORE"),
         (peer_greeting() + ready_from(b"REQ") + frame(b"{}"), "without the empty delimiter"),
         (peer_greeting() + ready_from(b"REQ") + frame(b"id", more=True) * 33, "over 32 frames"),
+        (
+            peer_greeting() + ready_from(b"REQ") + frame(b"r" * 256, more=True),
+            "envelope frame of 256 bytes: routing ids are at most 255",
+        ),
         (peer_greeting() + command(b"ERROR", b"\x04oops"), "peer sent ERROR 'oops'"),
         (peer_greeting() + b"\x04\x03\x05REA", "truncated command"),
         (peer_greeting() + command(b"READY", b"\x0bSocket-Type\x00\x00"), "truncated property"),

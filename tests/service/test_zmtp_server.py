@@ -6,10 +6,12 @@ else runs a real `sidecar serve` process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,8 +44,12 @@ def echo() -> Iterator[BuiltinZmqServer]:
     server.stop()
 
 
-def socket_of(kind: int, endpoint: str) -> zmq.Socket:
+def socket_of(kind: int, endpoint: str, **options: int) -> zmq.Socket:
+    """A libzmq socket connected to `endpoint`; `options` (e.g. RCVHWM=4) are set before the
+    connect, which is when libzmq applies them to the connection."""
     sock = zmq.Context.instance().socket(kind)
+    for name, value in options.items():
+        sock.setsockopt(getattr(zmq, name), value)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVTIMEO, 5000)
     sock.setsockopt(zmq.SNDTIMEO, 5000)
@@ -55,6 +61,17 @@ def raw_connection(endpoint: str) -> socket.socket:
     host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=5)
     return sock
+
+
+def wait_for_log(proc: SidecarProcess, *texts: str) -> str:
+    """The sidecar's log as soon as it holds every text (its logs go out through a queue
+    thread, so a line may land a moment after the reply)."""
+    deadline = time.monotonic() + 10
+    while True:
+        log = proc.log()
+        if all(t in log for t in texts) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
 
 
 def read_until_closed(sock: socket.socket) -> bytes:
@@ -79,6 +96,8 @@ def test_eas_on_many_charts_at_once_each_get_their_own_verdicts(sidecar: Sidecar
                 reply = client.send(tick)
                 if reply.get("id") != f"{login}-{i}" or reply.get("type") != "verdict":
                     errors.append(f"{login}-{i}: {reply}")
+        except Exception as exc:  # a timeout in a thread must fail the test, not only warn
+            errors.append(f"{login}: {exc!r}")
         finally:
             client.close()
 
@@ -87,15 +106,14 @@ def test_eas_on_many_charts_at_once_each_get_their_own_verdicts(sidecar: Sidecar
         t.start()
     for t in threads:
         t.join(60)
+    assert not any(t.is_alive() for t in threads)
     assert errors == []
 
 
 def test_a_correlating_req_socket_gets_its_replies(echo: BuiltinZmqServer) -> None:
     # REQ_CORRELATE adds a request id to the envelope; REQ_RELAXED lets a new request go out
     # before the last reply came. The id must come back for libzmq to match the reply.
-    sock = socket_of(zmq.REQ, echo.bound or "")
-    sock.setsockopt(zmq.REQ_CORRELATE, 1)
-    sock.setsockopt(zmq.REQ_RELAXED, 1)
+    sock = socket_of(zmq.REQ, echo.bound or "", REQ_CORRELATE=1, REQ_RELAXED=1)
     for i in range(5):
         sock.send(f"request {i}".encode())
         assert sock.recv() == f"request {i}".encode()
@@ -131,7 +149,7 @@ def test_a_peer_that_is_not_zeromq_is_dropped_and_the_ea_is_still_answered(
     reply = ea.send(messages.tick(server=T0 + 1, bid=1.1, login=7401, msg_id="after-web"))
     assert reply["type"] == "verdict" and reply["id"] == "after-web"
     ea.close()
-    log = sidecar.log()
+    log = wait_for_log(sidecar, '"event":"zmq.peer_refused"', "not a ZeroMQ peer (bad signature)")
     assert '"event":"zmq.peer_refused"' in log and "not a ZeroMQ peer (bad signature)" in log
 
 
@@ -147,7 +165,7 @@ def test_a_frame_over_the_bound_ends_that_connection_only(sidecar: SidecarProces
     ea = ZmqClient(sidecar.zmq_endpoint)
     assert ea.send(messages.trade(88002, login=7302, comment="sc:x"))["type"] == "ack"
     ea.close()
-    assert "over the 1048576-byte limit" in sidecar.log()
+    assert "over the 1048576-byte limit" in wait_for_log(sidecar, "over the 1048576-byte limit")
 
 
 def test_a_socket_type_a_rep_cannot_talk_to_is_told_so(echo: BuiltinZmqServer) -> None:
@@ -181,24 +199,65 @@ def test_a_connection_that_never_finishes_the_handshake_is_closed(
         server.stop()
 
 
-def test_connections_over_the_cap_are_closed_at_once() -> None:
+def test_when_every_connection_is_taken_the_one_idle_longest_makes_room(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Dead peers and idle squatters must never lock a live EA out; an EA whose idle connection
+    # is closed reconnects by itself.
     server = BuiltinZmqServer(f"tcp://127.0.0.1:{free_port()}", lambda raw: raw, max_connections=2)
     server.start()
     try:
-        first = socket_of(zmq.REQ, server.bound or "")
-        first.send(b"1")
-        assert first.recv() == b"1"
-        second = raw_connection(server.bound or "")
-        assert second.recv(64) == OUR_OPENING[:64]
-        third = raw_connection(server.bound or "")
-        assert read_until_closed(third) == b""  # refused before any greeting
-        second.close()
-        third.close()
-        first.send(b"still")
-        assert first.recv() == b"still"
-        first.close()
+        with caplog.at_level(logging.WARNING, logger="sidecar.zmq"):
+            squatter = raw_connection(server.bound or "")
+            opening = squatter.recv(len(OUR_OPENING))
+            ea = socket_of(zmq.REQ, server.bound or "")
+            ea.send(b"1")
+            assert ea.recv() == b"1"  # the EA is now the more recently active of the two
+            newcomer = socket_of(zmq.REQ, server.bound or "")
+            newcomer.send(b"new")
+            assert newcomer.recv() == b"new"
+            assert opening + read_until_closed(squatter) == OUR_OPENING  # closed, nothing else
+            ea.send(b"still")
+            assert ea.recv() == b"still"
+        assert any("closing the one idle longest" in r.getMessage() for r in caplog.records)
+        for sock in (ea, newcomer):
+            sock.close()
+        squatter.close()
     finally:
         server.stop()
+
+
+def test_a_peer_dripping_its_handshake_is_closed_when_the_handshake_time_is_up() -> None:
+    server = BuiltinZmqServer(
+        f"tcp://127.0.0.1:{free_port()}", lambda raw: raw, handshake_seconds=0.5
+    )
+    server.start()
+    try:
+        drip = raw_connection(server.bound or "")
+        greeting_ = greeting()
+        sent = 0
+        with contextlib.suppress(OSError):
+            for byte in greeting_:  # 64 bytes at 0.1 s each: 6.4 s if nobody stopped it
+                drip.sendall(bytes((byte,)))
+                sent += 1
+                time.sleep(0.1)
+        assert sent < len(greeting_), "a dripping peer kept the connection past the deadline"
+        drip.close()
+    finally:
+        server.stop()
+
+
+def test_stop_ends_a_connection_whose_peer_does_not_read() -> None:
+    server = BuiltinZmqServer(f"tcp://127.0.0.1:{free_port()}", lambda raw: raw)
+    server.start()
+    hog = socket_of(zmq.DEALER, server.bound or "")
+    hog.setsockopt(zmq.SNDTIMEO, 1000)
+    with contextlib.suppress(zmq.Again):
+        for _ in range(8192):  # until its connection thread is stuck sending unread replies
+            hog.send_multipart([b"", b"h" * 16384])
+    server.stop()
+    assert not any(t.name == "sidecar-zmq-conn" and t.is_alive() for t in threading.enumerate())
+    hog.close()
 
 
 def test_a_peer_that_does_not_read_its_replies_does_not_hold_up_the_others(
@@ -207,9 +266,8 @@ def test_a_peer_that_does_not_read_its_replies_does_not_hold_up_the_others(
     # A DEALER that keeps sending 16 KiB requests and reads nothing: its replies fill the
     # socket buffers, the server stops reading from it (so its sends stall too), and an EA on
     # another connection is still answered.
-    hog = socket_of(zmq.DEALER, echo.bound or "")
-    hog.setsockopt(zmq.RCVHWM, 4)
-    hog.setsockopt(zmq.RCVBUF, 4096)
+    # RCVHWM: libzmq stops reading the TCP socket once 4 replies wait unread.
+    hog = socket_of(zmq.DEALER, echo.bound or "", RCVHWM=4)
     hog.setsockopt(zmq.SNDTIMEO, 1000)
     body = b"h" * 16384
     sent = 0
