@@ -96,7 +96,7 @@ bool             g_sidecar_ok = false;
 long             g_last_reply_gmt = 0;
 ulong            g_retry_at = 0;            // GetTickCount64() before which requests are skipped
 bool             g_hello_done = false;
-long             g_last_hello_try = 0;
+long             g_last_hello_try = 0;     // NowMono(), as every interval below
 long             g_seq = 0;
 long             g_last_heartbeat = 0;
 long             g_last_calendar = 0;
@@ -109,7 +109,7 @@ string           g_queue[];                 // trade messages waiting for their 
 string           g_queue_ids[];
 string           g_lock = "";               // current account lock code
 string           g_last_refusal = "";
-long             g_entry_pause_until = 0;   // server time; set after an ambiguous entry
+long             g_entry_pause_until = 0;   // NowMono(); set after an ambiguous entry
 ulong            g_block_ticket[EA_BLOCK_SLOTS];
 long             g_block_until[EA_BLOCK_SLOTS];
 LogThrottle      g_th_sidecar;
@@ -144,6 +144,12 @@ long GmtOffset(void)
   }
 
 long NowServer(void) { return (long)(g_tester ? TimeCurrent() : TimeTradeServer()); }
+// Seconds on a clock that never jumps, for intervals and pauses only (never sent, never saved):
+// the broker's server time jumps back an hour when its daylight saving time ends, which would
+// stall heartbeats, hello retries, state saves, log throttles and history reads for that hour.
+// The Strategy Tester's time is simulated (GetTickCount64 runs in real time there), so
+// intervals follow the tester's clock.
+long NowMono(void) { return g_tester ? (long)TimeCurrent() : (long)(GetTickCount64() / 1000); }
 long NowGmt(void) { return NowServer() - GmtOffset(); }
 
 string NextId(const string prefix)
@@ -167,7 +173,7 @@ string GvName(const ulong ticket, const string what) { return "SC." + IntegerToS
 // Repeated events (same category and code) are printed at most once a minute per channel.
 void Log(const string category, const string code, const string detail, LogThrottle &th)
   {
-   if(LogThrottleAllow(th, category + " " + code, NowServer(), 60))
+   if(LogThrottleAllow(th, category + " " + code, NowMono(), 60))
       Print(LogLine(category, code, detail));
   }
 
@@ -214,7 +220,7 @@ bool ReadText(const string name, string &text)
 void SaveState(void)
   {
    g_state_dirty = false;
-   g_state_saved = NowServer();
+   g_state_saved = NowMono();
    if(g_tester)
       return;   // a backtest starts from clean anchors
    WriteText(StateFile(), GuardStateSerialize(g_state));
@@ -423,7 +429,7 @@ void FillBar(const MqlRates &r, ProtoBar &b)
 
 bool SendHello(void)
   {
-   g_last_hello_try = NowServer();
+   g_last_hello_try = NowMono();
    ProtoEa ea;
    ea.name = EA_NAME;
    ea.version = EA_VERSION;
@@ -667,7 +673,8 @@ bool DealSyncPositionManaged(const ulong position) { return position != 0 && Glo
 // (connected DEAL_SYNC_SETTLE_SEC) whose deals are saved in the queue file.
 void SyncDeals(void)
   {
-   long now = NowServer();
+   long now = NowServer();   // the history window and the watermark are server times
+   long mono = NowMono();    // the read clock is not
    if(ArraySize(g_queue) + DEAL_SYNC_BATCH > EA_QUEUE_MAX)
      {
       // a full queue drops its oldest message: wait until the sidecar took some (entries wait too)
@@ -680,7 +687,7 @@ void SyncDeals(void)
       Log(LOG_TRADE, "HISTORY_UNAVAILABLE", LogKv("error", IntegerToString(GetLastError())), g_th_sidecar);
       return;   // retried on the next timer event
      }
-   bool complete = DealSyncComplete(g_dclock, now);
+   bool complete = DealSyncComplete(g_dclock, mono);
    DealSyncCollect(g_dbatch, g_dsync, (long)InpMagic);
    // no HistoryDealSelect from here on: it would replace the window HistorySelect loaded
    int queued = 0;
@@ -693,7 +700,7 @@ void SyncDeals(void)
    DealSyncFinish(g_dsync, g_dbatch, now, complete && g_queue_saved);
    if(g_dsync.synced_to != before)
       g_dsync_dirty = true;
-   DealSyncClockRead(g_dclock, now, complete, g_dbatch.dropped > 0);
+   DealSyncClockRead(g_dclock, mono, complete, g_dbatch.dropped > 0);
    if(queued > 0 || g_dbatch.dropped > 0 || g_dbatch.opened_dropped > 0)
       LogWrite(LOG_TRADE, "DEALS_SYNCED", LogKv("queued", IntegerToString(queued)) + " " +
                LogKv("left_for_next_read", IntegerToString(g_dbatch.dropped)) + " " +
@@ -707,14 +714,14 @@ string DealsBlock(void)
   {
    if(g_tester || InpDealSyncMin <= 0)
       return ArraySize(g_queue) > 0 ? "DEALS_QUEUED" : "";
-   long now = NowServer();
+   long now = NowMono();
    DealSyncClockConnection(g_dclock, TerminalInfoInteger(TERMINAL_CONNECTED) != 0, now);
    if(DealSyncReadBeforeEntry(g_dclock, now))
       SyncDeals();
    return DealSyncEntryBlock(g_dclock, ArraySize(g_queue));
   }
 
-// Once a second from OnTimer (DealSyncReadDue says when).
+// Once a second from OnTimer (DealSyncReadDue says when); `now` is NowMono().
 void DealSyncTimer(const long now)
   {
    if(g_tester || InpDealSyncMin <= 0)
@@ -729,7 +736,7 @@ void DealSyncTimer(const long now)
 //+------------------------------------------------------------------+
 bool Blocked(const ulong ticket)
   {
-   long now = NowServer();
+   long now = NowMono();
    for(int i = 0; i < EA_BLOCK_SLOTS; i++)
       if(g_block_ticket[i] == ticket && g_block_until[i] > now)
          return true;
@@ -750,7 +757,7 @@ void Block(const ulong ticket, const int seconds)
          slot = i;
      }
    g_block_ticket[slot] = ticket;
-   g_block_until[slot] = NowServer() + seconds;
+   g_block_until[slot] = NowMono() + seconds;
   }
 
 void CurrentManageParams(ManageParams &p)
@@ -883,10 +890,10 @@ void ApplyOpen(const MqlTick &tick)
           LogKv("queued", IntegerToString(ArraySize(g_queue))), g_th_risk);
       return;
      }
-   if(NowServer() < g_entry_pause_until)
+   if(NowMono() < g_entry_pause_until)
      {
       Log(LOG_RISK, "ENTRY_PAUSED", LogKv("signal_id", g_verdict.open_signal_id) + " " +
-          LogKv("until", IntegerToString(g_entry_pause_until)), g_th_risk);
+          LogKv("seconds_left", IntegerToString(g_entry_pause_until - NowMono())), g_th_risk);
       return;
      }
    bool buy = g_verdict.open_side == "buy";
@@ -938,7 +945,7 @@ void ApplyOpen(const MqlTick &tick)
       SaveState();
      }
    if(rc == EXEC_AMBIGUOUS)
-      g_entry_pause_until = NowServer() + EA_AMBIGUOUS_PAUSE_SEC;   // its fill may still show up
+      g_entry_pause_until = NowMono() + EA_AMBIGUOUS_PAUSE_SEC;   // its fill may still show up
    if(position != 0 && PositionSelectByTicket(position))
      {
       double placed_sl = PositionGetDouble(POSITION_SL);   // on the tick grid, as sent
@@ -1040,7 +1047,7 @@ void AccountTick(void)
    if(GuardOnAccount(g_state, g_limits, NowServer(), equity))
       g_state_dirty = true;
    // a new broker day is saved at once; a rising high-water mark at most every 60 s
-   if(g_state_dirty && (g_state.day_start != day || NowServer() - g_state_saved >= 60))
+   if(g_state_dirty && (g_state.day_start != day || NowMono() - g_state_saved >= 60))
       SaveState();
    GuardAccount acc;
    FillGuardAccount(acc);
@@ -1164,7 +1171,7 @@ void OnTick(void)
       return;
    AccountTick();
    ManagePositions(tick);                       // never waits for the sidecar
-   if(!g_hello_done && NowServer() - g_last_hello_try >= InpHelloRetrySec)
+   if(!g_hello_done && NowMono() - g_last_hello_try >= InpHelloRetrySec)
       SendHello();
    if(g_hello_done && FlushQueue(2))
       SendTick(tick);
@@ -1175,7 +1182,7 @@ void OnTick(void)
 
 void OnTimer(void)
   {
-   long now = NowServer();
+   long now = NowMono();   // every check here is an interval
    if(g_state_dirty && now - g_state_saved >= 60)
       SaveState();
    DealSyncTimer(now);

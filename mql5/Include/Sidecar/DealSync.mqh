@@ -50,11 +50,13 @@ struct DealSyncRow
   };
 
 // When the EA reads and whether it may enter: the terminal's connection and the reads since.
+// Its times are seconds on a clock that never jumps (the EA's NowMono), not server time, whose
+// daylight-saving jump back would pause the reads for an hour.
 struct DealSyncClock
   {
    bool              connected;        // at the last check
-   long              connected_since;  // server time of the last (re)connect
-   long              last_read;        // server time of the last read (0 = none)
+   long              connected_since;  // clock time of the last (re)connect
+   long              last_read;        // clock time of the last read (0 = none)
    bool              read_since_connect;
    bool              complete_since_connect;  // a complete read ran since the last (re)connect
    bool              backlog;          // the last read was cut: more deals wait in the history
