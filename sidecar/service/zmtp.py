@@ -45,9 +45,10 @@ class ZmtpError(Exception):
 
 class Request(NamedTuple):
     envelope: tuple[bytes, ...]  # routing frames and the empty delimiter, echoed in the reply
-    body: bytes  # the frames after the delimiter, joined; the decoder judges its size
-    oversized: bool  # they added up to more than one frame may hold: `body` is a stand-in of
-    # limit + 1 bytes, so the decoder still answers TOO_LARGE
+    # The frames after the delimiter, joined; the decoder judges the size. When they add up to
+    # more than one frame may hold, they are drained and this is a stand-in of limit + 1 bytes,
+    # so the decoder still answers TOO_LARGE.
+    body: bytes
 
 
 def _frame_header(flags: int, size: int) -> bytes:
@@ -197,7 +198,7 @@ class RepConnection:
             return None
         if start + size != len(data) or size > self.max_body:
             return None
-        return Request(_REQ_ENVELOPE, data[start:], False)
+        return Request(_REQ_ENVELOPE, data[start:])
 
     def _check_signature(self, head: bytes) -> None:
         # Refuse a peer that is not ZMTP at all as soon as its first byte arrives (an HTTP
@@ -258,8 +259,10 @@ class RepConnection:
             self._body.append(frame)  # beyond one frame's bound, parts are drained, not kept
         if more:
             return None
-        oversized = self._body_size > self.max_frame
-        body = b"\0" * (self.max_body + 1) if oversized else b"".join(self._body)
-        request = Request(tuple(self._envelope), body, oversized)
+        if self._body_size > self.max_frame:
+            body = b"\0" * (self.max_body + 1)
+        else:
+            body = b"".join(self._body)
+        request = Request(tuple(self._envelope), body)
         self._envelope, self._in_body, self._body, self._body_size = [], False, [], 0
         return request
