@@ -66,6 +66,7 @@ from sidecar.feeds.sentiment import (
     series_items,
     ticker_scores,
 )
+from sidecar.kernel import SymbolContext
 from sidecar.protocol import SymbolSpec, Tick
 from sidecar.service.handler import FeedStatus, Sidecar
 from sidecar.service.logs import event
@@ -177,10 +178,10 @@ class FeedService:
             if MT5 in sidecar.feeds:
                 sidecar.feeds[MT5].interval_s = self.intervals[MT5]
             sidecar.news_configured = self.client is not None
-            sidecar.feed_gate = self.feed_gate
+            sidecar.kernel.feed_gate = self.feed_gate
             sidecar.news_report = self.report
             sidecar.on_calendar = self.calendar_pushed
-            sidecar.strategy_context = self.strategy_context
+            sidecar.kernel.strategy_context = self.strategy_context
         self.metrics.eodhd_budget_remaining.set(cfg.budget_daily_calls)
 
     # ------------------------------------------------------------ lifecycle
@@ -225,14 +226,13 @@ class FeedService:
     # ------------------------------------------------------------ the verdict path
 
     def feed_gate(
-        self, tick: Tick, true_gmt: int
+        self, tick: Tick, true_gmt: int, ctx: SymbolContext | None = None
     ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """(entry blocks, defensive labels, close reasons) for this tick: blackouts of the
         symbol's currencies, sentiment against the side of the entry the strategy proposes, stale
         sources, and high-impact events close enough to flatten before (when configured). Reads
         the in-memory snapshot only."""
         snap = self._snap
-        ctx = self.sidecar.symbols.get((tick.login, tick.symbol, tick.timeframe))
         currencies = self.currencies(tick.symbol, ctx)
         # Only events whose blackout or close-before window can contain this tick:
         # T - before <= now <= T + after, or now < T <= now + close.

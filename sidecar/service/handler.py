@@ -1,8 +1,9 @@
 """The one request handler both transports call: bytes in, bytes out, never an exception.
 
-It owns the live state around the pure engine: symbol specs and bar histories introduced by
-`hello`, the per-account risk state (persisted when it changes), heartbeats, the journal and the
-metrics. A lock serialises requests from the ZeroMQ thread and the HTTP workers; the per-tick work
+The decisions and the state they need live in the kernel (`sidecar.kernel.Kernel`), which the
+backtester runs too; this is its imperative shell: token check, persistence of what the kernel
+says changed (before the reply when it must survive a crash), heartbeats, the journal, metrics and
+logs. A lock serialises requests from the ZeroMQ thread and the HTTP workers; the per-tick work
 inside it is a few tens of microseconds.
 """
 
@@ -18,21 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sidecar.config import Config
-from sidecar.engine.account import resume as resume_state
-from sidecar.engine.bars import BarHistory
-from sidecar.engine.decide import Engine, empty_state
-from sidecar.engine.state import AccountState, Analysis, Snapshot
-from sidecar.engine.strategies.base import StrategyContext
+from sidecar.engine.decide import Engine
+from sidecar.engine.state import AccountState
+from sidecar.kernel import Kernel, SymbolContext
 from sidecar.protocol import (
     INTERNAL,
     UNAUTHORIZED,
-    UNKNOWN_SYMBOL,
     Ack,
     Calendar,
     Heartbeat,
     Hello,
     ProtocolError,
-    SymbolSpec,
     Tick,
     Trade,
     Verdict,
@@ -43,20 +40,13 @@ from sidecar.protocol import (
 )
 from sidecar.service.logs import event
 from sidecar.service.metrics import Metrics
-from sidecar.service.trade_journal import TradeJournal
 from sidecar.store import Store
 
 log = logging.getLogger("sidecar.service")
 
-# Bounds on what untrusted messages can make the service remember.
-MAX_SYMBOLS = 512  # account/symbol/timeframe contexts (each holds up to bars_capacity bars)
+# Bounds on what untrusted messages can make the service remember (MAX_SYMBOLS: the kernel's).
 MAX_HEARTBEATS = 1024
 HEARTBEAT_FORGET_SECONDS = 24 * 3600  # /health stops listing an EA silent for a day
-
-# Feeds (news blackouts, sentiment) plug in here: given the tick and its true GMT time, return
-# (entry blocks, defensive-leverage reasons, reasons to close this symbol now) as reason strings.
-# Must not block on the network.
-FeedGate = Callable[[Tick, int], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -65,14 +55,6 @@ def _leverage_reasons(verdict_key: tuple[str, ...]) -> tuple[str | None, tuple[s
     the same few verdicts repeat tick after tick, so the scan runs once per distinct verdict."""
     cap = next((r for r in verdict_key[1:] if r.startswith("LEVERAGE_CAP ")), None)
     return cap, tuple(r for r in verdict_key[1:] if r.startswith("LEVERAGE_CUT "))
-
-
-@dataclass
-class SymbolContext:
-    spec: SymbolSpec
-    tester: bool
-    history: BarHistory
-    analysis: Analysis
 
 
 @dataclass
@@ -107,15 +89,19 @@ class Sidecar:
         self._tester_book: Sidecar | None = None  # Strategy Tester sessions, in memory only
         self.config = config
         self.store = store
-        self.engine = engine or Engine(config)
         self.metrics = Metrics()
         self.lock = threading.RLock()
-        self.symbols: dict[tuple[int, str, str], SymbolContext] = {}
-        self.value_per_price: dict[int, dict[str, float]] = {}
-        self.states: dict[int, AccountState] = store.load_states()
+        # The decisions and the state behind them; Kelly statistics are read from the store once
+        # per login, then kept current by `trade`.
+        self.kernel = Kernel(
+            config,
+            engine or Engine(config),
+            tester=is_tester,
+            states=store.load_states(),
+            deals=store.position_deals,
+        )
         self.heartbeats: dict[tuple[int, str], HeartbeatInfo] = {}
         self.feeds: dict[str, FeedStatus] = {}
-        self.feed_gate: FeedGate | None = None
         self._after: list[Callable[[], None]] = []  # bookkeeping deferred past the reply
         # The last LEVERAGE_CAP reason per login: `leverage.regime` logs when its regime changes,
         # and an unchanged reason is not parsed again.
@@ -125,15 +111,21 @@ class Sidecar:
         self.news_configured = False
         self.news_report: Callable[[], dict[str, Any]] | None = None
         self.on_calendar: Callable[[], None] | None = None
-        # Feeds may give strategies more than bars (macro surprises per currency), per symbol.
-        self.strategy_context: Callable[[SymbolSpec], StrategyContext] | None = None
         self.started = time.time()
-        # Kelly statistics per login: read from the store here, then kept current by `trade`.
-        self.trade_journal = TradeJournal(config.sizing.kelly_trades, store.position_deals)
-        for login in self.states:
-            self.trade_journal.stats(login)
         for login, st in self.states.items():
             self.metrics.account(login, st)
+
+    @property
+    def engine(self) -> Engine:
+        return self.kernel.engine
+
+    @property
+    def states(self) -> dict[int, AccountState]:
+        return self.kernel.states
+
+    @property
+    def symbols(self) -> dict[tuple[int, str, str], SymbolContext]:
+        return self.kernel.symbols
 
     # ------------------------------------------------------------ entry point
 
@@ -245,30 +237,9 @@ class Sidecar:
 
     def _hello(self, msg: Hello) -> Ack:
         login = msg.account.login
-        if self.is_tester:
-            # A tester run starts from its own initial deposit: forget the previous run's
-            # anchors, locks and deals (deal tickets restart too).
-            self.states.pop(login, None)
+        out = self.kernel.hello(msg)
+        if out.reset:
             self.store.forget_account(login)
-            self.trade_journal.forget(login)
-        key = (login, msg.symbol.name, msg.timeframe)
-        history = BarHistory(self.config.journal.bars_capacity)
-        report = history.merge(msg.bars)
-        ctx = SymbolContext(
-            msg.symbol,
-            msg.ea.tester,
-            history,
-            self.engine.analyze(history.view(), self._strategy_context(msg.symbol)),
-        )
-        self.symbols.pop(key, None)  # re-insert: the dict's order is the eviction order
-        self.symbols[key] = ctx
-        while len(self.symbols) > MAX_SYMBOLS:
-            # Bounded memory against a flood of hellos; an evicted live EA gets UNKNOWN_SYMBOL
-            # on its next tick and introduces itself again.
-            self.symbols.pop(next(iter(self.symbols)))
-        self.value_per_price.setdefault(login, {})[msg.symbol.name] = (
-            msg.symbol.tick_value / msg.symbol.tick_size
-        )
         seen = self._remember_heartbeat(login, msg.symbol.name, msg.time.gmt)
         seen.day_offset_hours = msg.ea.day_offset_hours
         ours = self.config.broker.day_offset_hours
@@ -286,9 +257,6 @@ class Sidecar:
                 ea_day_offset_hours=msg.ea.day_offset_hours,
                 sidecar_day_offset_hours=ours,
             )
-        state = self.states.get(login)
-        if state is None:
-            state = empty_state(login)
         event(
             log,
             "ea.hello",
@@ -299,73 +267,36 @@ class Sidecar:
             version=msg.ea.version,
             magic=msg.ea.magic,
             tester=msg.ea.tester,
-            bars=len(history),
-            ignored_bars=len(report.ignored_old),
-            mode=state.mode,
+            bars=len(out.context.history),
+            ignored_bars=len(out.merge.ignored_old),
+            mode=out.state.mode,
         )
-        return Ack(id=msg.id)
+        return out.ack
 
     def _tick(self, msg: Tick) -> Any:
-        ctx = self.symbols.get((msg.login, msg.symbol, msg.timeframe))
-        if ctx is None:
-            raise ProtocolError(
-                UNKNOWN_SYMBOL,
-                f"symbol: {msg.symbol} {msg.timeframe} for login {msg.login} was not introduced "
-                "by hello; send hello first",
-                msg.id,
+        out = self.kernel.tick(msg)
+        if out.merge is not None and out.merge.ignored_old:
+            event(
+                log,
+                "bars.ignored_old",
+                logging.WARNING,
+                symbol=msg.symbol,
+                times=out.merge.ignored_old[:5],
             )
-        if msg.bars:
-            report = ctx.history.merge(msg.bars)
-            if report.ignored_old:
-                event(
-                    log,
-                    "bars.ignored_old",
-                    logging.WARNING,
-                    symbol=msg.symbol,
-                    times=report.ignored_old[:5],
-                )
-            if report.appended or report.replaced:
-                # Once per new bar, not per tick.
-                ctx.analysis = self.engine.analyze(
-                    ctx.history.view(), self._strategy_context(ctx.spec)
-                )
-        state = self.states.get(msg.login) or empty_state(msg.login)
-        blocks: tuple[str, ...] = ()
-        defensive: tuple[str, ...] = ()
-        close: tuple[str, ...] = ()
-        if self.feed_gate is not None:
-            blocks, defensive, close = self.feed_gate(
-                msg, self.true_gmt(msg.time.server, msg.time.gmt, ctx.tester)
-            )
-        snap = Snapshot(
-            account=state,
-            symbol=ctx.spec,
-            analysis=ctx.analysis,
-            feed_blocks=blocks,
-            feed_defensive=defensive,
-            feed_close=close,
-            value_per_price=self.value_per_price.get(msg.login, {}),
-            trades=self.trade_journal.stats(msg.login),
-        )
-        decision = self.engine.decide(msg, snap)
-        new = decision.state
-        if not new.same_risk_state(state):
+        new = out.state
+        if out.save == "now":
             self.store.save_state(new)  # before the reply: locks and anchors survive kill -9
-        elif new.hwm != state.hwm:
+        elif out.save == "soon":
             self.store.save_state_soon(new)
-        self.states[msg.login] = new
-        for t in decision.transitions:
+        for t in out.transitions:
             level = logging.WARNING if t.event.startswith(("risk.", "drawdown.")) else logging.INFO
             event(log, t.event, level, login=msg.login, symbol=msg.symbol, **t.detail)
             if t.event != "account.clock_backwards":
                 self.store.record_event(msg.login, msg.time.gmt, t.event, t.detail)
-        v = decision.verdict
+        v = out.verdict
         raw = encode(v)
         self._after.append(lambda: self._after_tick(msg, new, v, raw))
         return raw  # encoded once, for the journal and the reply
-
-    def _strategy_context(self, spec: SymbolSpec) -> StrategyContext | None:
-        return None if self.strategy_context is None else self.strategy_context(spec)
 
     def after_reply(self) -> None:
         """Run the bookkeeping deferred past the reply (transports call it once they sent)."""
@@ -435,36 +366,14 @@ class Sidecar:
             )
 
     def _trade(self, msg: Trade) -> Ack:
-        row = {
-            "login": msg.login,
-            "deal": msg.deal,
-            "order_id": msg.order,
-            "position": msg.position,
-            "symbol": msg.symbol,
-            "side": msg.side,
-            "entry": msg.entry,
-            "volume": msg.volume,
-            "price": msg.price,
-            "profit": msg.profit,
-            "commission": msg.commission,
-            "swap": msg.swap,
-            "time": msg.time,
-            "comment": msg.comment,
-            "received_gmt": int(time.time()),
-        }
-        self.trade_journal.stats(msg.login)  # load before this deal is stored: counted once
-        state = self.states.get(msg.login) or empty_state(msg.login)
-        # Deal times are server time; signal ids and events are stamped in the EA's GMT, so use
-        # the newest tick's GMT (the deal just happened), or the deal time before any tick.
-        gmt = state.last_gmt or msg.time
-        new, transitions = self.engine.on_trade(state, msg, gmt)
+        out = self.kernel.trade(msg, int(time.time()))
+        new = out.state
         # The deal and the state that counts it commit together (or neither does).
-        if not self.store.record_trade(row, new if new != state else None):
+        if not self.store.record_trade(out.row, new if new != out.previous else None):
             event(log, "trade.duplicate", login=msg.login, deal=msg.deal)
             return Ack(id=msg.id, duplicate=True)
-        self.states[msg.login] = new
+        self.kernel.commit_trade(out)
         self.metrics.child(self.metrics.trades, str(msg.login), msg.entry).inc()
-        self.trade_journal.add_deal(msg.login, row)
         event(
             log,
             "trade.recorded",
@@ -476,10 +385,10 @@ class Sidecar:
             profit=msg.profit,
             loss_streak=new.loss_streak,
         )
-        for t in transitions:
+        for t in out.transitions:
             event(log, t.event, logging.WARNING, login=msg.login, **t.detail)
-            self.store.record_event(msg.login, gmt, t.event, t.detail)
-        return Ack(id=msg.id)
+            self.store.record_event(msg.login, out.gmt, t.event, t.detail)
+        return out.ack
 
     def _heartbeat(self, msg: Heartbeat) -> Ack:
         self._remember_heartbeat(msg.login, msg.symbol, msg.time.gmt)
@@ -521,21 +430,11 @@ class Sidecar:
 
     # ------------------------------------------------------------ operator API
 
-    def true_gmt(self, server: int, gmt: int, tester: bool) -> int:
-        """In the Strategy Tester TimeGMT() is server time: apply the configured offset."""
-        if tester:
-            return int(server - self.config.broker.tester_gmt_offset_hours * 3600)
-        return gmt
-
     def resume(self, login: int, reason: str) -> AccountState:
         with self.lock:
-            state = self.states.get(login)
-            if state is None:
-                raise KeyError(login)
-            new, transitions = resume_state(state, gmt=state.last_gmt, reason=reason)
+            state, new, transitions = self.kernel.resume(login, reason)
             if new != state:
                 self.store.save_state(new)
-                self.states[login] = new
             for t in transitions:
                 event(log, t.event, logging.WARNING, login=login, **t.detail)
                 self.store.record_event(login, state.last_gmt, t.event, t.detail)

@@ -147,7 +147,7 @@ def test_the_service_hands_strategies_the_macro_context(tmp_path) -> None:  # ty
     sidecar = Sidecar(
         Config(), Store(tmp_path / "s.sqlite"), Engine(Config(), strategy=_MacroTilt())
     )
-    sidecar.strategy_context = context
+    sidecar.kernel.strategy_context = context
     rows = eurusd_rows()[:20]
     sidecar.handle(json.dumps(messages.hello(bars=rows[:10])).encode())
     reply, _ = sidecar.handle(

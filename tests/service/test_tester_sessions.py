@@ -95,7 +95,8 @@ def test_each_tester_run_starts_clean(tmp_path: Path) -> None:
 
 
 def test_untrusted_messages_cannot_grow_memory_without_bound(tmp_path: Path) -> None:
-    from sidecar.service.handler import MAX_HEARTBEATS, MAX_SYMBOLS
+    from sidecar.kernel import MAX_SYMBOLS
+    from sidecar.service.handler import MAX_HEARTBEATS
 
     sidecar = Sidecar(Config(), Store(tmp_path / "s.sqlite"))
     for n in range(MAX_SYMBOLS + 5):

@@ -60,7 +60,7 @@ def db(tmp_path: Path) -> Path:
 def test_journal_feeds_kelly_and_survives_a_restart(db: Path) -> None:
     sidecar = Sidecar(Config(), Store(db))
     _journal(sidecar)
-    stats = sidecar.trade_journal.stats(LOGIN)
+    stats = sidecar.kernel.trade_stats.stats(LOGIN)
     assert len(stats.results) == 50 and sum(stats.results) == 30 * 200 - 20 * 100
     v = _open_on_bar_310(sidecar)
     assert v["action"] == "open"
@@ -71,7 +71,7 @@ def test_journal_feeds_kelly_and_survives_a_restart(db: Path) -> None:
     sidecar.store.close()
 
     again = Sidecar(Config(), Store(db))  # a restart: the same statistics from the store
-    assert again.trade_journal.stats(LOGIN) == stats
+    assert again.kernel.trade_stats.stats(LOGIN) == stats
     again.store.close()
 
 
@@ -80,16 +80,16 @@ def test_partial_closes_are_one_result_and_duplicates_count_once(db: Path) -> No
     entry = messages.trade(1, login=LOGIN, entry="in", time=T_TRADES)
     entry["position"] = 77
     _send(sidecar, entry)
-    assert sidecar.trade_journal.stats(LOGIN) == TradeStats(())  # an entry is not a result
+    assert sidecar.kernel.trade_stats.stats(LOGIN) == TradeStats(())  # an entry is not a result
     _send(sidecar, _close(2, 77, 150.0, T_TRADES + 10))  # the partial close
     ack = _send(sidecar, _close(2, 77, 150.0, T_TRADES + 10))  # resent by the EA
     assert ack["duplicate"] is True
     _send(sidecar, _close(3, 77, -30.0, T_TRADES + 20))  # the rest, at breakeven minus costs
     _send(sidecar, _close(4, 78, -60.0, T_TRADES + 30))
-    assert sidecar.trade_journal.stats(LOGIN).results == (120.0, -60.0)
+    assert sidecar.kernel.trade_stats.stats(LOGIN).results == (120.0, -60.0)
     sidecar.store.close()
     reloaded = Sidecar(Config(), Store(db))
-    assert reloaded.trade_journal.stats(LOGIN).results == (120.0, -60.0)
+    assert reloaded.kernel.trade_stats.stats(LOGIN).results == (120.0, -60.0)
     reloaded.store.close()
 
 
@@ -106,13 +106,13 @@ def test_entry_commissions_count_in_results_and_survive_a_restart(db: Path) -> N
     _send(sidecar, _deal(1, 77, "in", 0.0, -3.5, T_TRADES))
     _send(sidecar, _deal(2, 77, "out", 5.0, -3.5, T_TRADES + 10))  # +5 gross, -2 net
     _send(sidecar, _deal(3, 78, "in", 0.0, -3.5, T_TRADES + 20))  # still open at the restart
-    assert sidecar.trade_journal.stats(LOGIN).results == (-2.0,)
+    assert sidecar.kernel.trade_stats.stats(LOGIN).results == (-2.0,)
     sidecar.store.close()
 
     again = Sidecar(Config(), Store(db))
-    assert again.trade_journal.stats(LOGIN).results == (-2.0,)
+    assert again.kernel.trade_stats.stats(LOGIN).results == (-2.0,)
     _send(again, _deal(4, 78, "out", 10.0, -3.5, T_TRADES + 30))  # 78's entry cost reloaded
-    assert again.trade_journal.stats(LOGIN).results == (-2.0, 3.0)
+    assert again.kernel.trade_stats.stats(LOGIN).results == (-2.0, 3.0)
     again.store.close()
 
 
@@ -121,7 +121,7 @@ def test_cent_sums_are_exact_in_kelly_as_in_the_streak(db: Path) -> None:
     sidecar = Sidecar(Config(), Store(db))
     _send(sidecar, _deal(1, 77, "in", 0.0, -0.10, T_TRADES))
     _send(sidecar, _deal(2, 77, "out", 0.30, -0.20, T_TRADES + 10))
-    assert sidecar.trade_journal.stats(LOGIN).results == (0.0,)
+    assert sidecar.kernel.trade_stats.stats(LOGIN).results == (0.0,)
     assert dict(sidecar.states[LOGIN].position_results)[77] == 0.0
     sidecar.store.close()
 
