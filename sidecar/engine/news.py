@@ -14,6 +14,7 @@ Events are plain mappings: `time` (or `time_gmt`) unix seconds UTC, `currency`, 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,38 @@ class Window:
     start: int
     end: int
     sources: tuple[str, ...]
+
+
+def index_high_impact(
+    events: Iterable[Mapping[str, Any]],
+) -> tuple[dict[str, tuple[Mapping[str, Any], ...]], dict[str, tuple[int, ...]]]:
+    """High-impact events per currency, sorted by time, and their times (for `events_near`)."""
+    by_currency: dict[str, list[Mapping[str, Any]]] = {}
+    for ev in sorted(events, key=lambda e: (event_time(e), e.get("currency"), e.get("name"))):
+        if str(ev.get("importance") or "").lower() == "high":
+            by_currency.setdefault(str(ev.get("currency") or "").upper(), []).append(ev)
+    return (
+        {k: tuple(v) for k, v in by_currency.items()},
+        {k: tuple(event_time(ev) for ev in v) for k, v in by_currency.items()},
+    )
+
+
+def events_near(
+    by_currency: Mapping[str, Sequence[Mapping[str, Any]]],
+    times: Mapping[str, Sequence[int]],
+    currencies: Sequence[str],
+    first: int,
+    last: int,
+) -> list[Mapping[str, Any]]:
+    """The indexed events of `currencies` with first <= time <= last: a bisection per currency,
+    not a walk over every event on file (this runs on every tick)."""
+    out: list[Mapping[str, Any]] = []
+    for cur in currencies:
+        ts = times.get(cur)
+        if ts:
+            lo = bisect.bisect_left(ts, first)
+            out.extend(by_currency[cur][lo : bisect.bisect_right(ts, last, lo)])
+    return out
 
 
 def blackout_windows(

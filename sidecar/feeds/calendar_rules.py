@@ -459,3 +459,41 @@ def dedup_events(
             kept.append(new)
     kept.sort(key=_event_time)
     return kept
+
+
+def merge_calendar_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the store's `calendar_events` table → events merged across sources (the
+    terminal's first: they carry a real importance and win on merge), sorted by time."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(rows, key=lambda r: (r["source"] == "eodhd", r["time_gmt"])):
+        cur = str(r["currency"] or "").upper()
+        if not cur:
+            continue
+        groups.setdefault(cur, []).append(
+            {
+                "id": r["event_id"],
+                "source": r["source"],
+                "time": int(r["time_gmt"]),
+                "currency": cur,
+                "importance": str(r["importance"] or "").lower(),
+                "name": r["name"],
+                "actual": r["actual"],
+                "estimate": r["forecast"],
+                "previous": r["previous"],
+            }
+        )
+    merged: list[dict[str, Any]] = []
+    for evs in groups.values():
+        merged.extend(dedup_events(evs))
+    merged.sort(key=lambda e: (e["time"], e["currency"], e["name"]))
+    return merged
+
+
+def spec_currencies(
+    spec: Any, overrides: Mapping[str, Sequence[str] | str] | None = None
+) -> tuple[str, ...]:
+    """`symbol_currencies` of a symbol spec, falling back to the EA's own base and quote
+    currencies for a symbol the rules do not know."""
+    return symbol_currencies(spec.name, overrides) or tuple(
+        dict.fromkeys(c.upper() for c in (spec.base, spec.quote) if c)
+    )

@@ -23,7 +23,6 @@ on the wire ends within the configured timeout (the threads are daemons either w
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import logging
 import threading
@@ -39,7 +38,9 @@ from sidecar.engine.news import (
     blackout_windows,
     close_reasons,
     combine,
+    events_near,
     fmt_time,
+    index_high_impact,
     sentiment_reasons,
     stale_reasons,
     upcoming_events,
@@ -49,8 +50,9 @@ from sidecar.feeds.budget import BudgetExceeded, CallBudget, Priority
 from sidecar.feeds.calendar_rules import (
     DEFAULT_RULES,
     ImpactRules,
-    dedup_events,
+    merge_calendar_rows,
     normalize_name,
+    spec_currencies,
     symbol_currencies,
 )
 from sidecar.feeds.eodhd import CallEvent, EodhdClient, EodhdError
@@ -237,12 +239,7 @@ class FeedService:
         # Only events whose blackout or close-before window can contain this tick:
         # T - before <= now <= T + after, or now < T <= now + close.
         first, last = true_gmt - self.after_s, true_gmt + max(self.before_s, self.close_s)
-        events: list[Mapping[str, Any]] = []
-        for cur in currencies:
-            times = snap.times.get(cur)
-            if times:
-                lo = bisect.bisect_left(times, first)
-                events.extend(snap.by_currency[cur][lo : bisect.bisect_right(times, last, lo)])
+        events = events_near(snap.by_currency, snap.times, currencies, first, last)
         # Each part only when it can say something: this runs on every tick, and most ticks
         # have no event of their currencies on file and no signal.
         parts = []
@@ -273,11 +270,11 @@ class FeedService:
     def currencies(self, symbol: str, ctx: Any = None) -> tuple[str, ...]:
         cached = self._currencies.get(symbol)
         if cached is None:
-            cached = symbol_currencies(symbol, self.cfg.symbol_currencies)
-            if not cached and ctx is not None:  # fall back to the EA's own symbol spec
-                spec = ctx.spec
-                cached = tuple(dict.fromkeys(c.upper() for c in (spec.base, spec.quote) if c))
-            self._currencies[symbol] = cached
+            if ctx is None:
+                return symbol_currencies(symbol, self.cfg.symbol_currencies)
+            cached = self._currencies[symbol] = spec_currencies(
+                ctx.spec, self.cfg.symbol_currencies
+            )
         return cached
 
     def _scores_at(
@@ -439,33 +436,8 @@ class FeedService:
             now - (self.cfg.calendar_days_back + 1) * 86400,
             now + (self.cfg.calendar_days_ahead + 1) * 86400,
         )
-        groups: dict[str, list[dict[str, Any]]] = {}
-        # The terminal's events first: they carry a real importance and win on merge.
-        for r in sorted(rows, key=lambda r: (r["source"] == "eodhd", r["time_gmt"])):
-            cur = str(r["currency"] or "").upper()
-            if not cur:
-                continue
-            groups.setdefault(cur, []).append(
-                {
-                    "id": r["event_id"],
-                    "source": r["source"],
-                    "time": int(r["time_gmt"]),
-                    "currency": cur,
-                    "importance": str(r["importance"] or "").lower(),
-                    "name": r["name"],
-                    "actual": r["actual"],
-                    "estimate": r["forecast"],
-                    "previous": r["previous"],
-                }
-            )
-        merged: list[dict[str, Any]] = []
-        for evs in groups.values():
-            merged.extend(dedup_events(evs))
-        merged.sort(key=lambda e: (e["time"], e["currency"], e["name"]))
-        by_currency: dict[str, list[dict[str, Any]]] = {}
-        for ev in merged:
-            if ev["importance"] == "high":
-                by_currency.setdefault(ev["currency"], []).append(ev)
+        merged = merge_calendar_rows(rows)
+        by_currency, times = index_high_impact(merged)
         macro_scores = ticker_scores(macro_items(merged), now, self.half_life_s)
         surprises = []
         for ev in merged:
@@ -482,8 +454,8 @@ class FeedService:
                     }
                 )
         self._swap(
-            by_currency={k: tuple(v) for k, v in by_currency.items()},
-            times={k: tuple(ev["time"] for ev in v) for k, v in by_currency.items()},
+            by_currency=by_currency,
+            times=times,
             events=tuple(merged),
             macro={
                 c: {"score": round(s.value, 4), "weight": round(s.weight, 4), "events": s.count}
@@ -636,8 +608,6 @@ class FeedService:
     def strategy_context(self, spec: SymbolSpec) -> StrategyContext:
         """What a strategy gets besides bars when a new bar closes: the macro surprise scores
         of the symbol's exposed currencies."""
-        currencies = symbol_currencies(spec.name, self.cfg.symbol_currencies) or tuple(
-            dict.fromkeys(c.upper() for c in (spec.base, spec.quote) if c)
-        )
+        currencies = spec_currencies(spec, self.cfg.symbol_currencies)
         macro = self.macro_scores()
         return StrategyContext(currencies, {c: macro[c] for c in currencies if c in macro})
