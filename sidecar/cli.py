@@ -1,4 +1,4 @@
-"""`sidecar` command line: serve, check-config, verdict, schema, bias-check."""
+"""`sidecar` command line: serve, check-config, verdict, schema, bias-check, pull, backtest."""
 
 from __future__ import annotations
 
@@ -171,6 +171,12 @@ def cmd_pull_calendar(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from sidecar.backtest.command import run
+
+    return run(args, _load(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sidecar", description="MT5 Sidecar: risk-managed verdicts for an MQL5 EA"
@@ -238,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (UTC)")
     p.add_argument("--country", help="ISO-2 countries, e.g. US,EU,GB (default: all)")
     p.set_defaults(func=cmd_pull_calendar)
+
+    from sidecar.backtest.command import add_parser as add_backtest
+
+    add_backtest(sub, lambda p: p.add_argument("--config", help="TOML configuration file"))
+    sub.choices["backtest"].set_defaults(func=cmd_backtest)
 
     args = parser.parse_args(argv)
     try:

@@ -194,6 +194,12 @@ class Broker:
     def quote(self, symbol: str) -> Quote | None:
         return self._quotes.get(symbol)
 
+    def tickets(self) -> set[int]:
+        return set(self._positions)
+
+    def has_positions(self, symbol: str | None = None) -> bool:
+        return any(symbol is None or p.symbol == symbol for p in self._positions.values())
+
     def positions(self, symbol: str | None = None) -> list[PositionView]:
         return [self._view(p) for p in self._sorted(symbol)]
 
@@ -202,6 +208,9 @@ class Broker:
         return self._view(p) if p else None
 
     def account(self) -> AccountView:
+        if not self._positions:  # flat: most bars of most runs
+            b = self.balance
+            return AccountView(b, b, 0.0, b, 0.0, 0.0, False, 0.0)
         floating = 0.0
         notional = 0.0
         margin = 0.0
@@ -264,6 +273,12 @@ class Broker:
         span = bar_close_time - t0
         t1, t2, t3 = t0 + span // 3, t0 + 2 * span // 3, bar_close_time - 1
         t1, t2 = min(max(t1, t0), t3), min(max(t2, t0), t3)
+        if not self._positions and not include_open and symbol in self._quotes:
+            # Flat account: no stop to fill, nothing to manage or stop out; only the clock
+            # (swaps are charged on positions only) and the closing quote move.
+            self._advance(t3)
+            self._quotes[symbol] = Quote(c, self.ask_for(symbol, c, spread), t3)
+            return []
         start = len(self.deals)
         if include_open or symbol not in self._quotes:
             self.set_quote(symbol, o, self.ask_for(symbol, o, spread), t0)
@@ -694,12 +709,12 @@ class Broker:
     def _rollover(self, midnight: int) -> None:
         if self.spec.swap_free:
             return
-        wd = weekday(midnight)  # the day that starts at this midnight
+        night = weekday(midnight - DAY)  # the day whose night ends at this midnight
         for p in self._sorted(None):
             inst = self.instruments[p.symbol]
-            if wd == inst.triple_swap_day:
+            if night == inst.triple_swap_day:
                 nights = 3
-            elif wd in (6, 0):  # Saturday and Sunday nights: covered by the triple day
+            elif night in (5, 6):  # Saturday and Sunday nights: covered by the triple day
                 nights = 0
             else:
                 nights = 1

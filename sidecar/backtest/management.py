@@ -82,10 +82,12 @@ class LocalManager:
     def on_point(self, symbol: str, bid: float, ask: float, server_time: int) -> list[Deal]:
         b = self.broker
         start = len(b.deals)
-        open_tickets = {p.ticket for p in b.positions()}
+        open_tickets = b.tickets() if self.anchors else set()
         # QueueDeal deletes a position's anchors once a closing deal leaves it closed
         for gone in [t for t in self.anchors if t not in open_tickets]:
             del self.anchors[gone]
+        if not b.has_positions(symbol):
+            return []
         p = self.params.get(symbol, self.defaults)  # CurrentManageParams
         s = b.instruments[symbol].symbol
         m = ManageMarket(

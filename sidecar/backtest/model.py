@@ -26,7 +26,9 @@ class InstrumentSpec:
     commission_per_lot: float = 0.0  # account money per lot per side, charged as a negative
     swap_long: float = 0.0  # points per lot per night held (MT5 swap mode "in points")
     swap_short: float = 0.0
-    triple_swap_day: int = 3  # weekday (0 = Monday .. 6 = Sunday) charged three nights
+    # The weekday (0 = Monday .. 6 = Sunday) whose night is charged three times: Wednesday, as
+    # MT5's default SYMBOL_SWAP_ROLLOVER3DAYS (which counts from Sunday) for forex.
+    triple_swap_day: int = 2
     spread_points: int | None = None  # a fixed spread; None = each bar's own spread
     margin_rate: float = 1.0  # initial margin multiplier (MT5's SYMBOL_MARGIN_INITIAL rate)
 

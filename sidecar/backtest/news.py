@@ -33,7 +33,7 @@ from sidecar.engine.news import (
 from sidecar.feeds.calendar_rules import merge_calendar_rows, spec_currencies
 from sidecar.feeds.sentiment import SentimentItem, currency_scores
 from sidecar.kernel import SymbolContext
-from sidecar.protocol import Tick
+from sidecar.protocol import SymbolSpec, Tick
 from sidecar.store import Store
 
 Reasons3 = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
@@ -84,16 +84,15 @@ class HistoricalNews:
         ]
         return cls(config, merge_calendar_rows(rows), articles)
 
-    def currencies(self, ctx: SymbolContext) -> tuple[str, ...]:
-        name = ctx.spec.name
-        if name not in self._currencies:
-            self._currencies[name] = spec_currencies(ctx.spec, self.cfg.symbol_currencies)
-        return self._currencies[name]
+    def currencies_of(self, spec: SymbolSpec) -> tuple[str, ...]:
+        if spec.name not in self._currencies:
+            self._currencies[spec.name] = spec_currencies(spec, self.cfg.symbol_currencies)
+        return self._currencies[spec.name]
 
     def gate(self, tick: Tick, true_gmt: int, ctx: SymbolContext) -> Reasons3:
         """The kernel's feed gate: blackouts, sentiment against the proposed side, and events
         close enough to flatten before, as the live feed service computes them."""
-        currencies = self.currencies(ctx)
+        currencies = self.currencies_of(ctx.spec)
         first = true_gmt - self.after_s
         last = true_gmt + max(self.before_s, self.close_s)
         events = events_near(self.by_currency, self.times, currencies, first, last)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sidecar.config import Config
-from sidecar.engine.account import Transition
+from sidecar.engine.account import Transition, observe
 from sidecar.engine.account import resume as resume_state
 from sidecar.engine.bars import BarHistory, MergeReport
 from sidecar.engine.decide import Decision, Engine, empty_state
@@ -142,6 +142,35 @@ class Kernel:
         return HelloOutcome(Ack(id=msg.id), ctx, report, state, reset)
 
     def tick(self, msg: Tick) -> TickOutcome:
+        ctx, report, new_bar = self._merge(msg)
+        return self._decide(msg, ctx, report, new_bar)
+
+    def tick_unless_idle(self, msg: Tick) -> TickOutcome | AccountState:
+        """For replays: a tick that can only be a hold — no position on the account and no
+        signal on the symbol's newest bar — moves the account state as `tick` would (the
+        engine's `observe`: anchors, locks, breaker mode) without running the gates or
+        building a verdict, and returns that state. Any other tick is a full `tick`.
+
+        Exact by construction: with neither a proposal nor a position, `decide` returns the
+        observed state unchanged and a hold (tests/backtest/test_live_parity.py compares it
+        with a live sidecar answering every tick)."""
+        ctx, report, new_bar = self._merge(msg)
+        if msg.positions or ctx.analysis.signal is not None:
+            return self._decide(msg, ctx, report, new_bar)
+        state = self.states.get(msg.login) or empty_state(msg.login)
+        new, _ = observe(
+            state,
+            server_time=msg.time.server,
+            gmt=msg.time.gmt,
+            equity=msg.account.equity,
+            balance=msg.account.balance,
+            risk=self.config.risk,
+            broker=self.config.broker,
+        )
+        self.states[msg.login] = new
+        return new
+
+    def _merge(self, msg: Tick) -> tuple[SymbolContext, MergeReport | None, bool]:
         key = (msg.login, msg.symbol, msg.timeframe)
         ctx = self.symbols.get(key)
         if ctx is None:
@@ -159,6 +188,11 @@ class Kernel:
                 # Once per new bar, not per tick.
                 ctx.analysis = self._analyze(key, ctx)
                 new_bar = True
+        return ctx, report, new_bar
+
+    def _decide(
+        self, msg: Tick, ctx: SymbolContext, report: MergeReport | None, new_bar: bool
+    ) -> TickOutcome:
         state = self.states.get(msg.login) or empty_state(msg.login)
         blocks: tuple[str, ...] = ()
         defensive: tuple[str, ...] = ()

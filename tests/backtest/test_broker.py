@@ -98,13 +98,13 @@ def test_commission_on_both_sides_pro_rata_for_a_partial_close() -> None:
 
 def test_swap_per_night_with_the_triple_day() -> None:
     # -5 points per lot per night: 5 * 0.00001 * 100000 * 1 lot = 5.00 USD per night
-    b = make(swap_long=-5.0, swap_short=2.0, triple_swap_day=3)
+    b = make(swap_long=-5.0, swap_short=2.0, triple_swap_day=2)  # Wednesday
     quote(b, 1.1000, TUE + 12 * H)
     r = b.market_order("EURUSD", "buy", 1.0)
     quote(b, 1.1000, TUE + DAY + 12 * H)  # Wednesday 00:00: Tuesday night
     assert b.positions()[0].swap == pytest.approx(-5.00)
     assert b.account().equity == pytest.approx(10_000 - 20.00 - 5.00)  # spread 20, swap 5
-    quote(b, 1.1000, TUE + 2 * DAY + 12 * H)  # Thursday 00:00 (day 3): Wednesday night x3
+    quote(b, 1.1000, TUE + 2 * DAY + 12 * H)  # Thursday 00:00: Wednesday night x3
     assert b.positions()[0].swap == pytest.approx(-20.00)
     out = b.close_position(r.position).deals[0]
     assert out.swap == pytest.approx(-20.00)  # MT5 shows the swap on the out deal
