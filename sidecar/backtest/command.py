@@ -245,7 +245,12 @@ def run(args: argparse.Namespace, config: Any) -> int:
         except ValueError as exc:
             return _fail([str(exc)])
     options = RunOptions(
-        start=start, end=end, warmup_bars=args.warmup_bars, limits=s.limits, news=news
+        start=start,
+        end=end,
+        warmup_bars=args.warmup_bars,
+        limits=s.limits,
+        news=news,
+        ticks=args.ticks,
     )
     try:
         bt = Backtest(config, s.account, markets, options)
@@ -327,6 +332,13 @@ def add_parser(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) 
     )
     p.add_argument("--warmup-bars", type=int, help="bars in hello (default: what the engine needs)")
     p.add_argument("--calendar", help="SQLite file with the calendar (sidecar pull-calendar)")
+    p.add_argument(
+        "--ticks",
+        choices=("open", "ohlc"),
+        default="open",
+        help="ask the sidecar at each bar's open (default) or at its open, high, low and close; "
+        "the EA's management runs at all four either way",
+    )
     p.add_argument("--report", help="write the HTML report here")
     p.add_argument("--json", help="write the JSON summary here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

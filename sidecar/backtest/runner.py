@@ -111,6 +111,9 @@ class RunOptions:
     # Ticks that can only be holds (flat account, no signal) move the account state without
     # building a verdict (Kernel.tick_unless_idle); the in-process kernel only.
     skip_idle: bool = True
+    # "open": the sidecar is asked at each bar's open (the EA manages its positions at the
+    # open, high, low and close); "ohlc": at all four.
+    ticks: str = "open"
 
 
 def needed_warmup(config: Config, engine: Engine) -> int:
@@ -320,7 +323,8 @@ class Backtest:
                 self._reported = bars
         end_t = last_t + self.series[0].tf_seconds - 1 if last_t else 0
         if self.broker.positions():
-            self._send_deals(self.broker.close_all(end_t, "end"))
+            self.broker.close_all(end_t, "end")
+            self._send_deals()
             self._mark(end_t)
         self._close_mode(end_t)
         return self._result(bars)
@@ -364,13 +368,19 @@ class Backtest:
         row = s.arr[i]
         bid = float(row[1])
         ask = self.broker.ask_for(s.symbol, bid, float(row[6]))
-        self._send_deals(self.broker.set_quote(s.symbol, bid, ask, t))
-        # SidecarEA OnTick: ManagePositions, AccountTick (the guard), then SendTick.
+        self.broker.set_quote(s.symbol, bid, ask, t)
+        self._send_deals()
+        # The EA's management ATR moves once per bar: iATR of the bar that just closed.
         self.manager.set_atr(s.symbol, float(s.ea_atr[i - 1]) if i > 0 else 0.0)
-        self._send_deals(self.manager.on_point(s.symbol, bid, ask, t))
-        acc = self.broker.account()
-        on_account(self.guard, self.options.limits, t, acc.equity)
-        verdict = self._tick(s, i, t, bid, ask)
+        self._ea_tick(s, t, bid, ask, [s.row(i - 1)] if i > s.hello_from else [])
+
+    def _ea_tick(self, s: _Series, t: int, bid: float, ask: float, bars: list[Any]) -> None:
+        """SidecarEA OnTick at a price: ManagePositions, AccountTick (the guard), SendTick and
+        the verdict's closes and entry."""
+        self.manager.on_point(s.symbol, bid, ask, t)
+        self._send_deals()
+        on_account(self.guard, self.options.limits, t, self.broker.account().equity)
+        verdict = self._tick(s, t, bid, ask, bars)
         if verdict is None:
             return
         self.manager.set_manage(s.symbol, verdict.manage)
@@ -378,16 +388,25 @@ class Backtest:
         self._apply_open(s, verdict, t, bid, ask)
 
     def _path_phase(self, s: _Series, i: int, t: int) -> None:
-        deals = self.broker.process_bar(
+        """The rest of the bar: high, low and close. The EA manages its positions on each; with
+        `ticks="ohlc"` it also asks the sidecar there, as on any tick."""
+        if self.options.ticks == "ohlc":
+
+            def on_point(symbol: str, bid: float, ask: float, when: int) -> None:
+                self._ea_tick(s, when, bid, ask, [])
+
+        else:
+            on_point = self.manager.on_point  # type: ignore[assignment]
+        self.broker.process_bar(
             s.symbol,
             s.row(i),
             bar_close_time=t + s.tf_seconds,
             include_open=False,
-            on_point=self.manager.on_point,
+            on_point=on_point,
         )
-        self._send_deals(deals)
+        self._send_deals()
 
-    def _tick(self, s: _Series, i: int, t: int, bid: float, ask: float) -> Verdict | None:
+    def _tick(self, s: _Series, t: int, bid: float, ask: float, bars: list[Any]) -> Verdict | None:
         acc = self.broker.account()
         msg = Tick(
             v=1,
@@ -406,7 +425,7 @@ class Backtest:
             ),
             # SendTick: the EA's positions of every symbol, newest first
             positions=[p.to_protocol() for p in reversed(self.broker.positions())],
-            bars=[s.row(i - 1)] if i > s.hello_from else [],
+            bars=bars,
         )
         reply = self._ask(msg)
         self.stats.ticks += 1
@@ -466,10 +485,10 @@ class Backtest:
                     continue
                 if pos.volume - vol < vmin - 1e-7:
                     vol = pos.volume
-            r = self.broker.close_position(
+            self.broker.close_position(
                 c.ticket, 0.0 if vol >= pos.volume else vol, t, f"verdict {v.action}"
             )
-            self._send_deals(list(r.deals))
+            self._send_deals()
 
     def _apply_open(self, s: _Series, v: Verdict, t: int, bid: float, ask: float) -> None:
         o = v.open
@@ -520,7 +539,7 @@ class Backtest:
         self.stats.opened += 1
         self.open_reasons[o.signal_id] = tuple(v.reasons)
         self.open_levels[o.signal_id] = (o.sl, o.tp)
-        self._send_deals(list(result.deals))
+        self._send_deals()
 
     def _guard_account(self, s: _Series) -> GuardAccount:
         """SidecarEA FillGuardAccount; every position of a backtest account is the EA's."""
@@ -539,8 +558,13 @@ class Backtest:
         g = self.stats.guard_refused
         g[code] = g.get(code, 0) + 1
 
-    def _send_deals(self, deals: Sequence[Deal]) -> None:
-        for d in deals:
+    def _send_deals(self) -> None:
+        """Every deal the broker made since the last call, in order, as a `trade` message (what
+        OnTradeTransaction queues)."""
+        deals = self.broker.deals
+        while self.sent_deals < len(deals):
+            d = deals[self.sent_deals]
+            self.sent_deals += 1
             msg = Trade(
                 v=1,
                 id=self._next_id("d"),
@@ -560,7 +584,6 @@ class Backtest:
                 comment=d.comment,
             )
             self._ask(msg)
-            self.sent_deals += 1
 
     def _mark(self, t: int) -> None:
         acc = self.broker.account()

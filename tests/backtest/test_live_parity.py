@@ -36,7 +36,7 @@ def _config_file(tmp_path: Path, strategy: str) -> Path:
     return path
 
 
-def _run(config_path: Path, decider=None):  # type: ignore[no-untyped-def]
+def _run(config_path: Path, decider=None, ticks="open"):  # type: ignore[no-untyped-def]
     config = load_config(config_path, env={}, extra_checks=strategy_problems)
     data = load_backtesting_frame(EURUSD.iloc[:BARS], "EURUSD", "H1")
     market = Market(data, resolve_instrument("EURUSD", None))
@@ -45,19 +45,21 @@ def _run(config_path: Path, decider=None):  # type: ignore[no-untyped-def]
         config,
         AccountSpec(balance=10_000.0, leverage=500, server_offset_hours=2.0),
         [market],
-        RunOptions(warmup_bars=300),
+        RunOptions(warmup_bars=300, ticks=ticks),
         decider=decider,
         on_reply=lambda msg, reply: replies.append((encode(msg), reply)),
     )
     return bt.run(), replies
 
 
-@pytest.mark.parametrize("strategy", ["sma_cross", "resonance"])
+@pytest.mark.parametrize(
+    ("strategy", "ticks"), [("sma_cross", "open"), ("resonance", "open"), ("sma_cross", "ohlc")]
+)
 def test_every_verdict_of_a_backtest_equals_the_live_sidecars(
-    tmp_path: Path, strategy: str
+    tmp_path: Path, strategy: str, ticks: str
 ) -> None:
     config_path = _config_file(tmp_path, strategy)
-    local, local_replies = _run(config_path)
+    local, local_replies = _run(config_path, ticks=ticks)
     assert len(local.trades) >= 5, "the window must trade for the comparison to mean anything"
 
     raw: list[bytes] = []
@@ -69,7 +71,7 @@ def test_every_verdict_of_a_backtest_equals_the_live_sidecars(
             raw.append(client.raw(encode(msg)))
             return decode_reply(raw[-1])
 
-        remote, remote_replies = _run(config_path, decider=over_zeromq)
+        remote, remote_replies = _run(config_path, decider=over_zeromq, ticks=ticks)
 
     assert len(remote_replies) == len(local_replies) == len(raw)
     idle = 0

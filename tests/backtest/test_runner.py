@@ -140,3 +140,12 @@ def test_symbols_on_one_account_share_its_limits() -> None:
     assert all(spans[k][1] <= spans[k + 1][0] for k in range(len(spans) - 1))
     free, _ = run(config(max_positions=3), base, other)
     assert len(free.trades) > len(capped.trades)
+
+
+def test_ohlc_ticks_ask_the_sidecar_at_every_price_point_of_a_bar() -> None:
+    once, _ = run(config(), eurusd(900))
+    four, ticks = run(config(), eurusd(900), ticks="ohlc")
+    assert once.decisions.ticks == once.bars
+    assert four.decisions.ticks == 4 * four.bars == len(ticks)
+    # Between bar opens the sidecar sees no new bar: the extra ticks carry none.
+    assert sum(1 for msg, _ in ticks if msg.bars) == four.bars
