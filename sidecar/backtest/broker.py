@@ -273,9 +273,9 @@ class Broker:
         span = bar_close_time - t0
         t1, t2, t3 = t0 + span // 3, t0 + 2 * span // 3, bar_close_time - 1
         t1, t2 = min(max(t1, t0), t3), min(max(t2, t0), t3)
-        if not self._positions and not include_open and symbol in self._quotes:
-            # Flat account: no stop to fill, nothing to manage or stop out; only the clock
-            # (swaps are charged on positions only) and the closing quote move.
+        if not self._positions and on_point is None and not include_open and symbol in self._quotes:
+            # Flat account and nobody to tell: no stop to fill or stop-out to check; only the
+            # clock (swaps are charged on positions only) and the closing quote move.
             self._advance(t3)
             self._quotes[symbol] = Quote(c, self.ask_for(symbol, c, spread), t3)
             return []

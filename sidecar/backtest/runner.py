@@ -395,8 +395,10 @@ class Backtest:
             def on_point(symbol: str, bid: float, ask: float, when: int) -> None:
                 self._ea_tick(s, when, bid, ask, [])
 
-        else:
+        elif self.broker.has_positions(s.symbol):
             on_point = self.manager.on_point  # type: ignore[assignment]
+        else:
+            on_point = None  # type: ignore[assignment]  # nothing of this symbol to manage
         self.broker.process_bar(
             s.symbol,
             s.row(i),
