@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sidecar.backtest.model import AccountSpec, Deal, InstrumentSpec, Side
+from sidecar.backtest.symbols import tick_value_at
 from sidecar.guard import mql_round, normalize_double, step_digits
 from sidecar.protocol import AccountSnapshot, Position
 
@@ -464,12 +465,14 @@ class Broker:
         self._next_order += 1
         return n
 
-    def _per_price(self, symbol: str) -> float:
-        s = self.instruments[symbol].symbol
-        return s.tick_value / s.tick_size
+    def _per_price(self, symbol: str, price: float) -> float:
+        """Account money per 1.0 price move per lot at `price`: the tick value moves with the
+        price when the account currency is the symbol's base (USDJPY on a USD account)."""
+        inst = self.instruments[symbol]
+        return tick_value_at(inst, price, self.spec.currency) / inst.symbol.tick_size
 
     def _notional(self, symbol: str, price: float, volume: float) -> float:
-        return price * self._per_price(symbol) * volume
+        return price * self._per_price(symbol, price) * volume
 
     def _margin(self, symbol: str, price: float, volume: float) -> float:
         rate = self.instruments[symbol].margin_rate
@@ -482,7 +485,7 @@ class Broker:
     def _profit(self, p: _Pos, price: float, volume: float | None = None) -> float:
         vol = p.volume if volume is None else volume
         diff = price - p.price_open if p.side == "buy" else p.price_open - price
-        return _money(diff * self._per_price(p.symbol) * vol)
+        return _money(diff * self._per_price(p.symbol, price) * vol)
 
     def _view(self, p: _Pos) -> PositionView:
         price = self._close_price(p)
@@ -721,5 +724,6 @@ class Broker:
             if not nights:
                 continue
             pts = inst.swap_long if p.side == "buy" else inst.swap_short
-            charge = _money(pts * inst.symbol.point * self._per_price(p.symbol) * p.volume * nights)
+            per_price = self._per_price(p.symbol, self._close_price(p))
+            charge = _money(pts * inst.symbol.point * per_price * p.volume * nights)
             p.swap = _money(p.swap + charge)

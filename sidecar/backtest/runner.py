@@ -40,6 +40,7 @@ from sidecar.backtest.model import (
     TradeRecord,
 )
 from sidecar.backtest.news import HistoricalNews
+from sidecar.backtest.symbols import tick_value_at
 from sidecar.config import Config
 from sidecar.engine import indicators
 from sidecar.engine.bars import Bars
@@ -53,6 +54,7 @@ from sidecar.guard import (
     GuardLimits,
     GuardState,
     GuardSymbol,
+    SizingSpec,
     check_entry,
     floor_to_step,
     loss_per_lot_from_ticks,
@@ -499,8 +501,13 @@ class Backtest:
         buy = o.side == "buy"
         price = ask if buy else bid
         inst = s.market.instrument.symbol
+        # SymbolInfoDouble(SYMBOL_TRADE_TICK_VALUE) now: it moves with the price for USDJPY.
+        tick_value = tick_value_at(inst, price, self.account.currency)
+        sizing = SizingSpec(
+            inst.tick_size, tick_value, inst.volume_min, inst.volume_step, inst.volume_max
+        )
         loss = (
-            loss_per_lot_from_ticks(price, o.sl, _sizing(inst))
+            loss_per_lot_from_ticks(price, o.sl, sizing)
             if (o.sl < bid if buy else o.sl > ask)
             else 0.0
         )
@@ -513,7 +520,7 @@ class Backtest:
             self.guard,
             self._guard_account(s),
             GuardSymbol(
-                inst.tick_size, inst.tick_value, inst.volume_min, inst.volume_step, inst.volume_max
+                inst.tick_size, tick_value, inst.volume_min, inst.volume_step, inst.volume_max
             ),
             GuardEntry(
                 volume=o.volume,
@@ -624,14 +631,6 @@ class Backtest:
             blackouts=blackouts,
             decisions=self.stats,
         )
-
-
-def _sizing(spec: Any) -> Any:
-    from sidecar.guard import SizingSpec
-
-    return SizingSpec(
-        spec.tick_size, spec.tick_value, spec.volume_min, spec.volume_step, spec.volume_max
-    )
 
 
 def trade_records(

@@ -441,3 +441,15 @@ def test_views_convert_to_the_protocol_and_close_all_ends_the_run() -> None:
     ]
     assert b.account().balance == pytest.approx(10_007.50)
     assert b.account().margin_level == 0.0
+
+
+def test_a_usdjpy_profit_is_converted_at_the_closing_rate() -> None:
+    from sidecar.backtest.symbols import preset
+
+    b = Broker(AccountSpec(), {"USDJPY": preset("USDJPY")})  # type: ignore[dict-item]
+    b.set_quote("USDJPY", 150.000, 150.000, TUE + 12 * H)
+    r = b.market_order("USDJPY", "buy", 1.0)
+    b.set_quote("USDJPY", 151.500, 151.500, TUE + 13 * H)
+    out = b.close_position(r.position).deals[0]
+    # 1.5 yen x 100,000 yen per lot, converted to USD at 151.5: MT5's profit in a USD account
+    assert out.profit == pytest.approx(round(1.5 * 100_000 / 151.5, 2))
