@@ -10,6 +10,7 @@ import hashlib
 import math
 
 import msgspec
+import numpy as np
 
 from sidecar.config import HARD_LEVERAGE_CEILING, Config
 from sidecar.engine import gates, indicators, volatility
@@ -49,9 +50,64 @@ def signal_from_comment(comment: str) -> str | None:
     return comment[3:] if comment.startswith("sc:") and len(comment) > 3 else None
 
 
+_ATR_WINDOW = 10  # Analysis.atr: Wilder's ATR on the newest 10·period bars (seed gone to e^-10)
+_REBUILD = 256  # more new bars than this at once: a vectorised pass is cheaper than steps
+_MAX_LIVE = 4096  # histories with running state per engine (bounded like the service's symbols)
+
+
+class _Live:
+    """Running state of one `BarHistory` for one engine: the running ATR (for the volatility
+    rank) over its newest bars and the strategy's tracker, if it has one."""
+
+    def __init__(self, engine: Engine, bars: Bars, generation: int) -> None:
+        self.engine = engine
+        self.generation = generation
+        self.end = 0
+        self.period = engine.config.manage.atr_period
+        self.keep = volatility.bars_needed(self.period, engine.config.sizing.volatility_window)
+        full = volatility.running_atr(bars, self.period)[-self.keep :]
+        self._atr = np.empty(4 * self.keep)
+        self._atr[: full.size] = full
+        self._stop = full.size
+        make = getattr(engine.strategy, "tracker", None)
+        self.tracker = make(bars) if make is not None else None
+        self._make = make
+
+    def advance(self, bars: Bars, k: int) -> None:
+        n, a = len(bars), 1.0 / self.period
+        buf = self._atr
+        for i in range(n - k, n):
+            h, lo, pc = float(bars.high[i]), float(bars.low[i]), float(bars.close[i - 1])
+            tr = max(h, pc) - min(lo, pc)
+            y = float(buf[self._stop - 1])
+            if i == self.period:
+                y = float(
+                    indicators.true_range(
+                        bars.high[: i + 1], bars.low[: i + 1], bars.close[: i + 1]
+                    )[1:].mean()
+                )
+            elif i > self.period:
+                y += a * (tr - y)  # `indicators._smooth`'s step: the same bits as a whole pass
+            else:
+                y = math.nan
+            if self._stop == buf.shape[0]:
+                buf[: self.keep] = buf[self._stop - self.keep : self._stop]
+                self._stop = self.keep
+            buf[self._stop] = y
+            self._stop += 1
+        if self.tracker is not None:
+            self.tracker.advance(bars, k)
+        elif self._make is not None:
+            self.tracker = self._make(bars)  # the history just reached the strategy's minimum
+
+    def running(self) -> np.ndarray:
+        return self._atr[max(0, self._stop - self.keep) : self._stop]
+
+
 class Engine:
     def __init__(self, config: Config, strategy: Strategy | None = None) -> None:
         self.config = config
+        self._live: dict[int, _Live] = {}
         self.strategy = strategy or build_strategy(config.strategy.name, config.strategy.params)
         self._signal_code = f"{R.SIGNAL}_{self.strategy.name.upper()}"
         self._manage_cache: dict[tuple[float, float, int, float], Manage] = {}
@@ -59,20 +115,93 @@ class Engine:
     # ------------------------------------------------------------ per new bar
 
     def analyze(self, bars: Bars, context: StrategyContext | None = None) -> Analysis:
-        """Strategy, ATR and its percentile for the newest closed bar. Pure; callers cache it per
-        bar, so the volatility rank costs one ATR pass per new bar, not one per tick."""
+        """Strategy, ATR and its percentile for the newest closed bar. Pure in its result;
+        callers cache it per bar.
+
+        A view of a `BarHistory` (it carries a `Lineage`) is analysed incrementally: the running
+        ATR and the strategy's tracker continue from the previous bar of that history, so a new
+        bar costs O(1) rather than a pass over the history. Any other `Bars` is analysed from
+        scratch (the reference). Both give the same `Analysis` bit for bit when the history
+        began at the same bar (tests/engine/test_analyze_series.py)."""
         n = len(bars)
         if n == 0:
             return Analysis(None, 0, self.strategy.min_bars, None, 0.0)
-        signal = self.strategy.evaluate(bars, context)
+        live = self._live_state(bars)
+        if live is not None and live.tracker is not None:
+            signal = live.tracker.signal(bars)
+        else:
+            signal = self.strategy.evaluate(bars, context)
         period = self.config.manage.atr_period
+        window = self.config.sizing.volatility_window
         atr = 0.0
         if n > period:
-            window = bars.tail(min(n, 10 * period))
-            value = float(indicators.atr(window.high, window.low, window.close, period)[-1])
+            length = min(n, _ATR_WINDOW * period)
+            tail = bars.tail(length)
+            value = float(
+                indicators.window_atr(tail.high, tail.low, tail.close, period, length)[-1]
+            )
             atr = value if math.isfinite(value) else 0.0
-        atr_pct = volatility.atr_percentile(bars, period, self.config.sizing.volatility_window)
+        atr_pct = None
+        if n >= volatility.bars_needed(period, window):
+            running = live.running() if live is not None else volatility.running_atr(bars, period)
+            atr_pct = volatility.percentile_at(bars, running, period, window)
         return Analysis(int(bars.time[-1]), n, self.strategy.min_bars, signal, atr, atr_pct)
+
+    def _live_state(self, bars: Bars) -> _Live | None:
+        lineage = bars.lineage
+        if lineage is None:
+            return None
+        live = self._live.pop(lineage.history, None)
+        new = lineage.end - live.end if live is not None else -1
+        if live is None or live.generation != lineage.generation or not 0 <= new < _REBUILD:
+            # First view of this history, a replaced bar, or a long gap: start from the view.
+            live = _Live(self, bars, lineage.generation)
+        elif new:
+            live.advance(bars, new)
+        live.end = lineage.end
+        self._live[lineage.history] = live  # re-insert: the dict's order is the eviction order
+        while len(self._live) > _MAX_LIVE:
+            self._live.pop(next(iter(self._live)))
+        return live
+
+    def analyze_series(
+        self, bars: Bars, capacity: int, context: StrategyContext | None = None
+    ) -> list[Analysis]:
+        """For every bar i, the `Analysis` that `analyze` gives for a `BarHistory(capacity)` that
+        has taken in bars[:i+1] one after another (so `Analysis.bars == min(i + 1, capacity)`),
+        computed in one vectorised pass: the backtester's per-bar analysis.
+
+        Strategies without a `series` method (custom ones) are evaluated bar by bar on the
+        trimmed history instead, with `context`; the built-in ones ignore `context`."""
+        n = len(bars)
+        period = self.config.manage.atr_period
+        window = self.config.sizing.volatility_window
+        min_bars = self.strategy.min_bars
+        held = np.minimum(np.arange(1, n + 1), capacity)
+        series = getattr(self.strategy, "series", None)
+        if series is not None:
+            signals = series(bars) if capacity >= min_bars else [None] * n
+        else:
+            signals = [
+                self.strategy.evaluate(bars.span(i + 1 - int(held[i]), i + 1), context)
+                for i in range(n)
+            ]
+        # The ATR of the newest min(held, 10·period) bars: a fixed window once it is full.
+        atr = np.zeros(n)
+        full = min(capacity, _ATR_WINDOW * period)
+        if full > period:
+            values = indicators.window_atr(bars.high, bars.low, bars.close, period, full)
+            atr[full - 1 :] = values[full - 1 :]
+            for i in range(period, min(n, full - 1)):
+                head = bars.head(i + 1)
+                atr[i] = indicators.window_atr(head.high, head.low, head.close, period, i + 1)[-1]
+        atr = np.where(np.isfinite(atr), atr, 0.0)
+        pct: list[float | None] = [None] * n
+        if capacity >= volatility.bars_needed(period, window):
+            running = volatility.running_atr(bars, period)
+            pct = volatility.percentile_series(bars, running, period, window)
+        rows = zip(bars.time.tolist(), held.tolist(), signals, atr.tolist(), pct, strict=True)
+        return [Analysis(t, h, min_bars, sig, a, p) for t, h, sig, a, p in rows]
 
     # ------------------------------------------------------------ per tick
 

@@ -166,18 +166,29 @@ def macd(
     if fast >= slow:
         raise ValueError(f"fast: must be < slow ({slow}), got {fast}")
     first = slow + signal - 2
-    if _variant(variant) == "talib":
-        line = _ema_seeded(x, fast, slow - 1) - _ema_seeded(x, slow, slow - 1)
-        sig = _nan(x.size)
-        if x.size > first:
-            sig[slow - 1 :] = _ema_seeded(line[slow - 1 :], signal, signal - 1)
-    else:
-        line = _ema_first_price(x, fast) - _ema_first_price(x, slow)
-        sig = _rolling_mean(line, signal)
+    _, _, line, sig = macd_parts(x, fast, slow, signal, _variant(variant))
     line = line.copy()
     line[:first] = np.nan
     sig[:first] = np.nan
     return Macd(line, sig, line - sig)
+
+
+def macd_parts(
+    x: np.ndarray, fast: int, slow: int, signal: int, variant: Variant
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The two EMAs, the line and the signal behind `macd`, before the warm-up mask."""
+    first = slow + signal - 2
+    if variant == "talib":
+        ema_fast, ema_slow = _ema_seeded(x, fast, slow - 1), _ema_seeded(x, slow, slow - 1)
+        line = ema_fast - ema_slow
+        sig = _nan(x.size)
+        if x.size > first:
+            sig[slow - 1 :] = _ema_seeded(line[slow - 1 :], signal, signal - 1)
+    else:
+        ema_fast, ema_slow = _ema_first_price(x, fast), _ema_first_price(x, slow)
+        line = ema_fast - ema_slow
+        sig = _rolling_mean(line, signal)
+    return ema_fast, ema_slow, line, sig
 
 
 # --- oscillators and bands ----------------------------------------------------------------------
@@ -191,18 +202,27 @@ def rsi(close: np.ndarray, period: int = 14, variant: Variant = "talib") -> np.n
     """
     x, period = _series("close", close), _period("period", period)
     flat = 0.0 if _variant(variant) == "talib" else 50.0
-    out = _nan(x.size)
     if x.size <= period:
-        return out
+        return _nan(x.size)
+    avg_gain, avg_loss = rsi_averages(x, period)
+    out = rsi_from_averages(avg_gain, avg_loss, flat)
+    out[:period] = np.nan
+    return out
+
+
+def rsi_averages(x: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Wilder's average gain and loss behind `rsi` (the state a running RSI carries on)."""
     diff = np.diff(x, prepend=np.nan)
     gain, loss = np.maximum(diff, 0.0), np.maximum(-diff, 0.0)
     avg_gain = _smooth(gain, 1.0 / period, period, float(gain[1 : period + 1].mean()))
     avg_loss = _smooth(loss, 1.0 / period, period, float(loss[1 : period + 1].mean()))
+    return avg_gain, avg_loss
+
+
+def rsi_from_averages(avg_gain: np.ndarray, avg_loss: np.ndarray, flat: float) -> np.ndarray:
     total = avg_gain + avg_loss
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(total == 0.0, flat, 100.0 * avg_gain / total)
-    out[:period] = np.nan
-    return out
+        return np.where(total == 0.0, flat, 100.0 * avg_gain / total)
 
 
 def bollinger(close: np.ndarray, period: int = 20, k: float = 2.0) -> Bands:
@@ -293,30 +313,119 @@ def adx(
     """
     h, lo, c = _hlc(high, low, close)
     period = _period("period", period)
+    return adx_parts(h, lo, c, period, _variant(variant))[0]
+
+
+def adx_parts(
+    h: np.ndarray, lo: np.ndarray, c: np.ndarray, period: int, variant: Variant
+) -> tuple[Adx, tuple[np.ndarray, ...]]:
+    """`adx` and the running sums behind it (talib: smoothed TR, +DM, -DM; mt5: none beyond
+    the unmasked DI lines and ADX), the state a running ADX carries on."""
     tr = true_range(h, lo, c)
     plus_dm, minus_dm = _directional_movement(h, lo)
     n = h.size
-    if _variant(variant) == "talib":
+    if variant == "talib":
         if n <= period:
-            return Adx(_nan(n), _nan(n), _nan(n))
+            return Adx(_nan(n), _nan(n), _nan(n)), ()
         # Wilder's running sums S = S - S/n + x, kept divided by n (the ratios are unchanged).
         s = period - 1
         alpha = 1.0 / period
         s_tr = _smooth(tr, alpha, s, float(tr[1:period].sum()) / period)
         s_plus = _smooth(plus_dm, alpha, s, float(plus_dm[1:period].sum()) / period)
         s_minus = _smooth(minus_dm, alpha, s, float(minus_dm[1:period].sum()) / period)
+        sums = (s_tr, s_plus, s_minus)
         plus_di, minus_di = _ratio(s_plus, s_tr), _ratio(s_minus, s_tr)
         plus_di[:period] = minus_di[:period] = np.nan
         dx = _dx(plus_di, minus_di)
         first = 2 * period - 1
         if n <= first:
-            return Adx(_nan(n), plus_di, minus_di)
+            return Adx(_nan(n), plus_di, minus_di), sums
         adx_ = _smooth(dx, alpha, first, float(dx[period : first + 1].mean()))
-        return Adx(adx_, plus_di, minus_di)
+        return Adx(adx_, plus_di, minus_di), sums
     alpha = 2.0 / (period + 1)
     plus_di = _smooth(_ratio(plus_dm, tr), alpha, 0, 0.0)
     minus_di = _smooth(_ratio(minus_dm, tr), alpha, 0, 0.0)
     adx_ = _smooth(_dx(plus_di, minus_di), alpha, 0, 0.0)
+    sums = (plus_di.copy(), minus_di.copy(), adx_.copy())
     plus_di[:period] = minus_di[:period] = np.nan
     adx_[: 2 * period] = np.nan
-    return Adx(adx_, plus_di, minus_di)
+    return Adx(adx_, plus_di, minus_di), sums
+
+
+# --- fixed windows, in closed form --------------------------------------------------------------
+
+
+def wilder_weights(period: int, length: int) -> np.ndarray:
+    """Weights w with `sum(w * tr[1:length])` = TA-Lib's ATR at the last bar of a `length`-bar
+    window (seeded with the mean true range of window bars 1..period, then Wilder's average).
+
+    The recursion written out as one weighted sum: the same number as the loop to ~1e-15
+    relative (all terms are positive: no cancellation), but a pure function of the window's bars
+    that numpy evaluates in a few vector operations, for one window or for every window of a
+    series, with identical bits either way.
+    """
+    key = (period, length)
+    w = _WEIGHTS.get(key)
+    if w is None:
+        beta, steps = 1.0 - 1.0 / period, length - 1 - period
+        w = np.empty(length - 1)
+        w[:period] = beta**steps / period
+        w[period:] = (1.0 / period) * beta ** np.arange(steps - 1, -1, -1, dtype=np.float64)
+        w.flags.writeable = False
+        _WEIGHTS[key] = w
+    return w
+
+
+_WEIGHTS: dict[tuple[int, int], np.ndarray] = {}
+_CHUNK = 4096  # rows per block in the whole-series forms: bounded memory on long series
+
+
+def window_dot(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`sum(x[k-L+1 : k+1] * w)` for every k >= L-1 (L = len(w); NaN before).
+
+    Each window is multiplied and summed on its own, in the same order as `(x[-L:] * w).sum()`
+    for a single window, so the whole series and one bar at a time agree bit for bit.
+    """
+    L, n = w.size, x.size
+    out = _nan(n)
+    if n == L:  # one window (a new bar): the same product and sum as a row of the view below
+        out[-1] = (x * w).sum()
+        return out
+    for a in range(L - 1, n, _CHUNK):
+        b = min(n, a + _CHUNK)
+        out[a:b] = (sliding_window_view(x[a - L + 1 : b], L) * w).sum(axis=1)
+    return out
+
+
+def window_mean(x: np.ndarray, period: int) -> np.ndarray:
+    """`x[k-period+1 : k+1].mean()` for every k (NaN before), in blocks; bit for bit the same
+    as the mean of one window (numpy sums each row of the window view on its own)."""
+    n = x.size
+    out = _nan(n)
+    for a in range(period - 1, n, _CHUNK):
+        b = min(n, a + _CHUNK)
+        out[a:b] = sliding_window_view(x[a - period + 1 : b], period).mean(axis=1)
+    return out
+
+
+def window_atr(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    period: int,
+    length: int,
+    variant: Variant = "talib",
+) -> np.ndarray:
+    """The ATR each bar would read from a window of its newest `length` bars (`atr` on that window,
+    last value): a fixed-window ATR for every bar of a series, NaN where fewer than `length` bars
+    or no ATR. Call it on the last `length` bars for the newest bar alone."""
+    tr = true_range(high, low, close)
+    out = _nan(tr.size)
+    if length <= period or tr.size < length:
+        return out
+    if _variant(variant) == "talib":
+        out[1:] = window_dot(tr[1:], wilder_weights(period, length))
+    else:
+        out[1:] = window_mean(tr[1:], period)
+        out[: length - 1] = np.nan
+    return out

@@ -20,11 +20,20 @@ signal needs the EMAs to cross again. (Firing on every bar where the conditions 
 gave a signal every other bar on a rising zigzag.) A leg longer than the decision window cannot see
 its own start and may signal once more; with the defaults that is a leg of more than 250 bars.
 
-Decisions use a fixed window of the newest `min_bars` bars, never more, so the same closed bars
-give the same signal however much history was loaded (live after a restart, the Strategy Tester
-and the backtester alike). The window is long enough for every recursive average to forget its
-seed to e^-10 of the initial error (EMA, alpha 2/(n+1): 5(n+1) bars; Wilder, alpha 1/n: 10n bars,
-twice for ADX which smooths smoothed values): 281 bars with the defaults.
+Decisions do not depend on how much history was loaded. The indicators run over the whole
+history, seeded at its first bar as TA-Lib and MT5 seed them on a chart, and a decision needs at
+least `min_bars` bars, long enough for every recursive average to forget its seed to e^-10 of the
+initial error (EMA, alpha 2/(n+1): 5(n+1) bars; Wilder, alpha 1/n: 10n bars, twice for ADX which
+smooths smoothed values): 281 bars with the defaults. What is left of a seed after that is below
+1e-6 of the indicator's value (ADX, the slowest) and far below it for the others; on the 5,000
+EURUSD H1 bars of the tests no decision changes with the start of the history (tests/engine/
+test_analyze_series.py). The regime run is searched within the newest `min_bars` bars. The stop
+uses the ATR of that fixed window (`indicators.window_atr`), so stop and target distances are the
+same to ~1e-15 whatever was loaded.
+
+A new bar costs O(1): `tracker` carries the recursions' state from bar to bar (`ResonanceTracker`,
+used by the live engine), and `series` computes every bar of a long history in one vectorised
+pass (the backtester); tests hold both equal to `evaluate`, bit for bit, on real bars.
 
 SL = sl_atr x ATR, TP = reward_risk x SL. All periods and thresholds are parameters; the defaults
 are in `DEFAULTS`. `variant` picks TA-Lib's or MetaTrader 5's indicator definitions (see
@@ -113,6 +122,19 @@ class Conditions(NamedTuple):
     down_leg: np.ndarray  # EMA fast < EMA slow
     oversold: np.ndarray  # RSI < rsi_oversold
     overbought: np.ndarray  # RSI > rsi_overbought
+
+
+def first_in_run_series(held: np.ndarray, regime: np.ndarray, lookback: int) -> np.ndarray:
+    """`first_in_run(held[k-lookback+1 : k+1], regime[...])` for every bar k at once."""
+    idx = np.arange(held.size)
+    # Where the current run started: one past the newest bar outside the regime, or the window.
+    start = np.maximum.accumulate(np.where(regime, -1, idx)) + 1
+    start = np.maximum(start, idx - lookback + 1)
+    # The newest earlier bar where the entry held (-1 if none).
+    before = np.empty_like(idx)
+    before[:1] = -1
+    before[1:] = np.maximum.accumulate(np.where(held, idx, -1))[:-1]
+    return held & regime & (before < start)
 
 
 def first_in_run(held: np.ndarray, regime: np.ndarray) -> bool:
@@ -204,12 +226,22 @@ class ResonanceStrategy:
 
     def indicators(self, bars: Bars) -> Indicators:
         """All indicator values over `bars` (vectorised; each value uses earlier bars only)."""
+        return self._compute(bars)[0]
+
+    def _compute(self, bars: Bars) -> tuple[Indicators, list[float]]:
+        """The indicators and the recursions' state after the newest bar (for `tracker`)."""
         p, v = self.params, self.variant
         h, lo, c = bars.high, bars.low, bars.close
-        m = indicators.macd(c, p["macd_fast"], p["macd_slow"], p["macd_signal"], v)
+        fast, slow, signal = p["macd_fast"], p["macd_slow"], p["macd_signal"]
+        m = indicators.macd(c, fast, slow, signal, v)
+        m_fast, m_slow, _, sig = indicators.macd_parts(c, fast, slow, signal, v)
         bb = indicators.bollinger(c, p["bb_period"], p["bb_std"])
-        dmi = indicators.adx(h, lo, c, p["adx_period"], v)
-        return Indicators(
+        dmi, sums = indicators.adx_parts(h, lo, c, p["adx_period"], v)
+        if c.size > p["rsi_period"]:
+            avg_gain, avg_loss = indicators.rsi_averages(c, p["rsi_period"])
+        else:
+            avg_gain = avg_loss = np.full(c.size, np.nan)
+        ind = Indicators(
             close=c,
             ema_fast=indicators.ema(c, p["ema_fast"], v),
             ema_slow=indicators.ema(c, p["ema_slow"], v),
@@ -223,6 +255,12 @@ class ResonanceStrategy:
             minus_di=dmi.minus_di,
             atr=indicators.atr(h, lo, c, p["atr_period"], v),
         )
+        state: list[float] = []
+        if len(bars):
+            last = [ind.ema_fast, ind.ema_slow, m_fast, m_slow, sig, avg_gain, avg_loss]
+            last += [*sums, dmi.adx] if v == "talib" else list(sums)
+            state = [float(a[-1]) for a in last]
+        return ind, state
 
     def conditions(self, ind: Indicators) -> Conditions:
         """Which entry's conditions all hold, bar by bar (comparisons with NaN are False)."""
@@ -249,45 +287,87 @@ class ResonanceStrategy:
             overbought=overbought,
         )
 
-    def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None:
-        if len(bars) < self.min_bars:
-            return None
-        window = bars.tail(self.min_bars)
-        ind = self.indicators(window)
-        cond = self.conditions(ind)
+    def _entries(
+        self, cond: Conditions
+    ) -> tuple[tuple[np.ndarray, np.ndarray, str, tuple[str, ...]], ...]:
+        # At most one entry can hold on a bar: ADX is not both above adx_trend and below
+        # adx_range, the EMAs are not crossed both ways, RSI is not both overbought and oversold.
         trend_votes = (*TREND_VOTES, "di") if self.params["use_di"] else TREND_VOTES
-        # Fire on the first bar of a regime's run where all conditions hold. At most one entry
-        # can hold on a bar: ADX is not both above adx_trend and below adx_range, the EMAs are
-        # not crossed both ways, RSI is not both overbought and oversold.
-        for held, regime, side, votes in (
+        return (
             (cond.trend_buy, cond.up_leg, "buy", trend_votes),
             (cond.trend_sell, cond.down_leg, "sell", trend_votes),
             (cond.reversion_buy, cond.oversold, "buy", REVERSION_VOTES),
             (cond.reversion_sell, cond.overbought, "sell", REVERSION_VOTES),
-        ):
-            if first_in_run(held, regime):
-                return self._signal(bars, ind, side, votes)
+        )
+
+    def window_atr(self, bars: Bars) -> np.ndarray:
+        """The stop's ATR for every bar: on the fixed window of its newest `min_bars` bars."""
+        p = self.params
+        return indicators.window_atr(
+            bars.high, bars.low, bars.close, p["atr_period"], self.min_bars, self.variant
+        )
+
+    def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None:
+        """The reference: every indicator over all of `bars`, the run within the newest
+        `min_bars` bars. `tracker` and `series` give the same, bar for bar, faster."""
+        if len(bars) < self.min_bars:
+            return None
+        ind = self.indicators(bars)
+        n = self.min_bars
+        for held, regime, side, votes in self._entries(self.conditions(ind)):
+            if first_in_run(held[-n:], regime[-n:]):
+                atr = float(self.window_atr(bars.tail(n))[-1])
+                return self._signal(int(bars.time[-1]), _at(ind, -1), side, votes, atr)
         return None
 
+    def series(self, bars: Bars) -> list[Signal | None]:
+        """`evaluate(bars.head(i + 1))` for every i, in one vectorised pass."""
+        out: list[Signal | None] = [None] * len(bars)
+        if len(bars) < self.min_bars:
+            return out
+        ind = self.indicators(bars)
+        atr = self.window_atr(bars)
+        fired = [
+            (first_in_run_series(held, regime, self.min_bars), side, votes)
+            for held, regime, side, votes in self._entries(self.conditions(ind))
+        ]
+        for mask, side, votes in reversed(fired):  # the first entry in order wins, as above
+            for i in np.flatnonzero(mask[self.min_bars - 1 :]) + self.min_bars - 1:
+                out[i] = self._signal(
+                    int(bars.time[i]), _at(ind, int(i)), side, votes, float(atr[i])
+                )
+        return out
+
+    def tracker(self, bars: Bars) -> ResonanceTracker | None:
+        """Running state over `bars`, to be advanced one new bar at a time (None: too short)."""
+        if len(bars) < self.min_bars:
+            return None
+        return ResonanceTracker(self, bars)
+
     def _signal(
-        self, bars: Bars, ind: Indicators, side: str, votes: tuple[str, ...]
+        self,
+        bar_time: int,
+        ind: Indicators,
+        side: str,
+        votes: tuple[str, ...],
+        atr: float,
     ) -> Signal | None:
-        atr = float(ind.atr[-1])
+        """The signal from the indicator values on its bar (floats) and the window's ATR."""
         if not math.isfinite(atr) or atr <= 0:
             return None  # no range, no stop distance: nothing sensible to propose
         sl = self.params["sl_atr"] * atr
         context = {
-            "adx": round(float(ind.adx[-1]), 1),
-            "plus_di": round(float(ind.plus_di[-1]), 1),
-            "minus_di": round(float(ind.minus_di[-1]), 1),
-            "rsi": round(float(ind.rsi[-1]), 1),
-            "ema_fast": _sig(float(ind.ema_fast[-1])),
-            "ema_slow": _sig(float(ind.ema_slow[-1])),
-            "macd": _sig(float(ind.macd[-1])),
-            "macd_signal": _sig(float(ind.macd_signal[-1])),
-            "bb_upper": _sig(float(ind.bb_upper[-1])),
-            "bb_lower": _sig(float(ind.bb_lower[-1])),
-            "close": _sig(float(ind.close[-1])),
+            "adx": round(float(ind.adx), 1),
+            "plus_di": round(float(ind.plus_di), 1),
+            "minus_di": round(float(ind.minus_di), 1),
+            "rsi": round(float(ind.rsi), 1),
+            "ema_fast": _sig(float(ind.ema_fast)),
+            "ema_slow": _sig(float(ind.ema_slow)),
+            "macd": _sig(float(ind.macd)),
+            "macd_signal": _sig(float(ind.macd_signal)),
+            "bb_upper": _sig(float(ind.bb_upper)),
+            "bb_lower": _sig(float(ind.bb_lower)),
+            "close": _sig(float(ind.close)),
             "atr": _sig(atr),
         }
         return Signal(
@@ -296,7 +376,138 @@ class ResonanceStrategy:
             tp_distance=self.params["reward_risk"] * sl,
             votes=votes,
             strategy=self.name,
-            bar_time=int(bars.time[-1]),
+            bar_time=bar_time,
             context=context,
             atr=atr,
         )
+
+
+def _at(ind: Indicators, i: int) -> Indicators:
+    return Indicators(*(float(a[i]) for a in ind))
+
+
+class ResonanceTracker:
+    """`ResonanceStrategy` one bar at a time: the recursions continue from their last value
+    (the same float operations `indicators` runs over a whole history, so the same bits), the
+    conditions of the newest `min_bars` bars are kept, and a new bar costs O(1)."""
+
+    _KEEP = 8  # condition rows: Conditions' fields
+
+    def __init__(self, strategy: ResonanceStrategy, bars: Bars) -> None:
+        self.s = strategy
+        p = strategy.params
+        ind, self.state = strategy._compute(bars)
+        cond = strategy.conditions(ind)
+        n = strategy.min_bars
+        self._buf = np.zeros((self._KEEP, 4 * n), dtype=bool)
+        self._buf[:, :n] = np.vstack(cond)[:, -n:]
+        self._stop = n
+        # MT5's MACD signal is a moving average of the line: keep the newest lines.
+        self._lines: list[float] = []
+        if strategy.variant == "mt5":
+            fast, slow, signal = p["macd_fast"], p["macd_slow"], p["macd_signal"]
+            line = indicators.macd_parts(bars.close, fast, slow, signal, "mt5")[2]
+            self._lines = [float(x) for x in line[-signal:]]
+        self.last = _at(ind, -1)
+
+    def advance(self, bars: Bars, k: int) -> None:
+        """Take in the newest `k` bars of `bars` (the view these state values came from, plus
+        k bars)."""
+        n = len(bars)
+        for i in range(n - k, n):
+            self._step(bars, i)
+
+    def _step(self, bars: Bars, i: int) -> None:
+        s, p, v = self.s, self.s.params, self.s.variant
+        c, h, lo = float(bars.close[i]), float(bars.high[i]), float(bars.low[i])
+        pc, ph, pl = float(bars.close[i - 1]), float(bars.high[i - 1]), float(bars.low[i - 1])
+        ema_f, ema_s, m_f, m_s, sig, a_gain, a_loss, *dmi = self.state
+        ema_f += 2.0 / (p["ema_fast"] + 1) * (c - ema_f)
+        ema_s += 2.0 / (p["ema_slow"] + 1) * (c - ema_s)
+        m_f += 2.0 / (p["macd_fast"] + 1) * (c - m_f)
+        m_s += 2.0 / (p["macd_slow"] + 1) * (c - m_s)
+        line = m_f - m_s
+        if v == "talib":
+            sig += 2.0 / (p["macd_signal"] + 1) * (line - sig)
+        else:
+            self._lines.append(line)
+            del self._lines[0]
+            sig = float(np.asarray(self._lines).mean())
+        # RSI: Wilder's averages of gains and losses.
+        d = c - pc
+        a_rsi = 1.0 / p["rsi_period"]
+        a_gain += a_rsi * ((d if d > 0.0 else 0.0) - a_gain)
+        a_loss += a_rsi * ((-d if -d > 0.0 else 0.0) - a_loss)
+        total = a_gain + a_loss
+        flat = 0.0 if v == "talib" else 50.0
+        rsi = flat if total == 0.0 else 100.0 * a_gain / total
+        # Bollinger: the newest bb_period closes, as `indicators.bollinger` computes each window.
+        win = bars.close[i + 1 - p["bb_period"] : i + 1]
+        mid = win.mean()
+        sd = float(np.sqrt(((win - mid) ** 2).mean()))
+        mid = float(mid)
+        # ADX: true range and directional movement, then the variant's smoothing.
+        tr = max(h, pc) - min(lo, pc)
+        up, down = h - ph, -(lo - pl)
+        plus = up if up > down and up > 0.0 else 0.0
+        minus = down if down > up and down > 0.0 else 0.0
+        if v == "talib":
+            a = 1.0 / p["adx_period"]
+            s_tr, s_plus, s_minus, adx = dmi
+            s_tr += a * (tr - s_tr)
+            s_plus += a * (plus - s_plus)
+            s_minus += a * (minus - s_minus)
+            plus_di = _ratio(s_plus, s_tr)
+            minus_di = _ratio(s_minus, s_tr)
+            adx += a * (_dx(plus_di, minus_di) - adx)
+            dmi = [s_tr, s_plus, s_minus, adx]
+        else:
+            a = 2.0 / (p["adx_period"] + 1)
+            plus_di, minus_di, adx = dmi
+            plus_di += a * (_ratio(plus, tr) - plus_di)
+            minus_di += a * (_ratio(minus, tr) - minus_di)
+            adx += a * (_dx(plus_di, minus_di) - adx)
+            dmi = [plus_di, minus_di, adx]
+        self.state = [ema_f, ema_s, m_f, m_s, sig, a_gain, a_loss, *dmi]
+        k = p["bb_std"]
+        self.last = Indicators(
+            close=c,
+            ema_fast=ema_f,
+            ema_slow=ema_s,
+            macd=line,
+            macd_signal=sig,
+            rsi=rsi,
+            bb_upper=mid + k * sd,
+            bb_lower=mid - k * sd,
+            adx=adx,
+            plus_di=plus_di,
+            minus_di=minus_di,
+            atr=math.nan,  # the stop uses the window's ATR, see `signal`
+        )
+        cond = s.conditions(self.last)
+        if self._stop == self._buf.shape[1]:
+            n = s.min_bars
+            self._buf[:, :n] = self._buf[:, self._stop - n : self._stop]
+            self._stop = n
+        self._buf[:, self._stop] = [bool(x) for x in cond]
+        self._stop += 1
+
+    def signal(self, bars: Bars) -> Signal | None:
+        """The decision on the newest bar of `bars` (the bars this tracker has taken in)."""
+        s, n = self.s, self.s.min_bars
+        window = self._buf[:, self._stop - n : self._stop]
+        cond = Conditions(*window)
+        for held, regime, side, votes in s._entries(cond):
+            if first_in_run(held, regime):
+                atr = float(s.window_atr(bars.tail(n))[-1])
+                return s._signal(int(bars.time[-1]), self.last, side, votes, atr)
+        return None
+
+
+def _ratio(num: float, den: float) -> float:
+    return 0.0 if den == 0.0 else 100.0 * num / den
+
+
+def _dx(plus_di: float, minus_di: float) -> float:
+    total = plus_di + minus_di
+    return 0.0 if total == 0.0 else 100.0 * abs(plus_di - minus_di) / total

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from sidecar.engine import indicators
 from sidecar.engine.bars import Bars
 from sidecar.engine.strategies.base import Signal, StrategyContext
@@ -62,22 +64,49 @@ class SmaCrossStrategy:
         self.min_bars = max(self.slow + 1, 10 * self.atr_period)
 
     def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None:
+        """The reference, and cheap enough for every new bar: four window means, and the
+        window's ATR only on a cross."""
         if len(bars) < self.min_bars:
             return None
-        window = bars.tail(self.min_bars)
-        close = window.close
-        fast = indicators.sma(close, self.fast)
-        slow = indicators.sma(close, self.slow)
-        f0, f1, s0, s1 = fast[-2], fast[-1], slow[-2], slow[-1]
-        if f1 > s1 and f0 <= s0:
-            side = "buy"
-        elif f1 < s1 and f0 >= s0:
-            side = "sell"
-        else:
+        close = bars.close
+        f0, f1 = close[-self.fast - 1 : -1].mean(), close[-self.fast :].mean()
+        s0, s1 = close[-self.slow - 1 : -1].mean(), close[-self.slow :].mean()
+        side = _cross(f0, f1, s0, s1)
+        if side is None:
             return None
-        atr = float(
-            indicators.atr(window.high, window.low, close, self.atr_period, self.atr_variant)[-1]
+        w = bars.tail(self.min_bars)
+        return self._signal(bars, -1, side, float(f1), float(s1), self._atr(w)[-1])
+
+    def _atr(self, bars: Bars) -> np.ndarray:
+        # The ATR of the fixed window of the newest min_bars bars, in closed form (same value as
+        # `indicators.atr` on that window to ~1e-15, and the same for one bar or a series).
+        return indicators.window_atr(
+            bars.high, bars.low, bars.close, self.atr_period, self.min_bars, self.atr_variant
         )
+
+    def series(self, bars: Bars) -> list[Signal | None]:
+        """`evaluate(bars.head(i + 1))` for every i, vectorised."""
+        n = len(bars)
+        out: list[Signal | None] = [None] * n
+        if n < self.min_bars:
+            return out
+        fast = indicators.window_mean(bars.close, self.fast)
+        slow = indicators.window_mean(bars.close, self.slow)
+        f0, f1, s0, s1 = fast[:-1], fast[1:], slow[:-1], slow[1:]
+        side = np.where((f1 > s1) & (f0 <= s0), 1, np.where((f1 < s1) & (f0 >= s0), -1, 0))
+        side[: self.min_bars - 2] = 0
+        hits = np.flatnonzero(side) + 1
+        if hits.size:
+            atr = self._atr(bars)
+            for i in hits:
+                label = "buy" if side[i - 1] > 0 else "sell"
+                out[i] = self._signal(bars, i, label, float(fast[i]), float(slow[i]), atr[i])
+        return out
+
+    def _signal(
+        self, bars: Bars, i: int, side: str, fast: float, slow: float, atr_value: float
+    ) -> Signal | None:
+        atr = float(atr_value)
         if not math.isfinite(atr) or atr <= 0:
             return None
         sl = self.sl_atr * atr
@@ -87,7 +116,15 @@ class SmaCrossStrategy:
             tp_distance=self.reward_risk * sl,
             votes=("sma_fast", "sma_slow"),
             strategy=self.name,
-            bar_time=int(bars.time[-1]),
-            context={"fast": round(float(f1), 6), "slow": round(float(s1), 6)},
+            bar_time=int(bars.time[i]),
+            context={"fast": round(fast, 6), "slow": round(slow, 6)},
             atr=atr,
         )
+
+
+def _cross(f0: float, f1: float, s0: float, s1: float) -> str | None:
+    if f1 > s1 and f0 <= s0:
+        return "buy"
+    if f1 < s1 and f0 >= s0:
+        return "sell"
+    return None
