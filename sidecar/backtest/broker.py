@@ -154,7 +154,9 @@ class _Pos:
 
 
 def _money(x: float) -> float:
-    return normalize_double(x, MONEY_DIGITS)
+    """NormalizeDouble(x, 2), inlined: half away from zero (this runs several times a bar)."""
+    y = x * 100.0
+    return (math.floor(y + 0.5) if y >= 0.0 else -math.floor(0.5 - y)) / 100.0
 
 
 def _other(side: Side) -> Side:
@@ -182,6 +184,13 @@ class Broker:
                 raise ValueError(f"instruments[{name!r}]: point, tick size/value, step must be > 0")
         self.spec = account
         self.instruments: dict[str, InstrumentSpec] = dict(instruments)
+        # Symbols whose tick value does not move with their price (quote = account currency).
+        self._fixed_per_price = {
+            name: inst.symbol.tick_value / inst.symbol.tick_size
+            for name, inst in self.instruments.items()
+            if inst.symbol.quote.upper() == account.currency.upper()
+            or inst.symbol.base.upper() != account.currency.upper()
+        }
         self.balance = float(account.balance)
         self.deals: list[Deal] = []
         self._positions: dict[int, _Pos] = {}
@@ -468,6 +477,9 @@ class Broker:
     def _per_price(self, symbol: str, price: float) -> float:
         """Account money per 1.0 price move per lot at `price`: the tick value moves with the
         price when the account currency is the symbol's base (USDJPY on a USD account)."""
+        fixed = self._fixed_per_price.get(symbol)
+        if fixed is not None:
+            return fixed
         inst = self.instruments[symbol]
         return tick_value_at(inst, price, self.spec.currency) / inst.symbol.tick_size
 

@@ -58,7 +58,7 @@ class SeriesData:
     source: str = ""  # file it came from, for messages and the report
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deal:
     """One MT5 deal, the fields of the protocol's `trade` message plus why it happened."""
 
@@ -78,7 +78,7 @@ class Deal:
     reason: str  # "expert", "sl", "tp", "so" (stop-out), "end" (closed at the end of the data)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TradeRecord:
     """One position from its first to its last deal (a partial close stays one trade)."""
 
@@ -100,7 +100,7 @@ class TradeRecord:
     reasons: tuple[str, ...]  # the opening verdict's reasons
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EquityPoint:
     time: int  # UTC
     balance: float
@@ -110,7 +110,7 @@ class EquityPoint:
     leverage: float  # effective leverage: open notional / equity
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """A time range (UTC) with a label: breaker modes, news blackouts, daily-loss locks."""
 

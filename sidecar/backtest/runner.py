@@ -20,6 +20,7 @@ returning its reply works, so the same run can be sent to a real `sidecar serve`
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from sidecar.backtest.broker import Broker
+from sidecar.backtest.data import TIMEFRAME_SECONDS
 from sidecar.backtest.management import LocalManager
 from sidecar.backtest.model import (
     AccountSpec,
@@ -44,7 +46,7 @@ from sidecar.backtest.symbols import tick_value_at
 from sidecar.config import Config
 from sidecar.engine import indicators
 from sidecar.engine.bars import Bars
-from sidecar.engine.decide import Engine, signal_from_comment
+from sidecar.engine.decide import AnalysisSeries, Engine, signal_from_comment
 from sidecar.engine.reasons import code_of
 from sidecar.engine.state import AccountState, Analysis
 from sidecar.engine.volatility import bars_needed
@@ -75,17 +77,6 @@ from sidecar.protocol import (
     Verdict,
 )
 
-TIMEFRAME_SECONDS = {
-    "M1": 60,
-    "M5": 300,
-    "M15": 900,
-    "M30": 1800,
-    "H1": 3600,
-    "H4": 14400,
-    "D1": 86400,
-    "W1": 604800,
-    "MN1": 2_592_000,  # a month's bars close at the next bar's open; this is only the last one
-}
 PROGRESS_EVERY = 2000
 MAX_HELLO_BARS = 5000  # the protocol's bound on hello's bars
 EA_NAME, EA_VERSION, EA_MAGIC = "SidecarEA", "backtest", 20251218
@@ -138,7 +129,7 @@ class _Series:
         self.first = 0  # index of the first traded bar
         self.hello_from = 0  # index of the first bar sent in hello
         self.tf_seconds = TIMEFRAME_SECONDS[market.data.timeframe]
-        self.analyses: dict[int, Analysis] = {}  # bar time -> precomputed analysis
+        self.analyses: AnalysisSeries | None = None  # every bar's, from hello's first bar on
         self.ea_atr: np.ndarray = np.zeros(0)
 
     def row(self, i: int) -> tuple[Any, ...]:
@@ -149,8 +140,8 @@ class _Series:
 
 
 class Backtest:
-    """One run over one account. `run()` returns the result; `messages` (when kept) are what a
-    live sidecar would have received."""
+    """One run over one account: `run()` replays and returns the result. `on_reply` sees every
+    message with its reply (an idle tick's reply is the account state it left)."""
 
     def __init__(
         self,
@@ -228,10 +219,6 @@ class Backtest:
     def _precompute(self, s: _Series, arr: np.ndarray) -> None:
         """Every bar's analysis at once, from the bars the kernel will hold (hello's first bar
         on): the kernel asks `_precomputed` instead of analysing bar by bar."""
-        engine = self.kernel.engine
-        series = getattr(engine, "analyze_series", None)
-        if series is None:
-            return
         sub = arr[s.hello_from :]
         bars = Bars(
             time=sub[:, 0].astype(np.int64),
@@ -242,13 +229,13 @@ class Backtest:
             tick_volume=sub[:, 5].copy(),
             spread=sub[:, 6].copy(),
         )
-        analyses = series(bars, self.config.journal.bars_capacity)
-        s.analyses = {int(t): a for t, a in zip(bars.time.tolist(), analyses, strict=True)}
+        s.analyses = self.kernel.engine.analyze_series(bars, self.config.journal.bars_capacity)
 
     def _precomputed(self, key: tuple[int, str, str], ctx: SymbolContext) -> Analysis | None:
         for s in self.series:
-            if s.symbol == key[1]:
-                a = s.analyses.get(ctx.history.last_time or -1)
+            if s.symbol == key[1] and s.analyses is not None:
+                k = s.analyses.index_of(ctx.history.last_time or -1)
+                a = None if k is None else s.analyses[k]
                 # Only when the kernel holds exactly the bars the analysis was computed on.
                 if a is not None and a.bars == len(ctx.history):
                     return a
@@ -291,9 +278,12 @@ class Backtest:
                     return
                 yield t, [(s, i)]
             return
-        pending = sorted(
-            (int(s.times[i]), k, i) for k, s in enumerate(self.series) for i in range(s.first, s.n)
-        )
+
+        def bars_of(k: int, s: _Series) -> Iterator[tuple[int, int, int]]:
+            return ((int(s.times[i]), k, i) for i in range(s.first, s.n))
+
+        # Merged lazily: a million bars per symbol never become one sorted list.
+        pending = heapq.merge(*(bars_of(k, s) for k, s in enumerate(self.series)))
         group: list[tuple[_Series, int]] = []
         current = None
         for t, k, i in pending:

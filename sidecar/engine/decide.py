@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
+from typing import overload
 
 import msgspec
 import numpy as np
@@ -104,6 +106,49 @@ class _Live:
         return self._atr[max(0, self._stop - self.keep) : self._stop]
 
 
+class AnalysisSeries(Sequence[Analysis]):
+    """Every bar's `Analysis` of a series, kept as columns: an `Analysis` is built when asked
+    for (a million of them held at once take ~0.5 GB). Slices are lists."""
+
+    def __init__(
+        self,
+        times: np.ndarray,
+        held: np.ndarray,
+        min_bars: int,
+        signals: list[Signal | None],
+        atr: np.ndarray,
+        pct: list[float | None],
+    ) -> None:
+        if not len(times) == len(held) == len(signals) == len(atr) == len(pct):
+            raise ValueError("AnalysisSeries: every column must have one value per bar")
+        self._times, self._held, self._min_bars = times, held, min_bars
+        self._signals, self._atr, self._pct = signals, atr, pct
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    @overload
+    def __getitem__(self, i: int) -> Analysis: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Analysis]: ...
+    def __getitem__(self, i: int | slice) -> Analysis | list[Analysis]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        return Analysis(
+            int(self._times[i]),
+            int(self._held[i]),
+            self._min_bars,
+            self._signals[i],
+            float(self._atr[i]),
+            self._pct[i],
+        )
+
+    def index_of(self, bar_time: int) -> int | None:
+        """Index of the bar opening at `bar_time`, None when the series has none."""
+        k = int(np.searchsorted(self._times, bar_time))
+        return k if k < len(self._times) and int(self._times[k]) == bar_time else None
+
+
 class Engine:
     def __init__(self, config: Config, strategy: Strategy | None = None) -> None:
         self.config = config
@@ -166,7 +211,7 @@ class Engine:
 
     def analyze_series(
         self, bars: Bars, capacity: int, context: StrategyContext | None = None
-    ) -> list[Analysis]:
+    ) -> AnalysisSeries:
         """For every bar i, the `Analysis` that `analyze` gives for a `BarHistory(capacity)` that
         has taken in bars[:i+1] one after another (so `Analysis.bars == min(i + 1, capacity)`),
         computed in one vectorised pass: the backtester's per-bar analysis.
@@ -200,8 +245,7 @@ class Engine:
         if capacity >= volatility.bars_needed(period, window):
             running = volatility.running_atr(bars, period)
             pct = volatility.percentile_series(bars, running, period, window)
-        rows = zip(bars.time.tolist(), held.tolist(), signals, atr.tolist(), pct, strict=True)
-        return [Analysis(t, h, min_bars, sig, a, p) for t, h, sig, a, p in rows]
+        return AnalysisSeries(bars.time, held, min_bars, list(signals), atr, pct)
 
     # ------------------------------------------------------------ per tick
 

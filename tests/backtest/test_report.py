@@ -450,3 +450,28 @@ def test_million_points_stay_small(tmp_path: Path) -> None:
     # min/max buckets keep the extremes
     assert max(data["equity"]["v"]) == pytest.approx(round(float(eq.max()), 2))
     assert min(data["equity"]["v"]) == pytest.approx(round(float(eq.min()), 2))
+
+
+def test_a_real_eurusd_backtest_report_draws_in_chromium(tmp_path: Path) -> None:
+    """The report of `sidecar backtest` on backtesting.py's EURUSD H1, opened as a trader would."""
+    from backtesting.test import EURUSD
+
+    from sidecar.backtest.data import load_backtesting_frame
+    from sidecar.backtest.model import AccountSpec
+    from sidecar.backtest.runner import Backtest, Market
+    from sidecar.backtest.symbols import resolve_instrument
+    from sidecar.config import load_config
+    from sidecar.engine.strategies import strategy_problems
+
+    config = load_config(None, env={}, extra_checks=strategy_problems)
+    market = Market(
+        load_backtesting_frame(EURUSD, "EURUSD", "H1"), resolve_instrument("EURUSD", None)
+    )
+    result = Backtest(config, AccountSpec(leverage=500), [market]).run()
+    r = render_in_chromium(result, tmp_path)
+    assert 'data-render="ok"' in r.dom and js_errors(r.dom) == ""
+    assert console_errors(r.log) == []
+    assert re.search(rf'id="render-status"[^>]*>charts=2 trades={len(result.trades)}<', r.dom)
+    img = np.asarray(Image.open(io.BytesIO(r.png.read_bytes())).convert("RGB"))
+    x, y, w, h = chart_rect(r.dom, "chart-equity")
+    assert img[y : y + h, x : x + w].std() > 10, "the equity chart is blank"
