@@ -5,8 +5,9 @@ mean-reverting walk over Monday-Friday hours) feeds:
 
 - backtesting.py 0.6.6: the SMA 10/20 cross of its documentation (the baseline);
 - ours, `sma_cross` with fast 10 / slow 20, and `resonance`: the whole kernel per bar (every
-  gate on, including the news gate over a weekly high-impact event per currency), the EA's
-  guard and local management, and the MT5 broker simulator.
+  gate on, including the news gate over a weekly high-impact event per currency; the drawdown
+  breakers' thresholds out of reach so that the account trades for the whole run), the EA's
+  guard and local management at four price points a bar, and the MT5 broker simulator.
 
 Each measurement runs in its own process, so each peak RSS is its own (POSIX `ru_maxrss`;
 "n/a" on Windows). Data generation is not timed; setup (loading, precomputed analyses) is.
@@ -130,12 +131,21 @@ def run_ours(frame: pd.DataFrame, strategy: str) -> dict[str, Any]:
     from sidecar.backtest.symbols import resolve_instrument
     from sidecar.config import load_config
     from sidecar.engine.strategies import strategy_problems
+    from sidecar.guard import GuardLimits
 
     params = {"fast": 10, "slow": 20} if strategy == "sma_cross" else {}
+    # The drawdown breakers out of reach: at their defaults a century-long random walk halts the
+    # account early, and the rest of the run would only time refusals on a flat account.
+    risk = {
+        "drawdown_defensive_pct": 97,
+        "drawdown_reducing_pct": 98,
+        "drawdown_halted_pct": 99,
+        "reducing_resume_pct": 90,
+    }
     config = load_config(
         None,
         env={},
-        overrides={"strategy": {"name": strategy, "params": params}},
+        overrides={"strategy": {"name": strategy, "params": params}, "risk": risk},
         extra_checks=strategy_problems,
     )
     data = load_backtesting_frame(frame, "EURUSD", "H1")
@@ -146,7 +156,7 @@ def run_ours(frame: pd.DataFrame, strategy: str) -> dict[str, Any]:
         config,
         AccountSpec(balance=100_000.0, leverage=500),
         [Market(data, resolve_instrument("EURUSD", None))],
-        RunOptions(news=news),
+        RunOptions(news=news, limits=GuardLimits(max_drawdown_pct=100.0)),
     )
     t1 = time.perf_counter()
     result = bt.run()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -202,9 +203,16 @@ class Backtest:
         if self.options.start is not None:
             first = max(first, int(np.searchsorted(s.times, self.options.start + self.offset)))
         if first >= s.n:
+            last = datetime.fromtimestamp(int(s.times[-1]), UTC).strftime("%Y-%m-%d %H:%M")
+            why = (
+                f"the data ends at {last} (server time), before --from"
+                if self.options.start is not None and first > warm
+                else f"{s.n} bars, not more than the {warm}-bar warm-up the strategy and the "
+                "volatility rank need (--warmup-bars N trades sooner, with a cold analysis)"
+            )
             raise ValueError(
-                f"{market.data.symbol}: no bar to trade after {warm} warm-up bars "
-                f"({s.n} bars in {market.data.source or 'the data'})"
+                f"{market.data.symbol}: no bar to trade in {market.data.source or 'the data'}: "
+                f"{why}"
             )
         s.first, s.hello_from = first, max(0, first - warm)
         # The EA's management ATR: MT5's iATR(14) of the newest closed bar (SidecarEA CurrentAtr).
