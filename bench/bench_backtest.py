@@ -123,7 +123,7 @@ def run_backtesting_py(frame: pd.DataFrame) -> dict[str, Any]:
     return {"seconds": elapsed, "trades": int(stats["# Trades"]), "setup_seconds": 0.0}
 
 
-def run_ours(frame: pd.DataFrame, strategy: str) -> dict[str, Any]:
+def run_ours(frame: list[pd.DataFrame], strategy: str) -> dict[str, Any]:
     from sidecar.backtest.data import load_backtesting_frame
     from sidecar.backtest.model import AccountSpec
     from sidecar.backtest.news import HistoricalNews
@@ -148,16 +148,18 @@ def run_ours(frame: pd.DataFrame, strategy: str) -> dict[str, Any]:
         overrides={"strategy": {"name": strategy, "params": params}, "risk": risk},
         extra_checks=strategy_problems,
     )
-    data = load_backtesting_frame(frame, "EURUSD", "H1")
-    start, end = int(frame.index[0].timestamp()), int(frame.index[-1].timestamp())
+    start, end = int(frame[0].index[0].timestamp()), int(frame[0].index[-1].timestamp())
     news = HistoricalNews(config, weekly_events(start, end))
     t0 = time.perf_counter()
+    data = load_backtesting_frame(frame[0], "EURUSD", "H1")
+    del frame[:]  # as `sidecar backtest` does: the run keeps its own columns
     bt = Backtest(
         config,
         AccountSpec(balance=100_000.0, leverage=500),
         [Market(data, resolve_instrument("EURUSD", None))],
         RunOptions(news=news, limits=GuardLimits(max_drawdown_pct=100.0)),
     )
+    del data
     t1 = time.perf_counter()
     result = bt.run()
     t2 = time.perf_counter()
@@ -165,8 +167,8 @@ def run_ours(frame: pd.DataFrame, strategy: str) -> dict[str, Any]:
 
 
 def one(case: str, bars: int) -> None:
-    frame = synthetic_h1(bars)
-    out = run_backtesting_py(frame) if case == "backtesting.py" else run_ours(frame, case)
+    frame = [synthetic_h1(bars)]  # a list the run may empty, so the frame's memory can go
+    out = run_backtesting_py(frame[0]) if case == "backtesting.py" else run_ours(frame, case)
     out |= {"case": case, "bars": bars, "peak_rss_mb": peak_rss_mb()}
     print(json.dumps(out))
 

@@ -256,6 +256,7 @@ def run(args: argparse.Namespace, config: Any) -> int:
         bt = Backtest(config, s.account, markets, options)
     except ValueError as exc:
         return _fail([str(exc)])
+    del markets  # the run keeps its own columns; the loaded rows can go
     update, close = progress_bar(bt.total_bars(), not args.quiet)
     bt.progress = update
     t0 = time.perf_counter()

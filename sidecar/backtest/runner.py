@@ -120,7 +120,10 @@ class _Series:
     """Per-symbol replay state."""
 
     def __init__(self, market: Market) -> None:
-        self.market = market
+        # The bars are copied into columns and the loader's rows are not kept: a caller that
+        # drops its SeriesData gets their memory back for the run.
+        self.instrument = market.instrument
+        self.source = market.data.source
         self.symbol = market.data.symbol
         self.spec = market.instrument.symbol
         # Columns, not the loader's row lists: a million bars stay a few dozen MB.
@@ -498,7 +501,7 @@ class Backtest:
             return
         buy = o.side == "buy"
         price = ask if buy else bid
-        inst = s.market.instrument.symbol
+        inst = s.instrument.symbol
         # SymbolInfoDouble(SYMBOL_TRADE_TICK_VALUE) now: it moves with the price for USDJPY.
         tick_value = tick_value_at(inst, price, self.account.currency)
         sizing = SizingSpec(
@@ -616,7 +619,7 @@ class Backtest:
         )
         return BacktestResult(
             account=self.account,
-            instruments={s.symbol: s.market.instrument for s in self.series},
+            instruments={s.symbol: s.instrument for s in self.series},
             timeframe=self.timeframe,
             start=start,
             end=end,
