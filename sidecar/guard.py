@@ -17,6 +17,9 @@ PCT_EPS = 0.000000001
 DAY_SECONDS = 86400
 MAX_SIGNALS = 64
 MAX_SIGNAL_LEN = 64
+HARD_MAX_RISK_PCT = 2.0
+HARD_MAX_LEVERAGE = 500.0
+HARD_MAX_POSITIONS = 5
 
 
 def mql_round(x: float) -> float:
@@ -112,6 +115,19 @@ def size_lots(risk_money: float, loss_per_lot: float, spec: SizingSpec) -> Sizin
     return SizingResult(True, "OK", loss_per_lot, raw, lots)
 
 
+def entry_price_to_tick(price: float, tick: float, digits: int, round_up: bool) -> float:
+    """``SizingEntryPriceToTick``: an entry's stop or target on the tick grid, rounded toward
+    the entry (buy: stop up, target down; sell: the reverse), so a stop never ends up wider than
+    the one the risk was sized on. 0 for a bad price."""
+    if not math.isfinite(price) or price <= 0.0:
+        return 0.0
+    if not math.isfinite(tick) or tick <= 0.0:
+        return normalize_double(price, digits)
+    n = price / tick
+    k = math.ceil(n - STEP_EPS) if round_up else math.floor(n + STEP_EPS)
+    return normalize_double(k * tick, digits)
+
+
 def size_lots_for_risk_pct(
     equity: float, risk_pct: float, entry: float, sl: float, spec: SizingSpec
 ) -> SizingResult:
@@ -135,6 +151,32 @@ class GuardLimits:
     max_spread_points: float = 0.0  # <= 0 disables
     dup_window_sec: int = 300
     day_offset_hours: float = 0.0  # broker day = server midnight + this, in [-23, 23]
+
+
+def limits_errors(lim: GuardLimits) -> list[str]:
+    """``GuardLimitsErrors``: the inputs the EA refuses to start with, one message each."""
+    e = []
+    if not 0.0 < lim.max_risk_pct <= HARD_MAX_RISK_PCT:
+        e.append(f"max_risk_pct must be in (0, {HARD_MAX_RISK_PCT}], got {lim.max_risk_pct}")
+    if not 1.0 <= lim.max_leverage <= HARD_MAX_LEVERAGE:
+        e.append(f"max_leverage must be in [1, {HARD_MAX_LEVERAGE:g}], got {lim.max_leverage}")
+    for name in ("daily_loss_pct", "floating_loss_pct", "max_drawdown_pct"):
+        value = getattr(lim, name)
+        if not 0.0 < value <= 100.0:
+            e.append(f"{name} must be in (0, 100], got {value}")
+    if not 1 <= lim.max_positions <= HARD_MAX_POSITIONS:
+        e.append(f"max_positions must be in 1..{HARD_MAX_POSITIONS}, got {lim.max_positions}")
+    if lim.max_lot < 0.0:
+        e.append(f"max_lot must be >= 0 (0 = no extra cap), got {lim.max_lot}")
+    if lim.max_spread_points < 0.0:
+        e.append(f"max_spread_points must be >= 0 (0 = no cap), got {lim.max_spread_points}")
+    if lim.dup_window_sec < 0:
+        e.append(f"dup_window_sec must be >= 0, got {lim.dup_window_sec}")
+    if not -23.0 <= lim.day_offset_hours <= 23.0:
+        e.append(f"day_offset_hours must be in [-23, 23], got {lim.day_offset_hours}")
+    elif abs(lim.day_offset_hours * 60.0 - mql_round(lim.day_offset_hours * 60.0)) > 0.000001:
+        e.append(f"day_offset_hours must be a whole number of minutes, got {lim.day_offset_hours}")
+    return e
 
 
 @dataclass

@@ -104,3 +104,15 @@ def test_floor_to_step_never_rounds_up() -> None:
     assert g.floor_to_step(0.2999, 0.01) == 0.29
     assert g.floor_to_step(0.009, 0.01) == 0.0
     assert g.floor_to_step(float("nan"), 0.01) == 0.0
+
+
+def test_entry_levels_go_on_the_tick_grid_toward_the_entry() -> None:
+    """Sizing.mqh SizingEntryPriceToTick: a stop never wider than the one sized."""
+    from sidecar.guard import entry_price_to_tick
+
+    # an index CFD quoted in 0.01 with 0.25 ticks
+    assert entry_price_to_tick(4999.37, 0.25, 2, round_up=True) == 4999.50  # buy stop: up
+    assert entry_price_to_tick(5010.37, 0.25, 2, round_up=False) == 5010.25  # buy target: down
+    assert entry_price_to_tick(4999.50, 0.25, 2, round_up=True) == 4999.50  # on the grid
+    assert entry_price_to_tick(1.123456, 0.00001, 5, round_up=False) == 1.12345
+    assert entry_price_to_tick(-1.0, 0.25, 2, round_up=True) == 0.0

@@ -272,28 +272,40 @@ class Broker:
         include_open: bool = True,
         on_point: OnPoint | None = None,
     ) -> list[Deal]:
-        self._inst(symbol)
-        t0 = int(row[0])
-        o, h, lo, c = (float(x) for x in row[1:5])
-        spread = float(row[6]) if len(row) > 6 else 0.0
-        if not (lo <= min(o, c) and h >= max(o, c) and lo > 0.0):
-            raise ValueError(f"{symbol} bar {t0}: expected 0 < low <= open, close <= high")
-        if bar_close_time <= t0:
-            raise ValueError(f"{symbol} bar {t0}: bar_close_time {bar_close_time} <= bar time")
-        span = bar_close_time - t0
-        t1, t2, t3 = t0 + span // 3, t0 + 2 * span // 3, bar_close_time - 1
-        t1, t2 = min(max(t1, t0), t3), min(max(t2, t0), t3)
+        start = len(self.deals)
         if not self._positions and on_point is None and not include_open and symbol in self._quotes:
             # Flat account and nobody to tell: no stop to fill or stop-out to check; only the
             # clock (swaps are charged on positions only) and the closing quote move.
+            _, c, spread, _, t3 = self._check_bar(symbol, row, bar_close_time)
             self._advance(t3)
             self._quotes[symbol] = Quote(c, self.ask_for(symbol, c, spread), t3)
             return []
-        start = len(self.deals)
+        for bid, ask, t in self.bar_path(
+            symbol, row, bar_close_time=bar_close_time, include_open=include_open, on_point=on_point
+        ):
+            self.move_to(symbol, bid, ask, t, on_point)
+        return self.deals[start:]
+
+    def bar_path(
+        self,
+        symbol: str,
+        row: Sequence[float],
+        *,
+        bar_close_time: int,
+        include_open: bool = True,
+        on_point: OnPoint | None = None,
+    ) -> list[tuple[float, float, int]]:
+        """Start one bar: the open (a jump, unless the caller already quoted it), a position
+        whose SL and TP both lie inside the bar closed at its SL; then the rest of the walk as
+        (bid, ask, time) points for `move_to`: the extreme against the symbol's net position,
+        the other extreme, the close. `process_bar` walks them at once; a runner with several
+        symbols interleaves the points of their bars so that time never goes back."""
+        o, c, spread, (t1, t2), t3 = self._check_bar(symbol, row, bar_close_time)
+        h, lo = float(row[2]), float(row[3])
         if include_open or symbol not in self._quotes:
-            self.set_quote(symbol, o, self.ask_for(symbol, o, spread), t0)
+            self.set_quote(symbol, o, self.ask_for(symbol, o, spread), int(row[0]))
             if on_point:
-                on_point(symbol, o, self.ask_for(symbol, o, spread), t0)
+                on_point(symbol, o, self.ask_for(symbol, o, spread), int(row[0]))
         # both SL and TP inside the bar: the SL is taken to have come first
         self._advance(t1)
         for p in self._sorted(symbol):
@@ -309,16 +321,40 @@ class Broker:
                 self._close(p, p.volume, p.sl, t1, "sl")
         net = sum(p.volume if p.side == "buy" else -p.volume for p in self._sorted(symbol))
         first, second = (lo, h) if net >= 0.0 else (h, lo)
-        for price, t in ((first, t1), (second, t2), (c, t3)):
-            self._advance(t)
-            prev = self._quotes[symbol]
-            ask = self.ask_for(symbol, price, spread)
-            self._quotes[symbol] = Quote(price, ask, t)
-            self._fill_stops(symbol, prev, price, ask, t)
-            self._stop_out(t)
-            if on_point:
-                on_point(symbol, price, ask, t)
-        return self.deals[start:]
+        return [
+            (price, self.ask_for(symbol, price, spread), t)
+            for price, t in ((first, t1), (second, t2), (c, t3))
+        ]
+
+    def move_to(
+        self, symbol: str, bid: float, ask: float, t: int, on_point: OnPoint | None = None
+    ) -> None:
+        """A continuous move of `symbol` to (bid, ask) at `t`: levels crossed on the way fill at
+        the level, then the stop-out check and `on_point` (the EA's tick)."""
+        self._advance(t)
+        prev = self._quotes[symbol]
+        self._quotes[symbol] = Quote(bid, ask, t)
+        self._fill_stops(symbol, prev, bid, ask, t)
+        self._stop_out(t)
+        if on_point:
+            on_point(symbol, bid, ask, t)
+
+    def _check_bar(
+        self, symbol: str, row: Sequence[float], bar_close_time: int
+    ) -> tuple[float, float, float, tuple[int, int], int]:
+        """(open, close, spread, (t1, t2), t3) of a valid bar: the extremes at a third and two
+        thirds of it, the close a second before it ends."""
+        self._inst(symbol)
+        t0 = int(row[0])
+        o, h, lo, c = (float(x) for x in row[1:5])
+        spread = float(row[6]) if len(row) > 6 else 0.0
+        if not (lo <= min(o, c) and h >= max(o, c) and lo > 0.0):
+            raise ValueError(f"{symbol} bar {t0}: expected 0 < low <= open, close <= high")
+        if bar_close_time <= t0:
+            raise ValueError(f"{symbol} bar {t0}: bar_close_time {bar_close_time} <= bar time")
+        span = bar_close_time - t0
+        t1, t2, t3 = t0 + span // 3, t0 + 2 * span // 3, bar_close_time - 1
+        return o, c, spread, (min(max(t1, t0), t3), min(max(t2, t0), t3)), t3
 
     # ------------------------------------------------------------ trading
 

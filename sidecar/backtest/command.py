@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 import tomllib
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.backtest.model import AccountSpec
-from sidecar.guard import GuardLimits
+from sidecar.guard import GuardLimits, limits_errors
 
 ACCOUNT_FIELDS = {f.name: f for f in dataclasses.fields(AccountSpec)}
 LIMIT_FIELDS = {f.name: f for f in dataclasses.fields(GuardLimits)}
@@ -110,7 +111,7 @@ def account_problems(a: AccountSpec) -> list[str]:
 @dataclasses.dataclass
 class RunSettings:
     account: AccountSpec
-    limits: GuardLimits
+    limits: dict[str, Any]  # the [ea] inputs given (GuardLimits fields)
     markets: list[dict[str, Any]]  # {data, symbol, spec, timeframe}
 
 
@@ -170,20 +171,17 @@ def settings(args: argparse.Namespace) -> RunSettings:
         markets.append({"data": d, "symbol": s, "spec": specs[k] if specs else None})
     if not markets and not problems:
         problems.append("--data/--symbol: nothing to replay; give --data FILE --symbol NAME")
-    account = limits_obj = None
+    account = None
     try:
         account = AccountSpec(**acc)
         problems.extend(account_problems(account))
     except TypeError as exc:
         problems.append(f"account: {exc}")
-    try:
-        limits_obj = GuardLimits(**limits)
-    except TypeError as exc:
-        problems.append(f"ea: {exc}")
+    problems.extend(f"ea.{e}" for e in limits_errors(GuardLimits(**limits)))
     if problems:
         raise RunFileError(problems)
-    assert account is not None and limits_obj is not None
-    return RunSettings(account, limits_obj, markets)
+    assert account is not None
+    return RunSettings(account, limits, markets)
 
 
 def progress_bar(total: int, enabled: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -210,6 +208,15 @@ def run(args: argparse.Namespace, config: Any) -> int:
         end = parse_time(args.end, "--to")
     except RunFileError as exc:
         return _fail(exc.problems)
+    if start is not None and end is not None and start > end:
+        return _fail([f"--from: must not be after --to ({args.end}), got {args.start}"])
+    # The EA's InpDayOffsetHours defaults to the sidecar's broker day, as the README asks.
+    limits = GuardLimits(**{"day_offset_hours": config.broker.day_offset_hours, **s.limits})
+    unwritable = [p for p in (args.report, args.json) if p and not _writable(p)]
+    if unwritable:
+        return _fail(
+            [f"{p}: cannot write there (no such folder, or no permission)" for p in unwritable]
+        )
     problems: list[str] = []
     if args.spread is not None and args.spread < 0:
         problems.append(f"--spread: expected points >= 0, got {args.spread}")
@@ -248,7 +255,7 @@ def run(args: argparse.Namespace, config: Any) -> int:
         start=start,
         end=end,
         warmup_bars=args.warmup_bars,
-        limits=s.limits,
+        limits=limits,
         news=news,
         ticks=args.ticks,
     )
@@ -262,6 +269,8 @@ def run(args: argparse.Namespace, config: Any) -> int:
     t0 = time.perf_counter()
     try:
         result = bt.run()
+    except ValueError as exc:  # bars the broker cannot trade on (e.g. a zero price mid-file)
+        return _fail([str(exc)])
     finally:
         close()
     elapsed = time.perf_counter() - t0
@@ -286,6 +295,16 @@ def _headline(result: Any, summary: dict[str, Any], elapsed: float) -> str:
         f"{r['net_profit']} ({r['total_return_pct']} %), max drawdown {d['max_pct']} %, "
         f"Sharpe {r['sharpe']}, profit factor {t['profit_factor']}"
     )
+
+
+def _writable(path: str) -> bool:
+    """Whether an output file can be created, checked before a long run (and not left
+    behind)."""
+    target = Path(path)
+    if target.exists():
+        return target.is_file() and os.access(target, os.W_OK)
+    parent = target.parent if str(target.parent) else Path(".")
+    return parent.is_dir() and os.access(parent, os.W_OK)
 
 
 def _fail(problems: list[str]) -> int:

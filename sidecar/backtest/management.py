@@ -10,10 +10,12 @@ API::
         # one tick: ManagerDecide for each open position of the symbol, then the partial close
         # and the SL modification, in the EA's order; usable as Broker.process_bar's on_point
     ea_atr(rows, period=14) -> float        # MT5 iATR of the newest closed bar (0 = unavailable)
+    ea_atr_series(high, low, close, period) # the same for every bar of a series
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +30,7 @@ from sidecar.engine.indicators import atr as _atr
 from sidecar.manager import ManageMarket, ManageParams, ManagePosition, manager_decide
 from sidecar.protocol import Manage
 
+HELD_KEPT = 1000  # a long run holds back decisions on many ticks: keep the newest
 BLOCK_SECONDS = 10  # SidecarEA.mq5 ManagePositions: Block(ticket, 10) after a failed order
 
 
@@ -46,15 +49,19 @@ def params_from_manage(manage: Manage | None, defaults: ManageParams) -> ManageP
     )
 
 
+def ea_atr_series(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
+    """``CurrentAtr`` for every bar: MT5's iATR (a rolling mean of true ranges) of each bar as
+    the newest closed one; 0 where there are too few bars."""
+    return np.nan_to_num(_atr(high, low, close, period, variant="mt5"), nan=0.0)
+
+
 def ea_atr(rows: Sequence[Sequence[float]], period: int = 14) -> float:
-    """``CurrentAtr``: MT5's iATR (a rolling mean of true ranges) of the newest row, which is the
-    last closed bar (``CopyBuffer(g_atr, 0, 1, 1)``); 0 while there are too few bars."""
+    """``CurrentAtr``: the iATR of the newest row, which is the last closed bar
+    (``CopyBuffer(g_atr, 0, 1, 1)``); 0 while there are too few bars."""
     if len(rows) <= period:
         return 0.0
     tail = np.asarray([r[2:5] for r in rows[-(period + 1) :]], dtype=float)
-    out = _atr(tail[:, 0], tail[:, 1], tail[:, 2], period, variant="mt5")
-    v = float(out[-1])
-    return v if np.isfinite(v) else 0.0
+    return float(ea_atr_series(tail[:, 0], tail[:, 1], tail[:, 2], period)[-1])
 
 
 class LocalManager:
@@ -68,10 +75,8 @@ class LocalManager:
         # per ticket: (initial risk distance, initial volume), the EA's global variables "r", "v"
         self.anchors: dict[int, tuple[float, float]] = {}
         self.blocked_until: dict[int, int] = {}  # ticket -> server time (Block / Blocked)
-        self.held: list[tuple[int, int, str]] = []  # (time, ticket, reason) of HELD log lines
-
-    def set_params(self, symbol: str, params: ManageParams | None) -> None:
-        self.params[symbol] = params or self.defaults
+        # (time, ticket, reason) of the newest HELD log lines
+        self.held: deque[tuple[int, int, str]] = deque(maxlen=HELD_KEPT)
 
     def set_manage(self, symbol: str, manage: Manage | None) -> None:
         self.params[symbol] = params_from_manage(manage, self.defaults)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from sidecar.backtest.broker import Broker
 from sidecar.backtest.data import TIMEFRAME_SECONDS
-from sidecar.backtest.management import LocalManager
+from sidecar.backtest.management import LocalManager, ea_atr_series
 from sidecar.backtest.model import (
     AccountSpec,
     BacktestResult,
@@ -45,7 +45,6 @@ from sidecar.backtest.model import (
 from sidecar.backtest.news import HistoricalNews
 from sidecar.backtest.symbols import tick_value_at
 from sidecar.config import Config
-from sidecar.engine import indicators
 from sidecar.engine.bars import Bars
 from sidecar.engine.decide import AnalysisSeries, Engine, signal_from_comment
 from sidecar.engine.reasons import code_of
@@ -59,6 +58,7 @@ from sidecar.guard import (
     GuardSymbol,
     SizingSpec,
     check_entry,
+    entry_price_to_tick,
     floor_to_step,
     loss_per_lot_from_ticks,
     on_account,
@@ -99,7 +99,10 @@ class RunOptions:
     start: int | None = None  # UTC: first bar traded (earlier bars only warm up)
     end: int | None = None  # UTC: bars opening after this are not replayed
     warmup_bars: int | None = None  # bars in hello; None = what the strategy and sizing need
-    limits: GuardLimits = field(default_factory=GuardLimits)  # the EA's hard-limit inputs
+    # The EA's hard-limit inputs; None: the EA's defaults with the sidecar's broker-day offset
+    # (InpDayOffsetHours set like [broker] day_offset_hours, as the README asks).
+    limits: GuardLimits | None = None
+    ea_atr_period: int = 14  # the EA's InpAtrPeriod: its management ATR
     news: HistoricalNews | None = None
     precompute: bool = True  # analyses of the whole series at once (the in-process kernel)
     # Ticks that can only be holds (flat account, no signal) move the account state without
@@ -127,7 +130,12 @@ class _Series:
         self.symbol = market.data.symbol
         self.spec = market.instrument.symbol
         # Columns, not the loader's row lists: a million bars stay a few dozen MB.
-        self.arr = np.asarray(market.data.rows, dtype=np.float64).reshape(-1, 7)
+        self.arr = np.array(market.data.rows, dtype=np.float64).reshape(-1, 7)
+        # Prices on the symbol's digits, as the terminal quotes them (NormalizeDouble): data
+        # with more decimals would otherwise give an ask below the bid at spread 0.
+        p = 10.0 ** max(0, min(8, self.spec.digits))
+        prices = self.arr[:, 1:5] * p
+        self.arr[:, 1:5] = np.copysign(np.floor(np.abs(prices) + 0.5), prices) / p
         self.times = self.arr[:, 0].astype(np.int64)
         self.n = len(self.times)
         self.first = 0  # index of the first traded bar
@@ -175,7 +183,11 @@ class Backtest:
         self.on_reply = on_reply
         self.broker = Broker(account, {m.data.symbol: m.instrument for m in markets})
         self.manager = LocalManager(self.broker)
-        self.guard = GuardState()
+        self.limits = self.options.limits or GuardLimits(
+            day_offset_hours=config.broker.day_offset_hours
+        )
+        # One guard state per chart, as the EA keeps its own per symbol (StateKey).
+        self.guards = {m.data.symbol: GuardState() for m in markets}
         self.offset = round(account.server_offset_hours * 3600)
         self.series = [self._prepare(m) for m in markets]
         if self.options.precompute and decider is None:
@@ -220,9 +232,7 @@ class Backtest:
         s.first, s.hello_from = first, max(0, first - warm)
         # The EA's management ATR: MT5's iATR(14) of the newest closed bar (SidecarEA CurrentAtr).
         arr = s.arr
-        s.ea_atr = np.nan_to_num(
-            indicators.atr(arr[:, 2], arr[:, 3], arr[:, 4], 14, variant="mt5"), nan=0.0
-        )
+        s.ea_atr = ea_atr_series(arr[:, 2], arr[:, 3], arr[:, 4], self.options.ea_atr_period)
         if self.options.precompute:
             self._precompute(s, arr)
         return s
@@ -316,10 +326,9 @@ class Backtest:
         for t, group in self._steps():
             for s, i in group:
                 self._open_phase(s, i, t)
-            for s, i in group:
-                self._path_phase(s, i, t)
-                bars += 1
-            self._mark(t)
+            self._path_phase(group, t)
+            bars += len(group)
+            self._mark(t + group[0][0].tf_seconds - 1)  # the equity as the bars close
             last_t = t
             if self.progress is not None and bars % PROGRESS_EVERY < len(group):
                 self.progress(bars - self._reported)
@@ -346,7 +355,7 @@ class Backtest:
                 name=EA_NAME,
                 version=EA_VERSION,
                 magic=EA_MAGIC,
-                day_offset_hours=self.config.broker.day_offset_hours,
+                day_offset_hours=self.limits.day_offset_hours,
             ),
             account=HelloAccount(
                 login=self.account.login,
@@ -375,43 +384,60 @@ class Backtest:
         self._send_deals()
         # The EA's management ATR moves once per bar: iATR of the bar that just closed.
         self.manager.set_atr(s.symbol, float(s.ea_atr[i - 1]) if i > 0 else 0.0)
-        self._ea_tick(s, t, bid, ask, [s.row(i - 1)] if i > s.hello_from else [])
+        self._ea_tick(s, t, bid, ask, [s.row(i - 1)] if i > s.hello_from else [], first=True)
 
-    def _ea_tick(self, s: _Series, t: int, bid: float, ask: float, bars: list[Any]) -> None:
-        """SidecarEA OnTick at a price: ManagePositions, AccountTick (the guard), SendTick and
-        the verdict's closes and entry."""
-        self.manager.on_point(s.symbol, bid, ask, t)
-        self._send_deals()
-        on_account(self.guard, self.options.limits, t, self.broker.account().equity)
-        verdict = self._tick(s, t, bid, ask, bars)
+    def _ea_tick(
+        self, s: _Series, t: int, bid: float, ask: float, bars: list[Any], first: bool = False
+    ) -> None:
+        """SidecarEA OnTick at a price: AccountTick (the guard), ManagePositions, SendTick and
+        the verdict's closes and entry. `first`: the bar's first tick, where a bar's signal and
+        its refusals are counted (once per bar, with `ticks="ohlc"` too)."""
+        self._ea_local(s.symbol, bid, ask, t)
+        verdict = self._tick(s, t, bid, ask, bars, first)
         if verdict is None:
             return
         self.manager.set_manage(s.symbol, verdict.manage)
         self._apply_closes(s, verdict, t)
         self._apply_open(s, verdict, t, bid, ask)
 
-    def _path_phase(self, s: _Series, i: int, t: int) -> None:
-        """The rest of the bar: high, low and close. The EA manages its positions on each; with
-        `ticks="ohlc"` it also asks the sidecar there, as on any tick."""
-        if self.options.ticks == "ohlc":
-
-            def on_point(symbol: str, bid: float, ask: float, when: int) -> None:
-                self._ea_tick(s, when, bid, ask, [])
-
-        elif self.broker.has_positions(s.symbol):
-            on_point = self.manager.on_point  # type: ignore[assignment]
-        else:
-            on_point = None  # type: ignore[assignment]  # nothing of this symbol to manage
-        self.broker.process_bar(
-            s.symbol,
-            s.row(i),
-            bar_close_time=t + s.tf_seconds,
-            include_open=False,
-            on_point=on_point,
-        )
+    def _ea_local(self, symbol: str, bid: float, ask: float, t: int) -> None:
+        """What the EA does on every tick without the sidecar: AccountTick, then
+        ManagePositions."""
+        on_account(self.guards[symbol], self.limits, t, self.broker.account().equity)
+        self.manager.on_point(symbol, bid, ask, t)
         self._send_deals()
 
-    def _tick(self, s: _Series, t: int, bid: float, ask: float, bars: list[Any]) -> Verdict | None:
+    def _path_phase(self, group: list[tuple[_Series, int]], t: int) -> None:
+        """The rest of the bars opening at `t`: high, low and close. The EA manages its
+        positions at each (and asks the sidecar there with `ticks="ohlc"`); the points of
+        several symbols interleave so that time never goes back."""
+        ohlc = self.options.ticks == "ohlc"
+        if not ohlc and not self.broker.has_positions():
+            for s, i in group:  # a flat account: only the closing quotes move
+                self.broker.process_bar(
+                    s.symbol, s.row(i), bar_close_time=t + s.tf_seconds, include_open=False
+                )
+            return
+        paths = []
+        for s, i in group:
+            path = self.broker.bar_path(
+                s.symbol, s.row(i), bar_close_time=t + s.tf_seconds, include_open=False
+            )
+            self._send_deals()
+            paths.append((s, path))
+        for k in range(3):
+            for s, path in paths:
+                bid, ask, when = path[k]
+                self.broker.move_to(s.symbol, bid, ask, when)
+                self._send_deals()
+                if ohlc:
+                    self._ea_tick(s, when, bid, ask, [])
+                else:
+                    self._ea_local(s.symbol, bid, ask, when)
+
+    def _tick(
+        self, s: _Series, t: int, bid: float, ask: float, bars: list[Any], first: bool
+    ) -> Verdict | None:
         acc = self.broker.account()
         msg = Tick(
             v=1,
@@ -440,14 +466,14 @@ class Backtest:
             return None
         if not isinstance(reply, Verdict):
             return None
-        self._count(reply, t)
+        self._count(reply, t, first)
         return reply
 
-    def _count(self, v: Verdict, t: int) -> None:
+    def _count(self, v: Verdict, t: int, first: bool) -> None:
         st = self.stats
         st.actions[v.action] = st.actions.get(v.action, 0) + 1
         signal_at = next((k for k, r in enumerate(v.reasons) if r.startswith("SIGNAL_")), -1)
-        if signal_at >= 0 and v.reasons[signal_at] != "SIGNAL_NONE":
+        if first and signal_at >= 0 and code_of(v.reasons[signal_at]) != "SIGNAL_NONE":
             st.signals += 1
             if v.action != "open":
                 for r in v.reasons[:signal_at]:
@@ -517,8 +543,8 @@ class Backtest:
             return
         gmt = t - self.offset
         decision = check_entry(
-            self.options.limits,
-            self.guard,
+            self.limits,
+            self.guards[s.symbol],
             self._guard_account(s),
             GuardSymbol(
                 inst.tick_size, tick_value, inst.volume_min, inst.volume_step, inst.volume_max
@@ -538,17 +564,31 @@ class Backtest:
         if not decision.allowed:
             self._guard_refused(decision.code)
             return
-        result = self.broker.market_order(
-            s.symbol, o.side, decision.volume, o.sl, o.tp, f"sc:{o.signal_id}", t
+        # Executor.Open: the levels on the tick grid toward the entry, the stops checked
+        # locally (a refusal there sends nothing, so the signal is not remembered).
+        sl = entry_price_to_tick(o.sl, inst.tick_size, inst.digits, buy)
+        tp = entry_price_to_tick(o.tp, inst.tick_size, inst.digits, not buy) if o.tp > 0 else 0.0
+        ref = bid if buy else ask
+        gap = inst.stops_level * inst.point
+        stops_ok = (
+            (ref - sl >= gap and (tp == 0.0 or tp - ref >= gap) and sl < ref)
+            if buy
+            else (sl - ref >= gap and (tp == 0.0 or ref - tp >= gap) and sl > ref)
         )
-        # ApplyOpen: a request that may have reached the server is remembered (never twice).
-        remember_signal(self.guard, self.options.limits, o.signal_id, t)
+        if not stops_ok:
+            self._guard_refused("BAD_STOPS")
+            return
+        result = self.broker.market_order(
+            s.symbol, o.side, decision.volume, sl, tp, f"sc:{o.signal_id}", t
+        )
+        # ApplyOpen: a request that reached the server is remembered (never sent twice).
+        remember_signal(self.guards[s.symbol], self.limits, o.signal_id, t)
         if not result.ok:
             self._guard_refused(f"RETCODE_{result.retcode}")
             return
         self.stats.opened += 1
         self.open_reasons[o.signal_id] = tuple(v.reasons)
-        self.open_levels[o.signal_id] = (o.sl, o.tp)
+        self.open_levels[o.signal_id] = (sl, tp)
         self._send_deals()
 
     def _guard_account(self, s: _Series) -> GuardAccount:

@@ -91,7 +91,7 @@ def test_a_position_too_small_to_split_trails_at_once() -> None:
     (p,) = b.positions()
     assert (p.volume, p.sl) == (0.01, 1.1009)  # 1.1025 - 0.0016
     # the close (1R) trails no higher: the EA logs the partial held back (HELD)
-    assert lm.held == [(TUE + 13 * H + 3599, p.ticket, "PARTIAL_TOO_SMALL")]
+    assert list(lm.held) == [(TUE + 13 * H + 3599, p.ticket, "PARTIAL_TOO_SMALL")]
 
 
 def test_netting_partial_is_a_reduce_and_counts_as_done() -> None:

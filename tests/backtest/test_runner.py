@@ -149,3 +149,54 @@ def test_ohlc_ticks_ask_the_sidecar_at_every_price_point_of_a_bar() -> None:
     assert four.decisions.ticks == 4 * four.bars == len(ticks)
     # Between bar opens the sidecar sees no new bar: the extra ticks carry none.
     assert sum(1 for msg, _ in ticks if msg.bars) == four.bars
+
+
+def test_several_symbols_never_move_the_clock_back() -> None:
+    base = eurusd(1200)
+    other = _other_symbol(base, "GBPUSD", 300, 1.17)
+    result, ticks = run(config(), base, other, ticks="ohlc")
+    times = [msg.time.gmt for msg, _ in ticks]
+    assert times == sorted(times)
+    reasons = [r for _, v in ticks if isinstance(v, Verdict) for r in v.reasons]
+    assert not any(r.startswith("DATA_CLOCK_BACKWARDS") for r in reasons)
+    deal_times = [d.time for d in result.deals]
+    assert deal_times == sorted(deal_times)
+
+
+def test_prices_with_more_decimals_than_the_symbol_are_quoted_on_its_digits() -> None:
+    base = eurusd(900)
+    rows = [[r[0], *(x + 0.0000049 for x in r[1:5]), r[5], 0.0] for r in base.rows]
+    result, ticks = run(config(), SeriesData("EURUSD", "H1", rows, "6 decimals"))
+    assert result.bars > 0
+    assert all(round(msg.bid, 5) == msg.bid and msg.ask >= msg.bid for msg, _ in ticks)
+
+
+def test_the_eas_inputs_are_checked_like_the_ea_checks_them(tmp_path: Any, capsys: Any) -> None:
+    from sidecar.cli import main
+
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(
+        "[ea]\nmax_positions = 0\nmax_risk_pct = -3\nday_offset_hours = 99\n", encoding="utf-8"
+    )
+    data = tmp_path / "EURUSD.csv"
+    data.write_text("time,open,high,low,close,volume\n1,1,1,1,1,1\n", encoding="utf-8")
+    code = main(["backtest", "--run", str(run_file), "--data", str(data), "--symbol", "EURUSD"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "ea.max_positions must be in 1..5, got 0" in err
+    assert "ea.max_risk_pct must be in (0, 2.0], got -3.0" in err
+    assert "ea.day_offset_hours must be in [-23, 23], got 99.0" in err
+    code = main(
+        [
+            "backtest",
+            "--data",
+            str(data),
+            "--symbol",
+            "EURUSD",
+            "--from",
+            "2017-06-01",
+            "--to",
+            "2017-05-01",
+        ]
+    )
+    assert code == 2
