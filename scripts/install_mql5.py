@@ -7,11 +7,16 @@
     python scripts/install_mql5.py --libzmq-wheel pyzmq-25.1.2-cp311-cp311-win_amd64.whl
     python scripts/install_mql5.py --compile             # MetaEditor64.exe found through origin.txt
     python scripts/install_mql5.py --compile --metaeditor-prefix wine --metaeditor MetaEditor64.exe
+    python scripts/install_mql5.py --transport http      # the EA will use WebRequest, no DLL
 
 Copies mql5/Experts/SidecarEA.mq5 and mql5/Include/Sidecar/*.mqh into <data folder>/MQL5 and, when
 asked, libzmq.dll (plus the DLLs it depends on) into MQL5/Libraries. Compiling runs MetaEditor's
 command line (/compile: /include: /log:); its exit code is not trustworthy, so success means the
 UTF-16 log reports zero errors and a fresh .ex5 exists. Standard library only; Windows-safe.
+
+The EA's default transport is ZeroMQ, which needs libzmq.dll in MQL5/Libraries; the repository does
+not ship it. Unless `--transport http` says the EA will use HTTP, the script warns when no
+libzmq.dll is there and none is being installed (the EA would refuse to start).
 """
 
 from __future__ import annotations
@@ -122,6 +127,23 @@ def plan_libzmq(mql5_dir: Path, dll: str | None, wheel: str | None) -> list[Acti
     return actions
 
 
+def libzmq_warning(mql5_dir: Path, actions: list[Action], transport: str) -> str | None:
+    """The warning for a ZeroMQ EA without libzmq.dll in MQL5/Libraries, or None."""
+    if transport != "zmq":
+        return None
+    dll = mql5_dir / "Libraries" / "libzmq.dll"
+    if dll.is_file() or any(a.dst == dll for a in actions):
+        return None
+    return (
+        f"warning: no libzmq.dll in {dll.parent}. The EA's default transport (InpTransport = "
+        "ZeroMQ, the only one that works in the Strategy Tester) imports it and will not start "
+        "without it; this repository does not ship it. Install one with --libzmq-wheel "
+        "<pyzmq-25.1.2 win_amd64 wheel> or --libzmq <64-bit libzmq.dll> (docs/mt5.md section 2), "
+        "or set InpTransport = HTTP and allow the sidecar's URL for WebRequest (then pass "
+        "--transport http to silence this)."
+    )
+
+
 def execute(actions: list[Action]) -> None:
     for a in actions:
         if a.kind != "copy":
@@ -219,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         help="program to run MetaEditor with, e.g. wine (repeatable)",
     )
     ap.add_argument("--timeout", type=float, default=300.0, help="compile timeout, seconds")
+    ap.add_argument(
+        "--transport",
+        choices=("zmq", "http"),
+        default="zmq",
+        help="the EA's InpTransport (default zmq, as the EA): zmq checks for libzmq.dll",
+    )
     args = ap.parse_args(argv)
     if args.libzmq and args.libzmq_wheel:
         ap.error("use either --libzmq or --libzmq-wheel")
@@ -236,11 +264,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise InstallError(
                     "MetaEditor64.exe not found through origin.txt; pass --metaeditor"
                 )
+        warning = libzmq_warning(mql5_dir, actions, args.transport)
         if args.dry_run:
             if metaeditor is not None:
                 print(f"  would compile with {metaeditor}")
+            if warning:
+                print(warning, file=sys.stderr)
             return 0
         execute(actions)
+        if warning:
+            print(warning, file=sys.stderr)
         if metaeditor is not None:
             print(compile_ea(mql5_dir, metaeditor, args.metaeditor_prefix, args.timeout))
         return 0

@@ -85,28 +85,80 @@ def _check_bars(bars: list[BarRow]) -> None:
         prev = t
 
 
+# Field documentation lives next to the types: `doc(meaning, unit)` becomes the field's
+# `description` (and `x-unit`) in the JSON Schemas, and `python -m sidecar.docs_protocol` writes
+# docs/protocol.md from those schemas. It adds no constraint: decoding is unchanged.
+def doc(description: str, unit: str | None = None) -> msgspec.Meta:
+    if unit is None:
+        return msgspec.Meta(description=description)
+    return msgspec.Meta(description=description, extra_json_schema={"x-unit": unit})
+
+
+PRICE = "price, as quoted"
+MONEY = "account currency"
+LOTS = "lots"
+SERVER_S = "Unix seconds, server time"
+GMT_S = "Unix seconds, GMT"
+
+VersionField = Annotated[int, doc(f"Protocol version: always {PROTOCOL_VERSION}.")]
+IdField = Annotated[Id, doc("Request id, echoed by the reply (1-128 characters).")]
+LoginField = Annotated[NonNegInt, doc("Trading account number (ACCOUNT_LOGIN).")]
+SymbolField = Annotated[Name, doc("Symbol name as the terminal shows it, e.g. EURUSD.")]
+TokenField = Annotated[
+    str | None,
+    doc("Shared secret (`server.token`); required over ZeroMQ when the sidecar has one."),
+]
+TesterField = Annotated[
+    bool,
+    doc(
+        "Sent by an EA in the Strategy Tester: kept apart from the live account, never "
+        "persisted (a live EA leaves it out)."
+    ),
+]
+BarsDoc = (
+    "Closed bars, oldest first, each [time, open, high, low, close, tick_volume, spread]: "
+    "time = bar open in server time (Unix seconds), prices as quoted, spread in points."
+)
+
+
 # ---------------------------------------------------------------- hello
 
 
 class EAInfo(_Struct):
-    name: Name
-    version: Name
-    magic: NonNegInt
-    tester: bool = False
+    """The EA: name, version, magic number and where it runs."""
+
+    name: Annotated[Name, doc("EA program name (SidecarEA).")]
+    version: Annotated[Name, doc("EA version, e.g. 1.0.0.")]
+    magic: Annotated[NonNegInt, doc("Magic number of the EA's orders and positions.")]
+    tester: Annotated[bool, doc("True when the EA runs in the Strategy Tester.")] = False
     # The EA's InpDayOffsetHours: where its own daily-loss hard limit starts the broker day. The
     # sidecar compares it with `broker.day_offset_hours` (absent: an EA that does not say).
-    day_offset_hours: Annotated[float, msgspec.Meta(ge=-23, le=23)] | None = None
+    day_offset_hours: Annotated[
+        Annotated[float, msgspec.Meta(ge=-23, le=23)] | None,
+        doc(
+            "The EA's InpDayOffsetHours: its broker day starts at server midnight plus this; "
+            "compared with the sidecar's broker.day_offset_hours (absent: not said).",
+            "hours",
+        ),
+    ] = None
 
 
 class HelloAccount(_Struct):
-    login: NonNegInt
-    server: Annotated[str, msgspec.Meta(max_length=128)]
-    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=8)]
-    leverage: PosInt
-    balance: PosMoney
-    equity: NonNegMoney
-    margin: NonNegMoney
-    free_margin: Money
+    """The trading account at start-up."""
+
+    login: LoginField
+    server: Annotated[
+        Annotated[str, msgspec.Meta(max_length=128)], doc("Trade server name (ACCOUNT_SERVER).")
+    ]
+    currency: Annotated[
+        Annotated[str, msgspec.Meta(min_length=3, max_length=8)],
+        doc("Account currency, e.g. USD: the unit of every money field."),
+    ]
+    leverage: Annotated[PosInt, doc("Broker leverage of the account (1:N, N given).")]
+    balance: Annotated[PosMoney, doc("Balance.", MONEY)]
+    equity: Annotated[NonNegMoney, doc("Equity: balance plus floating profit.", MONEY)]
+    margin: Annotated[NonNegMoney, doc("Margin in use.", MONEY)]
+    free_margin: Annotated[Money, doc("Free margin: equity minus margin.", MONEY)]
 
 
 # Broker servers run at most +14/-12 hours from GMT; a bigger gap is a broken clock.
@@ -118,37 +170,73 @@ def _check_clock(server: int, gmt: int) -> None:
         raise ValueError(f"time.gmt: must be within 14 h of time.server ({server}), got {gmt}")
 
 
+ServerClock = Annotated[PosInt, doc("Trade server time (TimeTradeServer).", SERVER_S)]
+GmtClock = Annotated[
+    PosInt,
+    doc(
+        "GMT time (TimeGMT; the Strategy Tester sends server time). The engine's clock: "
+        "within 14 h of `server`.",
+        GMT_S,
+    ),
+]
+
+
 class ServerTime(_Struct):
-    server: PosInt
-    gmt: PosInt
+    """The EA's clocks when it sent the message."""
+
+    server: ServerClock
+    gmt: GmtClock
 
     def __post_init__(self) -> None:
         _check_clock(self.server, self.gmt)
 
 
 class TickTime(_Struct):
-    server: PosInt
-    gmt: PosInt
-    msc: NonNegInt = 0
+    """The tick's clocks."""
+
+    server: ServerClock
+    gmt: GmtClock
+    msc: Annotated[
+        NonNegInt, doc("Tick time in milliseconds (MqlTick.time_msc).", "Unix milliseconds")
+    ] = 0
 
     def __post_init__(self) -> None:
         _check_clock(self.server, self.gmt)
 
 
 class SymbolSpec(_Struct):
-    name: Name
-    digits: Annotated[int, msgspec.Meta(ge=0, le=10)]
-    point: Price
-    tick_size: Price
-    tick_value: Price
-    contract_size: Price
-    volume_min: Volume
-    volume_step: Volume
-    volume_max: Volume
-    base: Annotated[str, msgspec.Meta(max_length=16)] = ""
-    quote: Annotated[str, msgspec.Meta(max_length=16)] = ""
-    stops_level: NonNegInt = 0
-    freeze_level: NonNegInt = 0
+    """The symbol's contract specification (SymbolInfo*)."""
+
+    name: SymbolField
+    digits: Annotated[
+        Annotated[int, msgspec.Meta(ge=0, le=10)], doc("Decimal digits of the price (0-10).")
+    ]
+    point: Annotated[Price, doc("Size of one point (SYMBOL_POINT).", PRICE)]
+    tick_size: Annotated[Price, doc("Smallest price change (SYMBOL_TRADE_TICK_SIZE).", PRICE)]
+    tick_value: Annotated[
+        Price, doc("Value of one tick for one lot (SYMBOL_TRADE_TICK_VALUE).", MONEY)
+    ]
+    contract_size: Annotated[
+        Price, doc("Units of the base asset in one lot (SYMBOL_TRADE_CONTRACT_SIZE).", "units")
+    ]
+    volume_min: Annotated[Volume, doc("Smallest order volume.", LOTS)]
+    volume_step: Annotated[Volume, doc("Volume step.", LOTS)]
+    volume_max: Annotated[Volume, doc("Largest order volume (>= volume_min).", LOTS)]
+    base: Annotated[
+        Annotated[str, msgspec.Meta(max_length=16)],
+        doc("Base currency (SYMBOL_CURRENCY_BASE); for the news gate and exposure."),
+    ] = ""
+    quote: Annotated[
+        Annotated[str, msgspec.Meta(max_length=16)],
+        doc("Quote (profit) currency (SYMBOL_CURRENCY_PROFIT)."),
+    ] = ""
+    stops_level: Annotated[
+        NonNegInt,
+        doc("Minimum distance of stops from the price (SYMBOL_TRADE_STOPS_LEVEL).", "points"),
+    ] = 0
+    freeze_level: Annotated[
+        NonNegInt, doc("Freeze distance (SYMBOL_TRADE_FREEZE_LEVEL).", "points")
+    ] = 0
 
     def __post_init__(self) -> None:
         if self.volume_max < self.volume_min:
@@ -159,15 +247,21 @@ class SymbolSpec(_Struct):
 
 
 class Hello(_Struct, tag_field="type", tag="hello"):
-    v: int
-    id: Id
-    ea: EAInfo
-    account: HelloAccount
-    time: ServerTime
-    symbol: SymbolSpec
-    timeframe: Name
-    bars: Annotated[list[BarRow], msgspec.Meta(max_length=5000)] = []
-    token: str | None = None
+    """EA -> sidecar on init and reconnect: who it is, the account, the symbol and its warm-up
+    bars. Reply: `ack`."""
+
+    v: VersionField
+    id: IdField
+    ea: Annotated[EAInfo, doc("The EA's identity.")]
+    account: Annotated[HelloAccount, doc("The account.")]
+    time: Annotated[ServerTime, doc("Clocks at sending.")]
+    symbol: Annotated[SymbolSpec, doc("The chart symbol's specification.")]
+    timeframe: Annotated[Name, doc("Timeframe of the bars, e.g. H1 (the EA's InpTimeframe).")]
+    bars: Annotated[
+        Annotated[list[BarRow], msgspec.Meta(max_length=5000)],
+        doc(BarsDoc + " Warm-up history, at most 5,000."),
+    ] = []
+    token: TokenField = None
 
     def __post_init__(self) -> None:
         _check_bars(self.bars)
@@ -177,44 +271,65 @@ class Hello(_Struct, tag_field="type", tag="hello"):
 
 
 class AccountSnapshot(_Struct):
-    balance: PosMoney
-    equity: NonNegMoney
-    margin: NonNegMoney
-    free_margin: Money
+    """The account at this tick."""
+
+    balance: Annotated[PosMoney, doc("Balance.", MONEY)]
+    equity: Annotated[NonNegMoney, doc("Equity: balance plus floating profit.", MONEY)]
+    margin: Annotated[NonNegMoney, doc("Margin in use.", MONEY)]
+    free_margin: Annotated[Money, doc("Free margin: equity minus margin.", MONEY)]
 
 
 class Position(_Struct):
-    ticket: NonNegInt
-    symbol: Name
-    side: Side
-    volume: Volume
-    price_open: Price
-    sl: NonNegMoney = 0.0  # 0 = no stop
-    tp: NonNegMoney = 0.0  # 0 = no target
-    profit: Money = 0.0
-    swap: Money = 0.0
-    time: NonNegInt = 0
-    comment: Comment = ""
+    """One open position of this EA (its magic number), any symbol."""
+
+    ticket: Annotated[NonNegInt, doc("Position ticket (POSITION_TICKET).")]
+    symbol: SymbolField
+    side: Annotated[Side, doc("buy or sell.")]
+    volume: Annotated[Volume, doc("Open volume.", LOTS)]
+    price_open: Annotated[Price, doc("Open price.", PRICE)]
+    sl: Annotated[NonNegMoney, doc("Stop loss; 0 = no stop.", PRICE)] = 0.0
+    tp: Annotated[NonNegMoney, doc("Take profit; 0 = no target.", PRICE)] = 0.0
+    profit: Annotated[Money, doc("Floating profit.", MONEY)] = 0.0
+    swap: Annotated[Money, doc("Accumulated swap.", MONEY)] = 0.0
+    time: Annotated[NonNegInt, doc("Open time.", SERVER_S)] = 0
+    comment: Annotated[
+        Comment, doc("Order comment: sc:<signal_id> for the sidecar's entries (<= 64 chars).")
+    ] = ""
 
 
 class Tick(_Struct, tag_field="type", tag="tick"):
-    v: int
-    id: Id
-    login: NonNegInt
-    symbol: Name
-    timeframe: Name
-    time: TickTime
-    bid: Price
-    ask: Price
-    account: AccountSnapshot
-    positions: Annotated[list[Position], msgspec.Meta(max_length=200)] = []
-    bars: Annotated[list[BarRow], msgspec.Meta(max_length=500)] = []
+    """EA -> sidecar on every tick: prices, the account, this EA's positions and the bars closed
+    since the last tick. Reply: `verdict`."""
+
+    v: VersionField
+    id: IdField
+    login: LoginField
+    symbol: SymbolField
+    timeframe: Annotated[Name, doc("Timeframe of the bars, as in hello.")]
+    time: Annotated[TickTime, doc("Clocks of the tick.")]
+    bid: Annotated[Price, doc("Bid (<= ask).", PRICE)]
+    ask: Annotated[Price, doc("Ask.", PRICE)]
+    account: Annotated[AccountSnapshot, doc("The account now.")]
+    positions: Annotated[
+        Annotated[list[Position], msgspec.Meta(max_length=200)],
+        doc("This EA's open positions, every symbol (at most 200)."),
+    ] = []
+    bars: Annotated[
+        Annotated[list[BarRow], msgspec.Meta(max_length=500)],
+        doc(BarsDoc + " Those closed since the last tick sent, at most 500."),
+    ] = []
     # Optional fresh tick value: it moves with the price for cross and JPY pairs.
-    tick_value: Price | None = None
+    tick_value: Annotated[
+        Price | None,
+        doc(
+            "Fresh tick value for one lot (it moves with the price for crosses and JPY pairs).",
+            MONEY,
+        ),
+    ] = None
     # Sent by an EA running in the Strategy Tester: the sidecar keeps tester sessions apart from
     # live ones (the tester reports the real account's login) and never persists them.
-    tester: bool = False
-    token: str | None = None
+    tester: TesterField = False
+    token: TokenField = None
 
     def __post_init__(self) -> None:
         if self.bid > self.ask:
@@ -226,121 +341,204 @@ class Tick(_Struct, tag_field="type", tag="tick"):
 
 
 class Trade(_Struct, tag_field="type", tag="trade"):
-    v: int
-    id: Id
-    login: NonNegInt
-    deal: PosInt
-    symbol: Name
-    side: Side
-    entry: Literal["in", "out", "inout", "out_by"]
-    volume: NonNegMoney
-    price: NonNegMoney
-    time: NonNegInt
-    order: NonNegInt = 0
-    position: NonNegInt = 0
-    profit: Money = 0.0
-    commission: Money = 0.0
-    swap: Money = 0.0
-    comment: Comment = ""
-    tester: bool = False  # a deal of a Strategy Tester run (kept apart, never persisted)
-    token: str | None = None
+    """EA -> sidecar per deal of this EA (OnTradeTransaction, and deals found in the history).
+    Reply: `ack`, with `duplicate: true` for a deal already recorded."""
+
+    v: VersionField
+    id: IdField
+    login: LoginField
+    deal: Annotated[PosInt, doc("Deal ticket: the key that makes trade messages idempotent.")]
+    symbol: SymbolField
+    side: Annotated[Side, doc("Deal direction: buy or sell.")]
+    entry: Annotated[
+        Literal["in", "out", "inout", "out_by"],
+        doc("DEAL_ENTRY: in (opens), out (closes), inout (reverses), out_by (close by)."),
+    ]
+    volume: Annotated[NonNegMoney, doc("Deal volume.", LOTS)]
+    price: Annotated[NonNegMoney, doc("Deal price.", PRICE)]
+    time: Annotated[NonNegInt, doc("Deal time.", SERVER_S)]
+    order: Annotated[NonNegInt, doc("Order ticket.")] = 0
+    position: Annotated[NonNegInt, doc("Position ticket (DEAL_POSITION_ID).")] = 0
+    profit: Annotated[Money, doc("Deal profit.", MONEY)] = 0.0
+    commission: Annotated[Money, doc("Commission (negative = charged).", MONEY)] = 0.0
+    swap: Annotated[Money, doc("Swap.", MONEY)] = 0.0
+    comment: Annotated[
+        Comment, doc("Deal comment: sc:<signal_id> when it carries the sidecar's signal.")
+    ] = ""
+    tester: TesterField = False  # a deal of a Strategy Tester run (kept apart, never persisted)
+    token: TokenField = None
 
 
 # ---------------------------------------------------------------- calendar
 
 
 class CalendarEvent(_Struct):
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    time_gmt: PosInt
-    currency: Annotated[str, msgspec.Meta(min_length=2, max_length=8)]
-    importance: Literal["none", "low", "medium", "high"]
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    actual: Money | None = None
-    forecast: Money | None = None
-    previous: Money | None = None
+    """One event of the terminal's economic calendar."""
+
+    id: Annotated[
+        Annotated[str, msgspec.Meta(min_length=1, max_length=64)],
+        doc("Event value id in the terminal's calendar."),
+    ]
+    time_gmt: Annotated[PosInt, doc("Release time.", GMT_S)]
+    currency: Annotated[
+        Annotated[str, msgspec.Meta(min_length=2, max_length=8)],
+        doc("Currency the event moves, e.g. USD."),
+    ]
+    importance: Annotated[
+        Literal["none", "low", "medium", "high"],
+        doc("Importance; high-impact events open news blackouts."),
+    ]
+    name: Annotated[Annotated[str, msgspec.Meta(min_length=1, max_length=200)], doc("Event name.")]
+    actual: Annotated[
+        Money | None, doc("Actual value; null before the release.", "event's own")
+    ] = None
+    forecast: Annotated[Money | None, doc("Forecast value.", "event's own")] = None
+    previous: Annotated[Money | None, doc("Previous value.", "event's own")] = None
 
 
 class Calendar(_Struct, tag_field="type", tag="calendar"):
-    v: int
-    id: Id
-    login: NonNegInt
-    events: Annotated[list[CalendarEvent], msgspec.Meta(max_length=2000)]
-    source: Literal["mt5"] = "mt5"
-    token: str | None = None
+    """EA -> sidecar on a timer: events from the terminal's own calendar. Reply: `ack`."""
+
+    v: VersionField
+    id: IdField
+    login: LoginField
+    events: Annotated[
+        Annotated[list[CalendarEvent], msgspec.Meta(max_length=2000)],
+        doc("Calendar events (at most 2,000)."),
+    ]
+    source: Annotated[Literal["mt5"], doc("Where the events come from: mt5.")] = "mt5"
+    token: TokenField = None
 
 
 # ---------------------------------------------------------------- heartbeat
 
 
 class Heartbeat(_Struct, tag_field="type", tag="heartbeat"):
-    v: int
-    id: Id
-    login: NonNegInt
-    symbol: Name
-    time: ServerTime
-    tester: bool = False
-    token: str | None = None
+    """EA -> sidecar on a timer: liveness of one chart. Reply: `ack`."""
+
+    v: VersionField
+    id: IdField
+    login: LoginField
+    symbol: SymbolField
+    time: Annotated[ServerTime, doc("Clocks at sending.")]
+    tester: TesterField = False
+    token: TokenField = None
 
 
 # ---------------------------------------------------------------- replies
 
+ReplyId = Annotated[str | None, doc("The request's id (null when it could not be read).")]
+
 
 class Ack(msgspec.Struct, tag_field="type", tag="ack", frozen=True, kw_only=True, gc=False):
-    v: int = PROTOCOL_VERSION
-    id: str | None
-    ok: bool = True
-    duplicate: bool = False  # a trade already recorded (idempotent by deal ticket)
+    """Sidecar -> EA: the reply to hello, trade, calendar and heartbeat."""
+
+    v: VersionField = PROTOCOL_VERSION
+    id: ReplyId
+    ok: Annotated[bool, doc("Always true.")] = True
+    # a trade already recorded (idempotent by deal ticket)
+    duplicate: Annotated[
+        bool, doc("True for a trade whose deal was already recorded (counted once).")
+    ] = False
 
 
 class OpenOrder(msgspec.Struct, frozen=True, gc=False):
-    side: Side
-    volume: Volume
-    sl: Price
-    tp: Price
-    risk_pct: Annotated[float, msgspec.Meta(gt=0, le=100)]
-    signal_id: Id
+    """The entry to place."""
+
+    side: Annotated[Side, doc("buy or sell.")]
+    volume: Annotated[Volume, doc("Volume, floored to the volume step.", LOTS)]
+    sl: Annotated[Price, doc("Stop loss.", PRICE)]
+    tp: Annotated[Price, doc("Take profit.", PRICE)]
+    risk_pct: Annotated[
+        Annotated[float, msgspec.Meta(gt=0, le=100)],
+        doc("Equity lost at the stop.", "% of equity"),
+    ]
+    signal_id: Annotated[
+        Id, doc("sha1(login|symbol|timeframe|bar time|side|strategy)[:16]; the EA writes sc:<id>.")
+    ]
 
 
 class CloseOrder(msgspec.Struct, frozen=True, gc=False):
-    ticket: NonNegInt
-    volume: Volume
+    """A position to close, wholly or in part."""
+
+    ticket: Annotated[NonNegInt, doc("Position ticket.")]
+    volume: Annotated[Volume, doc("Volume to close (the whole position or a part).", LOTS)]
 
 
 class Manage(msgspec.Struct, frozen=True, gc=False):
-    breakeven_r: NonNegMoney  # move SL to entry (+ buffer) once profit reaches this many R
-    partial_r: NonNegMoney  # close `partial_fraction` once profit reaches this many R
-    partial_fraction: Annotated[float, msgspec.Meta(ge=0, le=1)]
-    trail_atr: NonNegMoney  # ATR multiple for the trailing stop after the partial
-    trail_distance: NonNegMoney  # the same trail as a price distance (trail_atr x ATR)
-    breakeven_buffer: NonNegMoney = 0.0  # price distance beyond entry for the breakeven stop
+    """Parameters of the EA's position manager, kept until the next valid verdict."""
+
+    breakeven_r: Annotated[
+        NonNegMoney, doc("Move the stop to entry (+ buffer) once profit reaches this.", "R")
+    ]
+    partial_r: Annotated[NonNegMoney, doc("Close partial_fraction once profit reaches this.", "R")]
+    partial_fraction: Annotated[
+        Annotated[float, msgspec.Meta(ge=0, le=1)],
+        doc("Share of the position the partial close takes (0-1)."),
+    ]
+    trail_atr: Annotated[NonNegMoney, doc("ATR multiple of the trailing stop after the partial.")]
+    trail_distance: Annotated[
+        NonNegMoney, doc("The same trail as a price distance (trail_atr x ATR).", PRICE)
+    ]
+    breakeven_buffer: Annotated[
+        NonNegMoney, doc("Distance beyond entry for the breakeven stop.", PRICE)
+    ] = 0.0
 
 
 class Verdict(msgspec.Struct, tag_field="type", tag="verdict", frozen=True, kw_only=True, gc=False):
-    v: int = PROTOCOL_VERSION
-    id: str | None
-    ok: bool = True
-    action: Literal["open", "hold", "close", "reduce"]
-    mode: Literal["active", "reducing", "halted"]
-    manage: Manage
-    leverage_cap: PosInt
-    valid_until: NonNegInt
-    open: OpenOrder | None = None
-    close: list[CloseOrder] = []
-    reasons: list[str] = []
+    """Sidecar -> EA: the reply to a tick."""
+
+    v: VersionField = PROTOCOL_VERSION
+    id: ReplyId
+    ok: Annotated[bool, doc("Always true.")] = True
+    action: Annotated[
+        Literal["open", "hold", "close", "reduce"],
+        doc("open: place `open`; close / reduce: execute `close`; hold: nothing new."),
+    ]
+    mode: Annotated[
+        Literal["active", "reducing", "halted"],
+        doc("Breaker mode of the account: active, reducing (half risk) or halted (no entries)."),
+    ]
+    manage: Annotated[Manage, doc("Management parameters for the EA's positions.")]
+    leverage_cap: Annotated[
+        PosInt, doc("Effective leverage cap in force (notional / equity, 1:N, N given).")
+    ]
+    valid_until: Annotated[NonNegInt, doc("The EA ignores the verdict after this time.", GMT_S)]
+    open: Annotated[OpenOrder | None, doc("The entry when action is open, else null.")] = None
+    close: Annotated[
+        list[CloseOrder], doc("Positions to close or cut when action is close or reduce.")
+    ] = []
+    reasons: Annotated[
+        list[str],
+        doc(
+            "Reasons, `CODE key=value ...`: vetoes, the signal or SIGNAL_NONE with the "
+            "strategy's votes, sizing and leverage (docs/engine.md); the code labels metrics."
+        ),
+    ] = []
 
 
 class ErrorBody(msgspec.Struct, frozen=True, gc=False):
-    code: str
-    message: str
+    """What was wrong."""
+
+    code: Annotated[
+        str,
+        doc(
+            "BAD_JSON, BAD_REQUEST, UNSUPPORTED_VERSION, UNKNOWN_TYPE, TOO_LARGE, UNAUTHORIZED, "
+            "UNKNOWN_SYMBOL or INTERNAL."
+        ),
+    ]
+    message: Annotated[str, doc("Names the field and what was expected.")]
 
 
 class ErrorReply(
     msgspec.Struct, tag_field="type", tag="error", frozen=True, kw_only=True, gc=False
 ):
-    v: int = PROTOCOL_VERSION
-    id: str | None
-    ok: bool = False
-    error: ErrorBody
+    """Sidecar -> EA: the reply to a request it refused (never silence)."""
+
+    v: VersionField = PROTOCOL_VERSION
+    id: ReplyId
+    ok: Annotated[bool, doc("Always false.")] = False
+    error: Annotated[ErrorBody, doc("Code and message.")]
 
 
 Request = Hello | Tick | Trade | Calendar | Heartbeat

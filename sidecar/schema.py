@@ -17,7 +17,11 @@ def schema_for(name: str, cls: type) -> dict[str, Any]:
     schema = msgspec.json.schema(cls)
     # msgspec types `v` as a plain integer; the contract pins the version.
     root = schema["$defs"][cls.__name__]
-    root["properties"]["v"] = {"const": PROTOCOL_VERSION}
+    for definition in schema["$defs"].values():
+        if "description" in definition:  # a struct's docstring, on one line
+            definition["description"] = " ".join(definition["description"].split())
+    described = {k: v for k, v in root["properties"]["v"].items() if k == "description"}
+    root["properties"]["v"] = {"const": PROTOCOL_VERSION, **described}
     if "v" not in root.get("required", []):
         root.setdefault("required", []).append("v")
     return {

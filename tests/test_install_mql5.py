@@ -197,3 +197,34 @@ def test_log_parsing() -> None:
     assert inst.parse_log("Result: 0 errors, 3 warnings, 120 msec elapsed") == (0, 3)
     assert inst.parse_log("x.mq5(1,2) : error 256: undeclared\n1 error(s), 0 warning(s)") == (1, 0)
     assert inst.parse_log("nothing here") == (None, None)
+
+
+# ------------------------------------------------------------------ libzmq.dll warning
+
+
+def test_warns_when_the_zeromq_transport_has_no_libzmq_dll(
+    tmp_path: Path, appdata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = make_terminal(appdata, "ABC")
+    libs = data / "MQL5" / "Libraries"
+    # The default transport is ZeroMQ and the repository ships no DLL: warned, still installed.
+    assert inst.main([]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no libzmq.dll in" in err and str(libs) in err
+    assert "--libzmq-wheel" in err and "InpTransport = HTTP" in err
+    assert all(p.exists() for p in installed(data))
+    assert inst.main(["--dry-run"]) == 0  # the plan says it too
+    assert "warning: no libzmq.dll" in capsys.readouterr().err
+    # HTTP needs no DLL.
+    assert inst.main(["--transport", "http"]) == 0
+    assert "libzmq" not in capsys.readouterr().err
+    # A DLL installed now, or already in place: no warning.
+    dll = tmp_path / "libzmq-mt-4_3_5.dll"
+    dll.write_bytes(b"DLL")
+    assert inst.main(["--dry-run", "--libzmq", str(dll)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert inst.main(["--libzmq", str(dll)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert inst.main([]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert (libs / "libzmq.dll").is_file()

@@ -118,11 +118,15 @@ class AnalysisSeries(Sequence[Analysis]):
         signals: list[Signal | None],
         atr: np.ndarray,
         pct: list[float | None],
+        notes: Sequence[str] | None = None,
     ) -> None:
         if not len(times) == len(held) == len(signals) == len(atr) == len(pct):
             raise ValueError("AnalysisSeries: every column must have one value per bar")
+        if notes is not None and len(notes) != len(times):
+            raise ValueError("AnalysisSeries: every column must have one value per bar")
         self._times, self._held, self._min_bars = times, held, min_bars
         self._signals, self._atr, self._pct = signals, atr, pct
+        self._notes = notes  # the strategy's notes, formatted when a bar is read
 
     def __len__(self) -> int:
         return len(self._times)
@@ -134,13 +138,18 @@ class AnalysisSeries(Sequence[Analysis]):
     def __getitem__(self, i: int | slice) -> Analysis | list[Analysis]:
         if isinstance(i, slice):
             return [self[k] for k in range(*i.indices(len(self)))]
+        held, signal = int(self._held[i]), self._signals[i]
+        note = ""
+        if self._notes is not None and signal is None and held >= self._min_bars:
+            note = R.clip_note(self._notes[i])
         return Analysis(
             int(self._times[i]),
-            int(self._held[i]),
+            held,
             self._min_bars,
-            self._signals[i],
+            signal,
             float(self._atr[i]),
             self._pct[i],
+            note,
         )
 
     def index_of(self, bar_time: int) -> int | None:
@@ -155,6 +164,8 @@ class Engine:
         self._live: dict[int, _Live] = {}
         self.strategy = strategy or build_strategy(config.strategy.name, config.strategy.params)
         self._signal_code = f"{R.SIGNAL}_{self.strategy.name.upper()}"
+        # With `assess` the strategy also says why a bar has no signal (strategies/base.py).
+        self._assess = getattr(self.strategy, "assess", None)
         self._manage_cache: dict[tuple[float, float, int, float], Manage] = {}
 
     # ------------------------------------------------------------ per new bar
@@ -172,10 +183,19 @@ class Engine:
         if n == 0:
             return Analysis(None, 0, self.strategy.min_bars, None, 0.0)
         live = self._live_state(bars)
+        note = ""
         if live is not None and live.tracker is not None:
-            signal = live.tracker.signal(bars)
+            assess = getattr(live.tracker, "assess", None)
+            if assess is not None:
+                signal, note = assess(bars)
+            else:
+                signal = live.tracker.signal(bars)
+        elif self._assess is not None:
+            signal, note = self._assess(bars, context)
         else:
             signal = self.strategy.evaluate(bars, context)
+        # The note explains a hold on a bar past the warm-up; a signal or DATA_WARMUP say the rest.
+        note = R.clip_note(note) if signal is None and n >= self.strategy.min_bars else ""
         period = self.config.manage.atr_period
         window = self.config.sizing.volatility_window
         atr = 0.0
@@ -190,7 +210,7 @@ class Engine:
         if n >= volatility.bars_needed(period, window):
             running = live.running() if live is not None else volatility.running_atr(bars, period)
             atr_pct = volatility.percentile_at(bars, running, period, window)
-        return Analysis(int(bars.time[-1]), n, self.strategy.min_bars, signal, atr, atr_pct)
+        return Analysis(int(bars.time[-1]), n, self.strategy.min_bars, signal, atr, atr_pct, note)
 
     def _live_state(self, bars: Bars) -> _Live | None:
         lineage = bars.lineage
@@ -223,9 +243,20 @@ class Engine:
         window = self.config.sizing.volatility_window
         min_bars = self.strategy.min_bars
         held = np.minimum(np.arange(1, n + 1), capacity)
+        assess_series = getattr(self.strategy, "assess_series", None)
         series = getattr(self.strategy, "series", None)
-        if series is not None:
-            signals = series(bars) if capacity >= min_bars else [None] * n
+        notes: Sequence[str] | None = None
+        if capacity < min_bars:
+            signals: list[Signal | None] = [None] * n
+        elif assess_series is not None:
+            signals, notes = assess_series(bars)
+        elif series is not None:
+            signals = series(bars)
+        elif self._assess is not None:
+            pairs = [
+                self._assess(bars.span(i + 1 - int(held[i]), i + 1), context) for i in range(n)
+            ]
+            signals, notes = [s for s, _ in pairs], [t for _, t in pairs]
         else:
             signals = [
                 self.strategy.evaluate(bars.span(i + 1 - int(held[i]), i + 1), context)
@@ -245,7 +276,8 @@ class Engine:
         if capacity >= volatility.bars_needed(period, window):
             running = volatility.running_atr(bars, period)
             pct = volatility.percentile_series(bars, running, period, window)
-        return AnalysisSeries(bars.time, held, min_bars, list(signals), atr, pct)
+        signals = signals if isinstance(signals, list) else list(signals)
+        return AnalysisSeries(bars.time, held, min_bars, signals, atr, pct, notes)
 
     # ------------------------------------------------------------ per tick
 
@@ -293,7 +325,9 @@ class Engine:
         elif analysis.bars < analysis.min_bars:
             reasons.append(R.reason(R.DATA_WARMUP, bars=analysis.bars, need=analysis.min_bars))
         else:
-            reasons.append(R.SIGNAL_NONE)
+            # The strategy's note on this bar (votes, deciding values), formatted once per bar.
+            note = analysis.note
+            reasons.append(f"{R.SIGNAL_NONE} {note}" if note else R.SIGNAL_NONE)
         reasons.extend(result.notes)
 
         action = "hold"

@@ -24,7 +24,7 @@ RISK_REDUCE = "RISK_REDUCE"
 NEWS_CLOSE = "NEWS_CLOSE"
 # Signals and data
 SIGNAL = "SIGNAL"  # prefixed to the strategy name: SIGNAL_SMA_CROSS, SIGNAL_RESONANCE
-SIGNAL_NONE = "SIGNAL_NONE"
+SIGNAL_NONE = "SIGNAL_NONE"  # + the strategy's note: its votes and the deciding values
 DATA_WARMUP = "DATA_WARMUP"
 DATA_CLOCK_BACKWARDS = "DATA_CLOCK_BACKWARDS"
 # Sizing and leverage
@@ -60,6 +60,35 @@ def reason(code: str, **context: object) -> str:
     if not context:
         return code
     return code + " " + " ".join(f"{k}={_fmt(v)}" for k, v in context.items())
+
+
+# A reason is one line for people and logs: the strategy's note on a bar without a signal is cut
+# to keep `SIGNAL_NONE <note>` within this many characters.
+MAX_REASON_CHARS = 160
+
+
+def context(**values: object) -> str:
+    """`key=value ...` formatted as in every reason (floats to 6 significant digits)."""
+    return " ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+
+
+def clip_note(note: str) -> str:
+    """A strategy's note, cut so that `SIGNAL_NONE <note>` fits in MAX_REASON_CHARS (at a space
+    when there is one, so no key=value pair is left half)."""
+    room = MAX_REASON_CHARS - len(SIGNAL_NONE) - 1
+    if len(note) <= room and note.isprintable():
+        return note  # the usual case: already one short line
+    note = " ".join(note.split())  # one line, single spaces
+    if len(note) <= room:
+        return note
+    cut = note[: room - 3]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > 0 else cut) + "..."
+
+
+def signal_none(note: str) -> str:
+    """The reason of a verdict whose newest bar has no signal: the code and the strategy's note."""
+    return f"{SIGNAL_NONE} {note}" if note else SIGNAL_NONE
 
 
 def code_of(reason_text: str) -> str:

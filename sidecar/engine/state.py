@@ -94,6 +94,10 @@ class Analysis:
     # Percentile (0..100) of that ATR within its last `sizing.volatility_window` values; None
     # until the history holds a full window (a partial window would rank differently).
     atr_pct: float | None = None
+    # Without a signal (and past the warm-up): the strategy's note on how close the bar came, its
+    # votes and deciding values (`votes=macd:+1,rsi:0,bb:0 adx=18.2<25`), which the verdict carries
+    # as `SIGNAL_NONE <note>`; empty otherwise. Bounded by `reasons.clip_note`.
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,14 @@ A new bar costs O(1): `tracker` carries the recursions' state from bar to bar (`
 used by the live engine), and `series` computes every bar of a long history in one vectorised
 pass (the backtester); tests hold both equal to `evaluate`, bit for bit, on real bars.
 
+A bar without a signal notes how close it came (`assess`): each indicator's vote on that bar, +1
+for a buy, -1 for a sell, 0 for neither (`ema` fast vs slow, `macd` line vs signal, `di` +DI vs
+-DI, `rsi` below oversold / above overbought, `bb` close at or beyond the lower / upper band), ADX
+against the threshold that decides the regime (`>25` trending, `<20` ranging, `<25` or `<=25`
+neither), RSI, and, when every condition of an entry holds but the entry already held earlier in
+the same leg or excursion, `held=<entry> first=no` (`atr=0` when there is no range to set a stop).
+For example `votes=ema:+1,macd:+1,di:-1,rsi:0,bb:0 adx=18.2<20 rsi=48.6`.
+
 SL = sl_atr x ATR, TP = reward_risk x SL. All periods and thresholds are parameters; the defaults
 are in `DEFAULTS`. `variant` picks TA-Lib's or MetaTrader 5's indicator definitions (see
 `sidecar.engine.indicators`).
@@ -49,7 +57,7 @@ import numpy as np
 
 from sidecar.engine import indicators
 from sidecar.engine.bars import Bars
-from sidecar.engine.strategies.base import Signal, StrategyContext
+from sidecar.engine.strategies.base import Notes, Signal, StrategyContext
 
 DEFAULTS: dict[str, Any] = {
     "ema_fast": 12,
@@ -88,6 +96,9 @@ _POSITIVE = ("bb_std", "sl_atr", "reward_risk")
 
 TREND_VOTES = ("ema", "macd", "adx")
 REVERSION_VOTES = ("rsi", "bb", "adx_range")
+# The entries in `_entries` order, as the note names them.
+ENTRY_NAMES = ("trend_buy", "trend_sell", "reversion_buy", "reversion_sell")
+_VOTE_TEXT = {1: "+1", 0: "0", -1: "-1"}
 
 
 class Indicators(NamedTuple):
@@ -213,6 +224,14 @@ class ResonanceStrategy:
         self.min_bars: int = self._warmup(p)
         # Read by the engine for the management parameters of verdicts without a signal.
         self.reward_risk: float = float(p["reward_risk"])
+        # The note's votes, in order (`votes`, `vote_columns`).
+        self.vote_names: tuple[str, ...] = (
+            ("ema", "macd", "di", "rsi", "bb") if p["use_di"] else ("ema", "macd", "rsi", "bb")
+        )
+        self._vote_text: dict[tuple[int, ...], str] = {}
+        trend, range_ = float(p["adx_trend"]), float(p["adx_range"])
+        self._adx_levels = (trend, range_)
+        self._adx_rel = (f">{trend:g}", f"<{range_:g}", f"<{trend:g}", f"<={trend:g}")
 
     @staticmethod
     def _warmup(p: dict[str, Any]) -> int:
@@ -310,33 +329,146 @@ class ResonanceStrategy:
     def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None:
         """The reference: every indicator over all of `bars`, the run within the newest
         `min_bars` bars. `tracker` and `series` give the same, bar for bar, faster."""
+        return self.assess(bars, context)[0]
+
+    def assess(
+        self, bars: Bars, context: StrategyContext | None = None
+    ) -> tuple[Signal | None, str]:
+        """`evaluate` and, without a signal, the note (the module docstring)."""
         if len(bars) < self.min_bars:
-            return None
+            return None, ""
         ind = self.indicators(bars)
         n = self.min_bars
-        for held, regime, side, votes in self._entries(self.conditions(ind)):
-            if first_in_run(held[-n:], regime[-n:]):
-                atr = float(self.window_atr(bars.tail(n))[-1])
-                return self._signal(int(bars.time[-1]), _at(ind, -1), side, votes, atr)
-        return None
+        window = Conditions(*(c[-n:] for c in self.conditions(ind)))
+        return self._decide(window, _at(ind, -1), bars)
+
+    def _decide(self, cond: Conditions, last: Indicators, bars: Bars) -> tuple[Signal | None, str]:
+        """The decision on the newest bar from the conditions of the newest `min_bars` bars and
+        the indicator values on that bar: the first entry that fires, or why none did."""
+        for k, (held, regime, side, votes) in enumerate(self._entries(cond)):
+            if not (held[-1] and regime[-1]):
+                continue
+            if first_in_run(held, regime):
+                atr = float(self.window_atr(bars.tail(self.min_bars))[-1])
+                signal = self._signal(int(bars.time[-1]), last, side, votes, atr)
+                if signal is not None:
+                    return signal, ""
+                return None, self.note(self.votes(last), last.adx, last.rsi, k, fired=True)
+            return None, self.note(self.votes(last), last.adx, last.rsi, k, fired=False)
+        return None, self.note(self.votes(last), last.adx, last.rsi)
+
+    def votes(self, x: Indicators) -> tuple[int, ...]:
+        """Each indicator's vote on one bar (floats): +1 buy, -1 sell, 0 neither (NaN: 0)."""
+        p = self.params
+        ema = int(x.ema_fast > x.ema_slow) - int(x.ema_fast < x.ema_slow)
+        macd = int(x.macd > x.macd_signal) - int(x.macd < x.macd_signal)
+        rsi = int(x.rsi < p["rsi_oversold"]) - int(x.rsi > p["rsi_overbought"])
+        bb = int(x.close <= x.bb_lower) - int(x.close >= x.bb_upper)
+        if p["use_di"]:
+            di = int(x.plus_di > x.minus_di) - int(x.plus_di < x.minus_di)
+            return (ema, macd, di, rsi, bb)
+        return (ema, macd, rsi, bb)
+
+    def vote_columns(self, ind: Indicators) -> np.ndarray:
+        """`votes` for every bar at once: one int8 row per vote, the same comparisons."""
+        p = self.params
+
+        def vote(buy: np.ndarray, sell: np.ndarray) -> np.ndarray:
+            return buy.astype(np.int8) - sell.astype(np.int8)
+
+        rows = [
+            vote(ind.ema_fast > ind.ema_slow, ind.ema_fast < ind.ema_slow),
+            vote(ind.macd > ind.macd_signal, ind.macd < ind.macd_signal),
+        ]
+        if p["use_di"]:
+            rows.append(vote(ind.plus_di > ind.minus_di, ind.plus_di < ind.minus_di))
+        rows.append(vote(ind.rsi < p["rsi_oversold"], ind.rsi > p["rsi_overbought"]))
+        rows.append(vote(ind.close <= ind.bb_lower, ind.close >= ind.bb_upper))
+        return np.vstack(rows)
+
+    def note(
+        self,
+        votes: tuple[int, ...],
+        adx: float,
+        rsi: float,
+        entry: int = -1,
+        fired: bool = False,
+    ) -> str:
+        """`votes=ema:+1,macd:0,… adx=18.2<25 rsi=48.6 [held=<entry> first=no|atr=0]`."""
+        text = self._vote_text.get(votes)
+        if text is None:
+            names = self.vote_names
+            text = ",".join(f"{k}:{_VOTE_TEXT[v]}" for k, v in zip(names, votes, strict=True))
+            self._vote_text[votes] = text  # at most 3^5 combinations
+        return self._note(text, adx, rsi, entry, fired)
+
+    def _note(self, text: str, adx: float, rsi: float, entry: int, fired: bool) -> str:
+        trend, range_ = self._adx_levels
+        if not math.isfinite(adx):
+            rel = ""
+        elif adx > trend:
+            rel = self._adx_rel[0]
+        elif adx < range_:
+            rel = self._adx_rel[1]
+        else:
+            rel = self._adx_rel[2] if adx < trend else self._adx_rel[3]
+        text = f"votes={text} adx={adx:.1f}{rel} rsi={rsi:.1f}"
+        if entry >= 0:
+            text += f" held={ENTRY_NAMES[entry]} {'atr=0' if fired else 'first=no'}"
+        return text
 
     def series(self, bars: Bars) -> list[Signal | None]:
         """`evaluate(bars.head(i + 1))` for every i, in one vectorised pass."""
-        out: list[Signal | None] = [None] * len(bars)
-        if len(bars) < self.min_bars:
-            return out
+        return self.assess_series(bars)[0]
+
+    def assess_series(self, bars: Bars) -> tuple[list[Signal | None], Notes]:
+        """`assess(bars.head(i + 1))` for every i: the signals in one vectorised pass, the notes
+        formatted when read from a few compact columns (votes as int8, ADX, RSI, entry held)."""
+        n_bars = len(bars)
+        out: list[Signal | None] = [None] * n_bars
+        if n_bars < self.min_bars:
+            return out, Notes(n_bars, lambda i: "")
         ind = self.indicators(bars)
         atr = self.window_atr(bars)
+        entries = self._entries(self.conditions(ind))
         fired = [
             (first_in_run_series(held, regime, self.min_bars), side, votes)
-            for held, regime, side, votes in self._entries(self.conditions(ind))
+            for held, regime, side, votes in entries
         ]
         for mask, side, votes in reversed(fired):  # the first entry in order wins, as above
             for i in np.flatnonzero(mask[self.min_bars - 1 :]) + self.min_bars - 1:
                 out[i] = self._signal(
                     int(bars.time[i]), _at(ind, int(i)), side, votes, float(atr[i])
                 )
-        return out
+        # For the notes: which entry's conditions hold on each bar, and whether it fired there.
+        held_entry = np.full(n_bars, -1, dtype=np.int8)
+        any_fired = np.zeros(n_bars, dtype=bool)
+        for k in reversed(range(len(entries))):
+            held, regime = entries[k][0], entries[k][1]
+            held_entry[held & regime] = k
+            any_fired |= fired[k][0]
+        # Each bar's votes packed into one small integer (base 3), and its text from a table.
+        names = self.vote_names
+        code = np.zeros(n_bars, dtype=np.int16)
+        for row in self.vote_columns(ind)[::-1]:
+            code = code * 3 + (row + 1)
+        table = [
+            self.note(tuple((c // 3**k) % 3 - 1 for k in range(len(names))), math.nan, math.nan)
+            .split(" ", 1)[0]
+            .removeprefix("votes=")
+            for c in range(3 ** len(names))
+        ]
+        adx, rsi = ind.adx, ind.rsi
+        first = self.min_bars - 1
+
+        def fmt(i: int) -> str:
+            if i < first or out[i] is not None:
+                return ""
+            k = int(held_entry[i])
+            text = table[code[i]]
+            return self._note(text, float(adx[i]), float(rsi[i]), k, k >= 0 and bool(any_fired[i]))
+
+        return out, Notes(n_bars, fmt)
 
     def tracker(self, bars: Bars) -> ResonanceTracker | None:
         """Running state over `bars`, to be advanced one new bar at a time (None: too short)."""
@@ -494,14 +626,13 @@ class ResonanceTracker:
 
     def signal(self, bars: Bars) -> Signal | None:
         """The decision on the newest bar of `bars` (the bars this tracker has taken in)."""
-        s, n = self.s, self.s.min_bars
-        window = self._buf[:, self._stop - n : self._stop]
-        cond = Conditions(*window)
-        for held, regime, side, votes in s._entries(cond):
-            if first_in_run(held, regime):
-                atr = float(s.window_atr(bars.tail(n))[-1])
-                return s._signal(int(bars.time[-1]), self.last, side, votes, atr)
-        return None
+        return self.assess(bars)[0]
+
+    def assess(self, bars: Bars) -> tuple[Signal | None, str]:
+        """`signal` and, without one, the note: O(1) from the kept conditions and values."""
+        n = self.s.min_bars
+        window = Conditions(*self._buf[:, self._stop - n : self._stop])
+        return self.s._decide(window, self.last, bars)
 
 
 def _ratio(num: float, den: float) -> float:

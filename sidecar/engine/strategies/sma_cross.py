@@ -3,6 +3,10 @@
 Buy when the fast SMA of closes crosses above the slow SMA on the newest closed bar (fast <= slow
 on the bar before, fast > slow now); sell on the mirror cross. SL = sl_atr x ATR(atr_period),
 TP = reward_risk x SL.
+
+A bar without a cross notes the two averages and their gap (`fast=1.08412 slow=1.08534
+gap=-0.00122`, each to 6 significant digits, the gap between the values shown): the sign of the gap
+is the side of the last cross, and its size how far the next one is.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 
 from sidecar.engine import indicators
 from sidecar.engine.bars import Bars
-from sidecar.engine.strategies.base import Signal, StrategyContext
+from sidecar.engine.strategies.base import Notes, Signal, StrategyContext
 
 DEFAULTS: dict[str, Any] = {
     "fast": 10,
@@ -66,16 +70,29 @@ class SmaCrossStrategy:
     def evaluate(self, bars: Bars, context: StrategyContext | None = None) -> Signal | None:
         """The reference, and cheap enough for every new bar: four window means, and the
         window's ATR only on a cross."""
+        return self._evaluate(bars)[0]
+
+    def assess(
+        self, bars: Bars, context: StrategyContext | None = None
+    ) -> tuple[Signal | None, str]:
+        """`evaluate` and, without a signal, the note: the averages and their gap."""
+        signal, fast, slow = self._evaluate(bars)
+        if signal is not None or len(bars) < self.min_bars:
+            return signal, ""
+        return None, note(fast, slow)
+
+    def _evaluate(self, bars: Bars) -> tuple[Signal | None, float, float]:
         if len(bars) < self.min_bars:
-            return None
+            return None, math.nan, math.nan
         close = bars.close
         f0, f1 = close[-self.fast - 1 : -1].mean(), close[-self.fast :].mean()
         s0, s1 = close[-self.slow - 1 : -1].mean(), close[-self.slow :].mean()
         side = _cross(f0, f1, s0, s1)
         if side is None:
-            return None
+            return None, float(f1), float(s1)
         w = bars.tail(self.min_bars)
-        return self._signal(bars, -1, side, float(f1), float(s1), self._atr(w)[-1])
+        signal = self._signal(bars, -1, side, float(f1), float(s1), self._atr(w)[-1])
+        return signal, float(f1), float(s1)
 
     def _atr(self, bars: Bars) -> np.ndarray:
         # The ATR of the fixed window of the newest min_bars bars, in closed form (same value as
@@ -86,10 +103,15 @@ class SmaCrossStrategy:
 
     def series(self, bars: Bars) -> list[Signal | None]:
         """`evaluate(bars.head(i + 1))` for every i, vectorised."""
+        return self.assess_series(bars)[0]
+
+    def assess_series(self, bars: Bars) -> tuple[list[Signal | None], Notes]:
+        """`assess(bars.head(i + 1))` for every i: the signals vectorised, the notes formatted
+        when read (from the two averages, kept as columns)."""
         n = len(bars)
         out: list[Signal | None] = [None] * n
         if n < self.min_bars:
-            return out
+            return out, Notes(n, lambda i: "")
         fast = indicators.window_mean(bars.close, self.fast)
         slow = indicators.window_mean(bars.close, self.slow)
         f0, f1, s0, s1 = fast[:-1], fast[1:], slow[:-1], slow[1:]
@@ -101,7 +123,12 @@ class SmaCrossStrategy:
             for i in hits:
                 label = "buy" if side[i - 1] > 0 else "sell"
                 out[i] = self._signal(bars, i, label, float(fast[i]), float(slow[i]), atr[i])
-        return out
+        first = self.min_bars - 1
+
+        def fmt(i: int) -> str:
+            return "" if i < first or out[i] is not None else note(float(fast[i]), float(slow[i]))
+
+        return out, Notes(n, fmt)
 
     def _signal(
         self, bars: Bars, i: int, side: str, fast: float, slow: float, atr_value: float
@@ -120,6 +147,13 @@ class SmaCrossStrategy:
             context={"fast": round(fast, 6), "slow": round(slow, 6)},
             atr=atr,
         )
+
+
+def note(fast: float, slow: float) -> str:
+    """`fast=… slow=… gap=…`: the averages to 6 significant digits and the gap between the
+    values shown (so the three always add up on the page)."""
+    f, s = f"{fast:.6g}", f"{slow:.6g}"
+    return f"fast={f} slow={s} gap={float(f) - float(s):.6g}"
 
 
 def _cross(f0: float, f1: float, s0: float, s1: float) -> str | None:
