@@ -1,14 +1,41 @@
-"""`sidecar` command line: serve, check-config, verdict, schema, bias-check, pull, backtest."""
+"""`sidecar` command line: serve, init, config show, check-config, verdict, schema, bias-check,
+pull, pull-calendar, backtest.
+
+Exit codes: 0 success; 2 a usage or input error (bad arguments, an invalid configuration, a file
+that cannot be read); 1 the command ran and failed (`bias-check`: decisions differ; `serve`: a
+part could not start; `init`: the file already exists).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from sidecar.config import ConfigError, load_config
 from sidecar.engine.strategies import strategy_problems
+
+EXIT_USAGE = 2
+NO_EODHD_TOKEN = (
+    "error: no EODHD API token: set the environment variable EODHD_API_TOKEN, or "
+    "feeds.eodhd_token in the file given with --config"
+)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    from sidecar.protocol import PROTOCOL_VERSION
+
+    try:
+        number = dist_version("mt5-sidecar")
+    except PackageNotFoundError:
+        number = "unknown"
+    python = ".".join(str(n) for n in sys.version_info[:3])
+    return f"sidecar {number} (protocol v{PROTOCOL_VERSION}, Python {python})"
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -25,10 +52,64 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from sidecar.service.runner import serve
+    """Run until stopped. Every start-up failure, an invalid configuration included, is one
+    `service.start_failed` JSON log line and a non-zero exit code."""
+    from sidecar.service.logs import setup_logging, stop_logging
+    from sidecar.service.runner import EXIT_CONFIG, serve, start_failed
 
-    config = _load(args)
-    serve(config)
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        setup_logging("INFO")
+        try:
+            return start_failed(
+                "config",
+                args.config or "",
+                "; ".join(exc.problems),
+                EXIT_CONFIG,
+                problems=exc.problems,
+            )
+        finally:
+            stop_logging()
+    return serve(config)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write DIR/sidecar.toml, the documented defaults commented out; never overwrite."""
+    from sidecar.config_text import write_config
+
+    try:
+        path = write_config(args.dir)
+    except FileExistsError as exc:
+        print(
+            f"error: {exc.filename} already exists; not overwritten (edit it, or move it away "
+            "and run `sidecar init` again)",
+            file=sys.stderr,
+        )
+        return 1
+    shown = str(path)
+    print(f"wrote {shown}: every setting commented out with its default; edit what you need, then")
+    print(f"  sidecar check-config {shown}")
+    print(f"  sidecar serve --config {shown}")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    """The configuration `serve` would use: file, then environment; secrets masked."""
+    from sidecar.config import env_sources
+    from sidecar.config_text import mask_secrets, render_toml
+
+    config = load_config(args.config, extra_checks=strategy_problems)
+    values = mask_secrets(config.model_dump(mode="json"))
+    if args.format == "json":
+        print(json.dumps(values, indent=2, ensure_ascii=False))
+        return 0
+    sources = env_sources()
+    print(f"# effective configuration: {args.config or 'defaults (no --config file)'}")
+    print(f"# environment overrides: {', '.join(sources) if sources else 'none'}")
+    print('# secrets are shown as "***" when set')
+    print()
+    sys.stdout.write(render_toml(values))
     return 0
 
 
@@ -64,19 +145,29 @@ def cmd_verdict(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from sidecar.schema import write_schemas
+    """Print the JSON Schemas (one object keyed by message type); `--out DIR` writes files."""
+    from sidecar.schema import all_schemas, write_schemas
 
+    if args.out is None:
+        print(json.dumps(all_schemas(), indent=2, sort_keys=True))
+        return 0
     for path in write_schemas(Path(args.out)):
         print(path)
     return 0
 
 
 def cmd_bias_check(args: argparse.Namespace) -> int:
-    """Re-run the strategy on truncated histories and warm-ups; exit 1 on any difference."""
+    """Re-run the strategy on truncated histories and warm-ups.
+
+    Exit 0: every decision the same; 1: some differ; 2: usage or input error.
+    """
     from sidecar.engine.bars import Bars
     from sidecar.engine.bias import check, summary
     from sidecar.engine.decide import Engine
 
+    if args.bars < 1:
+        print(f"error: --bars: expected a positive number, got {args.bars}", file=sys.stderr)
+        return EXIT_USAGE
     overrides = {"strategy": {"name": args.strategy}} if args.strategy else {}
     config = load_config(args.config, overrides=overrides, extra_checks=strategy_problems)
     if args.csv:
@@ -84,20 +175,41 @@ def cmd_bias_check(args: argparse.Namespace) -> int:
 
         try:
             rows = read_bars_csv(args.csv)
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except (OSError, ValueError) as exc:
+            print(f"error: --csv: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        source = args.csv
     else:
-        try:
-            from sidecar.testing.messages import eurusd_rows
-
-            rows = eurusd_rows()
-        except ImportError:
-            print("error: backtesting.py is not installed; pass --csv FILE", file=sys.stderr)
-            return 2
-    report = check(Engine(config), Bars.from_rows(rows), last=args.bars)
+        rows, source = _default_bias_bars()
+    engine = Engine(config)
+    need = engine.strategy.min_bars
+    if len(rows) < need + 1:
+        print(
+            f"error: --csv: {len(rows)} bars; strategy {engine.strategy.name} needs more than "
+            f"{need}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(f"data: {source} ({len(rows)} bars)")
+    report = check(engine, Bars.from_rows(rows), last=args.bars)
     print(summary(report))
     return 0 if report.ok else 1
+
+
+def _default_bias_bars() -> tuple[list[list[float]], str]:
+    """backtesting.py's real EURUSD H1 when installed (`bash scripts/test.sh`), else generated
+    bars, so the check works after the runtime-only install too."""
+    try:
+        from sidecar.testing.messages import eurusd_rows
+
+        return eurusd_rows(), "backtesting.py's EURUSD H1"
+    except ImportError:
+        from sidecar.sample_bars import sample_rows
+
+        return (
+            sample_rows(),
+            "generated H1 bars (backtesting.py is not installed; --csv FILE checks your own)",
+        )
 
 
 def _eodhd_client(config: Any) -> Any:
@@ -124,6 +236,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if not symbols:
         print("error: --symbols: expected e.g. EURUSD.FOREX,AAPL.US", file=sys.stderr)
         return 2
+    if not config.feeds.eodhd_token.strip():
+        print(NO_EODHD_TOKEN, file=sys.stderr)
+        return EXIT_USAGE
     try:
         with _eodhd_client(config) as client:
             results = pull_bars(
@@ -150,6 +265,9 @@ def cmd_pull_calendar(args: argparse.Namespace) -> int:
 
     config = _load(args)
     f = config.feeds
+    if not f.eodhd_token.strip():
+        print(NO_EODHD_TOKEN, file=sys.stderr)
+        return EXIT_USAGE
     countries = [c.strip().upper() for c in (args.country or "").split(",") if c.strip()]
     try:
         with _eodhd_client(config) as client:
@@ -181,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="sidecar", description="MT5 Sidecar: risk-managed verdicts for an MQL5 EA"
     )
+    parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_common(p: argparse.ArgumentParser) -> None:
@@ -200,6 +319,22 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(
+        "init", help="write a commented sidecar.toml (every default) into DIR; never overwrites"
+    )
+    p.add_argument("dir", nargs="?", default=".", help="folder (default: the current one)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("config", help="configuration: `config show` prints the effective one")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    p = config_sub.add_parser(
+        "show",
+        help="print the configuration serve would use (file, then environment), secrets masked",
+    )
+    p.add_argument("--config", help="TOML configuration file (defaults apply without one)")
+    p.add_argument("--format", choices=("toml", "json"), default="toml", help="default: toml")
+    p.set_defaults(func=cmd_config_show)
+
+    p = sub.add_parser(
         "check-config", help="validate a configuration file, reporting every problem"
     )
     p.add_argument("config", nargs="?", help="TOML configuration file")
@@ -209,25 +344,32 @@ def main(argv: list[str] | None = None) -> int:
     add_common(p)
     p.set_defaults(func=cmd_verdict)
 
-    p = sub.add_parser("schema", help="write the JSON Schemas of every message")
-    p.add_argument("--out", default="shared_schema", help="output folder")
+    p = sub.add_parser(
+        "schema", help="print the JSON Schemas of every message (--out DIR writes files)"
+    )
+    p.add_argument("--out", help="write one <type>.schema.json per message into this folder")
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser(
         "bias-check",
-        help="re-run a strategy on truncated histories and warm-ups; exit 1 if decisions differ",
+        help="re-run a strategy on truncated histories and warm-ups; exit 0 if every decision "
+        "is the same, 1 if any differs, 2 on a usage or input error",
     )
     p.add_argument("--config", help="TOML configuration file (strategy parameters)")
     p.add_argument("--strategy", help="strategy name (default: the configured one)")
     p.add_argument(
         "--csv",
-        help="bars as time,open,high,low,close,volume (default: backtesting.py's EURUSD H1)",
+        help="bars as time,open,high,low,close,volume (default: backtesting.py's EURUSD H1 "
+        "when installed, else generated H1 bars)",
     )
     p.add_argument("--bars", type=int, default=500, help="check the newest N bars (default 500)")
     p.set_defaults(func=cmd_bias_check)
 
     p = sub.add_parser("pull", help="download EODHD bars into CSV files (resumable)")
-    p.add_argument("--config", help="TOML configuration file ([feeds] token, base URL, budget)")
+    p.add_argument(
+        "--config",
+        help="TOML configuration file ([feeds] eodhd_token or EODHD_API_TOKEN, base URL, budget)",
+    )
     p.add_argument("--symbols", required=True, help="EODHD tickers, e.g. EURUSD.FOREX,AAPL.US")
     p.add_argument("--interval", required=True, choices=["1m", "5m", "1h", "d"])
     p.add_argument("--from", dest="start", required=True, help="YYYY-MM-DD (UTC)")

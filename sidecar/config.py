@@ -8,10 +8,12 @@ e.g. `SIDECAR__RISK__RISK_PCT=0.5`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -28,8 +31,54 @@ HARD_MAX_RISK_PCT = 2.0  # DESIGN.md: per-trade risk is never above 2%, whatever
 HARD_LEVERAGE_CEILING = 500  # whatever the broker allows
 
 
+# Values of the whole configuration as plain data: section -> key -> value.
+Values = Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A cross-field rule: the fields it reads ("section.key") and a check giving problems."""
+
+    fields: tuple[str, ...]
+    check: Callable[[Values], list[str]]
+
+    @property
+    def sections(self) -> frozenset[str]:
+        return frozenset(f.split(".", 1)[0] for f in self.fields)
+
+
+_RULES: list[_Rule] = []
+
+
+def _rule(*fields: str) -> Callable[[Callable[[Values], list[str]]], Callable[[Values], list[str]]]:
+    """Register a cross-field rule. The models run it on valid values; `load_config` also runs
+    it when other fields failed, as long as none of the fields it reads did, so one run reports
+    every problem and none twice."""
+
+    def register(check: Callable[[Values], list[str]]) -> Callable[[Values], list[str]]:
+        _RULES.append(_Rule(fields, check))
+        return check
+
+    return register
+
+
+def _run_rules(values: Values, sections: frozenset[str] | None = None) -> list[str]:
+    """Problems of the rules that read exactly `sections` (every rule when None)."""
+    return [
+        problem
+        for rule in _RULES
+        if sections is None or rule.sections == sections
+        for problem in rule.check(values)
+    ]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def _check_rules(self, section: str) -> None:
+        problems = _run_rules({section: self.model_dump()}, frozenset({section}))
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 class ServerConfig(_Section):
@@ -44,13 +93,20 @@ class ServerConfig(_Section):
     heartbeat_stale_seconds: int = Field(120, ge=5)  # /health: EA heartbeat older than this
 
     @model_validator(mode="after")
-    def _builtin_engine_speaks_tcp(self) -> ServerConfig:
-        if self.zmq and self.zmq_engine == "builtin":
-            try:
-                tcp_endpoint(self.zmq)
-            except ValueError as exc:
-                raise ValueError(f"server.zmq: {exc}") from None
+    def _rules(self) -> ServerConfig:
+        self._check_rules("server")
         return self
+
+
+@_rule("server.zmq", "server.zmq_engine")
+def _builtin_engine_speaks_tcp(v: Values) -> list[str]:
+    server = v["server"]
+    if server["zmq"] and server["zmq_engine"] == "builtin":
+        try:
+            tcp_endpoint(server["zmq"])
+        except ValueError as exc:
+            return [f"server.zmq: {exc}"]
+    return []
 
 
 class BrokerConfig(_Section):
@@ -91,49 +147,54 @@ class RiskConfig(_Section):
     reduce_fraction: float = Field(0.5, gt=0, lt=1)  # ... by this share of its volume
 
     @model_validator(mode="after")
-    def _ordered(self) -> RiskConfig:
-        problems = risk_order_problems(self.model_dump())
-        if problems:
-            raise ValueError("; ".join(problems))
+    def _rules(self) -> RiskConfig:
+        self._check_rules("risk")
         return self
 
 
-def risk_order_problems(v: dict[str, Any]) -> list[str]:
-    """Cross-field rules of [risk]; also run on raw values when single fields already failed."""
-    problems = []
-    if v["risk_pct"] > v["max_risk_pct"]:
-        problems.append(
-            f"risk.risk_pct: must be <= risk.max_risk_pct ({v['max_risk_pct']}), "
-            f"got {v['risk_pct']}"
-        )
-    if not v["drawdown_defensive_pct"] < v["drawdown_reducing_pct"] < v["drawdown_halted_pct"]:
-        problems.append(
+@_rule("risk.risk_pct", "risk.max_risk_pct")
+def _risk_below_max(v: Values) -> list[str]:
+    r = v["risk"]
+    if r["risk_pct"] > r["max_risk_pct"]:
+        return [
+            f"risk.risk_pct: must be <= risk.max_risk_pct ({r['max_risk_pct']}), "
+            f"got {r['risk_pct']}"
+        ]
+    return []
+
+
+@_rule("risk.drawdown_defensive_pct", "risk.drawdown_reducing_pct", "risk.drawdown_halted_pct")
+def _drawdowns_ordered(v: Values) -> list[str]:
+    r = v["risk"]
+    if not r["drawdown_defensive_pct"] < r["drawdown_reducing_pct"] < r["drawdown_halted_pct"]:
+        return [
             "risk.drawdown_*: expected defensive < reducing < halted, got "
-            f"{v['drawdown_defensive_pct']} / {v['drawdown_reducing_pct']} / "
-            f"{v['drawdown_halted_pct']}"
-        )
-    if v["reducing_resume_pct"] > v["drawdown_reducing_pct"]:
-        problems.append(
+            f"{r['drawdown_defensive_pct']} / {r['drawdown_reducing_pct']} / "
+            f"{r['drawdown_halted_pct']}"
+        ]
+    return []
+
+
+@_rule("risk.reducing_resume_pct", "risk.drawdown_reducing_pct")
+def _reducing_resume(v: Values) -> list[str]:
+    r = v["risk"]
+    if r["reducing_resume_pct"] > r["drawdown_reducing_pct"]:
+        return [
             "risk.reducing_resume_pct: must be <= risk.drawdown_reducing_pct "
-            f"({v['drawdown_reducing_pct']}), got {v['reducing_resume_pct']}"
-        )
-    if v["halt_resume_pct"] >= v["drawdown_halted_pct"]:
-        problems.append(
+            f"({r['drawdown_reducing_pct']}), got {r['reducing_resume_pct']}"
+        ]
+    return []
+
+
+@_rule("risk.halt_resume_pct", "risk.drawdown_halted_pct")
+def _halt_resume(v: Values) -> list[str]:
+    r = v["risk"]
+    if r["halt_resume_pct"] >= r["drawdown_halted_pct"]:
+        return [
             "risk.halt_resume_pct: must be < risk.drawdown_halted_pct "
-            f"({v['drawdown_halted_pct']}), got {v['halt_resume_pct']}"
-        )
-    return problems
-
-
-def _raw_risk_problems(data: dict[str, Any]) -> list[str]:
-    raw = data.get("risk")
-    if not isinstance(raw, dict):
-        return []
-    values = RiskConfig.model_construct().model_dump()
-    for key, value in raw.items():
-        if key in values and isinstance(value, int | float) and not isinstance(value, bool):
-            values[key] = value
-    return risk_order_problems(values)
+            f"({r['drawdown_halted_pct']}), got {r['halt_resume_pct']}"
+        ]
+    return []
 
 
 class LeverageConfig(_Section):
@@ -143,13 +204,20 @@ class LeverageConfig(_Section):
     profit: int = Field(500, ge=1, le=HARD_LEVERAGE_CEILING)
 
     @model_validator(mode="after")
-    def _ordered(self) -> LeverageConfig:
-        if not self.defensive <= self.normal <= self.profit:
-            raise ValueError(
-                "leverage: expected defensive <= normal <= profit, got "
-                f"{self.defensive} / {self.normal} / {self.profit}"
-            )
+    def _rules(self) -> LeverageConfig:
+        self._check_rules("leverage")
         return self
+
+
+@_rule("leverage.defensive", "leverage.normal", "leverage.profit")
+def _leverage_ordered(v: Values) -> list[str]:
+    lev = v["leverage"]
+    if not lev["defensive"] <= lev["normal"] <= lev["profit"]:
+        return [
+            "leverage: expected defensive <= normal <= profit, got "
+            f"{lev['defensive']} / {lev['normal']} / {lev['profit']}"
+        ]
+    return []
 
 
 class SizingConfig(_Section):
@@ -169,13 +237,20 @@ class SizingConfig(_Section):
     volatility_factor: float = Field(0.5, gt=0, le=1)  # risk multiplier at high volatility
 
     @model_validator(mode="after")
-    def _window(self) -> SizingConfig:
-        if self.kelly_min_trades > self.kelly_trades:
-            raise ValueError(
-                "sizing.kelly_min_trades: must be <= sizing.kelly_trades "
-                f"({self.kelly_trades}), got {self.kelly_min_trades}"
-            )
+    def _rules(self) -> SizingConfig:
+        self._check_rules("sizing")
         return self
+
+
+@_rule("sizing.kelly_min_trades", "sizing.kelly_trades")
+def _kelly_window(v: Values) -> list[str]:
+    s = v["sizing"]
+    if s["kelly_min_trades"] > s["kelly_trades"]:
+        return [
+            "sizing.kelly_min_trades: must be <= sizing.kelly_trades "
+            f"({s['kelly_trades']}), got {s['kelly_min_trades']}"
+        ]
+    return []
 
 
 class StrategyConfig(_Section):
@@ -197,7 +272,8 @@ class VerdictConfig(_Section):
 
 
 class JournalConfig(_Section):
-    retention_rows: int = Field(200_000, ge=100)  # decision journal is bounded
+    retention_rows: int = Field(200_000, ge=100)  # decision journal rows kept at most
+    retention_days: int = Field(30, ge=1, le=3650)  # ... and for this many days at most
     bars_capacity: int = Field(2000, ge=100, le=100_000)  # bars kept per account/symbol/tf
 
 
@@ -246,32 +322,48 @@ class FeedsConfig(_Section):
     stale_policy: Literal["block", "defensive", "ignore"] = "block"
 
     @model_validator(mode="after")
-    def _consistent(self) -> FeedsConfig:
-        from sidecar.feeds.calendar_rules import TOPICS
-
-        problems = []
-        if self.sentiment_block_below > self.sentiment_defensive_below:
-            problems.append(
-                "feeds.sentiment_block_below: must be <= feeds.sentiment_defensive_below "
-                f"({self.sentiment_defensive_below}), got {self.sentiment_block_below}"
-            )
-        if self.close_before_event_minutes > self.blackout_before_minutes:
-            problems.append(
-                "feeds.close_before_event_minutes: must be <= feeds.blackout_before_minutes "
-                f"({self.blackout_before_minutes}), got {self.close_before_event_minutes}"
-            )
-        known = {t for t, _ in TOPICS}
-        for key in ("high_impact", "medium_impact"):
-            for country, topics in getattr(self, key).items():
-                bad = [t for t in topics if t not in known]
-                if bad:
-                    problems.append(
-                        f"feeds.{key}.{country}: unknown topic(s) {', '.join(map(repr, bad))}; "
-                        f"expected some of {', '.join(sorted(known))}"
-                    )
-        if problems:
-            raise ValueError("; ".join(problems))
+    def _rules(self) -> FeedsConfig:
+        self._check_rules("feeds")
         return self
+
+
+@_rule("feeds.sentiment_block_below", "feeds.sentiment_defensive_below")
+def _sentiment_ordered(v: Values) -> list[str]:
+    f = v["feeds"]
+    if f["sentiment_block_below"] > f["sentiment_defensive_below"]:
+        return [
+            "feeds.sentiment_block_below: must be <= feeds.sentiment_defensive_below "
+            f"({f['sentiment_defensive_below']}), got {f['sentiment_block_below']}"
+        ]
+    return []
+
+
+@_rule("feeds.close_before_event_minutes", "feeds.blackout_before_minutes")
+def _close_inside_blackout(v: Values) -> list[str]:
+    f = v["feeds"]
+    if f["close_before_event_minutes"] > f["blackout_before_minutes"]:
+        return [
+            "feeds.close_before_event_minutes: must be <= feeds.blackout_before_minutes "
+            f"({f['blackout_before_minutes']}), got {f['close_before_event_minutes']}"
+        ]
+    return []
+
+
+@_rule("feeds.high_impact", "feeds.medium_impact")
+def _known_topics(v: Values) -> list[str]:
+    from sidecar.feeds.calendar_rules import TOPICS
+
+    known = {t for t, _ in TOPICS}
+    problems = []
+    for key in ("high_impact", "medium_impact"):
+        for country, topics in v["feeds"][key].items():
+            bad = [t for t in topics if t not in known]
+            if bad:
+                problems.append(
+                    f"feeds.{key}.{country}: unknown topic(s) {', '.join(map(repr, bad))}; "
+                    f"expected some of {', '.join(sorted(known))}"
+                )
+    return problems
 
 
 class Config(_Section):
@@ -288,29 +380,40 @@ class Config(_Section):
     feeds: FeedsConfig = Field(default_factory=FeedsConfig)
 
     @model_validator(mode="after")
-    def _risk_floor(self) -> Config:
-        if self.sizing.min_risk_pct > self.risk.risk_pct:
-            raise ValueError(
-                f"sizing.min_risk_pct: must be <= risk.risk_pct ({self.risk.risk_pct}), "
-                f"got {self.sizing.min_risk_pct}"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _token_for_remote(self) -> Config:
-        problems = []
-        for name, host in (
-            ("server.zmq", _zmq_host(self.server.zmq)),
-            ("server.http", _http_host(self.server.http)),
-        ):
-            if host and not is_loopback(host) and not self.server.token:
-                problems.append(
-                    f"{name}: binding the non-loopback address {host!r} needs a token "
-                    "(server.token or SIDECAR_TOKEN)"
-                )
+    def _rules(self) -> Config:
+        values = self.model_dump()
+        problems = [
+            p for rule in _RULES if len(rule.sections) > 1 for p in rule.check(values)
+        ]  # rules within one section ran in that section's model
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+@_rule("sizing.min_risk_pct", "risk.risk_pct")
+def _risk_floor(v: Values) -> list[str]:
+    if v["sizing"]["min_risk_pct"] > v["risk"]["risk_pct"]:
+        return [
+            f"sizing.min_risk_pct: must be <= risk.risk_pct ({v['risk']['risk_pct']}), "
+            f"got {v['sizing']['min_risk_pct']}"
+        ]
+    return []
+
+
+@_rule("server.zmq", "server.http", "server.token")
+def _token_for_remote(v: Values) -> list[str]:
+    server = v["server"]
+    problems = []
+    for name, host in (
+        ("server.zmq", _zmq_host(server["zmq"])),
+        ("server.http", _http_host(server["http"])),
+    ):
+        if host and not is_loopback(host) and not server["token"]:
+            problems.append(
+                f"{name}: binding the non-loopback address {host!r} needs a token "
+                "(server.token or SIDECAR_TOKEN)"
+            )
+    return problems
 
 
 class ConfigError(Exception):
@@ -366,8 +469,12 @@ def parse_http(hostport: str) -> tuple[str, int]:
 _SECRET_KEYS = ("token", "eodhd_token", "api_token", "password", "secret")
 
 
-def _is_secret(key: str) -> bool:
+def is_secret_key(key: str) -> bool:
+    """A key whose value is never echoed (errors, `sidecar config show`)."""
     return key.lower() in _SECRET_KEYS or key.lower().endswith("_token")
+
+
+_is_secret = is_secret_key
 
 
 def _parse_env_value(text: str) -> Any:
@@ -377,18 +484,30 @@ def _parse_env_value(text: str) -> Any:
         return text
 
 
+_DIRECT_ENV = {
+    "SIDECAR_TOKEN": ("server", "token"),
+    "SIDECAR_DB": ("server", "db"),
+    "SIDECAR_ZMQ": ("server", "zmq"),
+    "SIDECAR_ZMQ_ENGINE": ("server", "zmq_engine"),
+    "SIDECAR_HTTP": ("server", "http"),
+    "EODHD_API_TOKEN": ("feeds", "eodhd_token"),
+    "EODHD_BASE_URL": ("feeds", "eodhd_base_url"),
+}
+
+
+def env_sources(env: Mapping[str, str] | None = None) -> list[str]:
+    """Names of the environment variables that override the configuration."""
+    env = os.environ if env is None else env
+    return sorted(
+        var
+        for var in env
+        if var in _DIRECT_ENV or (var.startswith("SIDECAR__") and var.count("__") == 2)
+    )
+
+
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    direct = {
-        "SIDECAR_TOKEN": ("server", "token"),
-        "SIDECAR_DB": ("server", "db"),
-        "SIDECAR_ZMQ": ("server", "zmq"),
-        "SIDECAR_ZMQ_ENGINE": ("server", "zmq_engine"),
-        "SIDECAR_HTTP": ("server", "http"),
-        "EODHD_API_TOKEN": ("feeds", "eodhd_token"),
-        "EODHD_BASE_URL": ("feeds", "eodhd_base_url"),
-    }
-    for var, (section, key) in direct.items():
+    for var, (section, key) in _DIRECT_ENV.items():
         if var in env:
             out.setdefault(section, {})[key] = env[var]
     for var, value in env.items():
@@ -410,18 +529,74 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _problems(exc: ValidationError) -> list[str]:
-    out = []
+def _field_problem(err: Any) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    secret = any(_is_secret(str(p)) for p in err["loc"])
+    got = "" if err["type"] == "missing" or secret else f", got {err['input']!r}"
+    return f"{loc}: {msg[0].lower()}{msg[1:]}{got}"
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
+
+
+def _best_effort_values(data: Mapping[str, Any], failed: set[str]) -> dict[str, dict[str, Any]]:
+    """Every section's defaults with the given values that are valid on their own; a value that
+    does not convert joins `failed`."""
+    values: dict[str, dict[str, Any]] = {}
+    for section, info in Config.model_fields.items():
+        model = info.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        current = model.model_construct().model_dump()
+        raw = data.get(section)
+        if isinstance(raw, Mapping):
+            for key, value in raw.items():
+                field = model.model_fields.get(key)
+                name = f"{section}.{key}"
+                if field is None or name in failed:
+                    continue
+                try:
+                    current[key] = _adapter(field.annotation).validate_python(value)
+                except ValidationError:
+                    failed.add(name)
+        values[section] = current
+    return values
+
+
+def _all_problems(data: Mapping[str, Any], exc: ValidationError) -> list[str]:
+    """Every problem once: each field's own, then every cross-field rule whose fields are valid.
+
+    pydantic runs a model's rules only when all its fields are valid, and the top level's only
+    when every section is, so a file with several mistakes would reveal them one fix at a time.
+    """
+    fields: list[str] = []
+    failed: set[str] = set()
+    rule_level: list[str] = []  # what the models' rule validators said (all valid fields)
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if loc:
-            secret = any(_is_secret(str(p)) for p in err["loc"])
-            got = "" if err["type"] == "missing" or secret else f", got {err['input']!r}"
-            out.append(f"{loc}: {msg[0].lower()}{msg[1:]}{got}")
-        else:
-            out.extend(msg.split("; "))
-    return out
+        loc = [str(p) for p in err["loc"]]
+        if err["type"] == "value_error" and len(loc) <= 1:
+            rule_level.append(err["msg"].removeprefix("Value error, "))
+            continue
+        failed.add(".".join(loc[:2]))  # "risk" alone when the whole section has the wrong type
+        fields.append(_field_problem(err))
+    values = _best_effort_values(data, failed)
+    rules = [
+        problem
+        for rule in _RULES
+        if not any(f in failed or f.split(".", 1)[0] in failed for f in rule.fields)
+        for problem in rule.check(values)
+    ]
+    # A model's message joins its rules' problems with "; ": keep it only if it says more
+    # (a check that is not a registered rule).
+    for message in rule_level:
+        rest = message
+        for problem in rules:
+            rest = rest.replace(problem, "")
+        if rest.strip("; "):
+            rules.append(message)
+    return list(dict.fromkeys(fields + rules))
 
 
 def load_config(
@@ -452,10 +627,7 @@ def load_config(
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        found = _problems(exc)
-        # Cross-field rules did not run because single fields failed: run them on raw values.
-        found += [p for p in _raw_risk_problems(data) if p not in found]
-        raise ConfigError(found + problems) from None
+        raise ConfigError(_all_problems(data, exc) + problems) from None
     if problems:
         raise ConfigError(problems)
     return config

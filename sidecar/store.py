@@ -4,7 +4,12 @@ What is acknowledged to the EA (trades, breaker state, anchors, locks, recent si
 committed before the reply is sent, so a restart, `kill -9` included, loses none of it: in WAL
 mode with synchronous=NORMAL a commit is in the OS before `commit()` returns (only a power cut
 can lose the last commits). The decision journal, written on every tick, goes through a
-background writer in batches to keep the verdict path fast; it is bounded by row count.
+background writer in batches to keep the verdict path fast. The writer keeps what explains the
+decisions, not every tick: each non-hold verdict is a row, each change of mode or leverage regime
+is a row, and holds (plain, refusals of a signal, locks) are collapsed into runs, one row per run
+of ticks whose reason codes stay the same (first and last time, count, the first and the last
+verdict). It is bounded by age (`journal.retention_days`) and by row count (`retention_rows`),
+pruned in the writer thread.
 """
 
 from __future__ import annotations
@@ -15,18 +20,20 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from sidecar.engine import reasons as R
 from sidecar.engine.state import AccountState
 
 log = logging.getLogger("sidecar.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the decision journal keeps runs (kind, last_gmt, count, codes, ...)
 # Deals read per position when the Kelly journal loads: an entry, a partial close or two, the rest.
 DEALS_PER_POSITION = 5
 
@@ -46,6 +53,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     verdict TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS decisions_by_symbol ON decisions (symbol, id);
+CREATE INDEX IF NOT EXISTS trades_by_symbol ON trades (symbol, time);
 CREATE TABLE IF NOT EXISTS account_state (
     login INTEGER PRIMARY KEY, state TEXT NOT NULL, updated_gmt INTEGER NOT NULL,
     seq INTEGER NOT NULL DEFAULT 0
@@ -76,6 +84,23 @@ _UPSERT_STATE = (
 
 _PRUNE_CHUNK = 5000  # journal rows deleted per commit at most
 
+# Columns the decision journal gained in schema 2 (added in place to a schema-1 file).
+_DECISION_COLUMNS_V2 = (
+    ("kind", "TEXT NOT NULL DEFAULT 'verdict'"),  # verdict|hold|refusal|lock|mode|regime
+    ("last_gmt", "INTEGER"),  # the run's last tick (= gmt for a single row)
+    ("count", "INTEGER NOT NULL DEFAULT 1"),  # ticks in the run
+    ("codes", "TEXT NOT NULL DEFAULT ''"),  # " CODE1 CODE2 " (the reasons' first words)
+    ("last_request_id", "TEXT"),
+    ("last_verdict", "TEXT"),  # the run's last verdict (NULL for a single row)
+    ("regime", "TEXT"),  # the leverage regime named by LEVERAGE_CAP, if any
+    ("detail", "TEXT"),  # JSON: {"from": ..., "to": ...} of a mode or regime change
+)
+_DECISION_INDEXES = """
+CREATE INDEX IF NOT EXISTS decisions_by_login ON decisions (login, id);
+CREATE INDEX IF NOT EXISTS decisions_by_last_gmt ON decisions (last_gmt);
+"""
+DECISION_KINDS = ("verdict", "hold", "refusal", "lock", "mode", "regime")
+
 _TRADE_COLUMNS = (
     "login deal order_id position symbol side entry volume price profit commission swap time "
     "comment received_gmt"
@@ -95,7 +120,9 @@ def _connect(path: str) -> sqlite3.Connection:
 
 
 class Store:
-    def __init__(self, path: str | Path, journal_retention: int = 200_000) -> None:
+    def __init__(
+        self, path: str | Path, journal_retention: int = 200_000, retention_days: float = 30.0
+    ) -> None:
         self.path = str(path)
         if self.path == ":memory:":
             # One private in-memory database that the journal writer's connection shares (a
@@ -107,8 +134,15 @@ class Store:
         self._lock = threading.Lock()  # one connection shared by the transports
         with self._lock:
             self._conn.executescript(_SCHEMA)
+            have = {r[1] for r in self._conn.execute("PRAGMA table_info(decisions)")}
+            for name, decl in _DECISION_COLUMNS_V2:
+                if name not in have:  # a schema-1 file: its rows read as single verdicts
+                    self._conn.execute(f"ALTER TABLE decisions ADD COLUMN {name} {decl}")
+            self._conn.execute("UPDATE decisions SET last_gmt = gmt WHERE last_gmt IS NULL")
+            self._conn.executescript(_DECISION_INDEXES)
             self._conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
         self._seq_lock = threading.Lock()
@@ -116,7 +150,12 @@ class Store:
             self._seq = self._conn.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM account_state"
             ).fetchone()[0]
-        self._journal = _JournalWriter(self.path, journal_retention)
+        self._journal = _JournalWriter(self.path, journal_retention, retention_days)
+
+    def configure_journal(self, retention_rows: int, retention_days: float) -> None:
+        """Set the journal's bounds (applied by the writer from its next batch on)."""
+        self._journal.retention = retention_rows
+        self._journal.retention_days = retention_days
 
     # ------------------------------------------------------------ health
 
@@ -342,14 +381,146 @@ class Store:
         action: str,
         mode: str,
         verdict: bytes,
+        reasons: Sequence[str] | None = None,
     ) -> None:
-        """Queue one verdict for the journal (written in the background, in batches)."""
-        self._journal.put((login, symbol, gmt, request_id, action, mode, verdict.decode()))
+        """Queue one verdict for the journal (written in the background, in batches). `reasons`
+        are the verdict's reasons (read from `verdict` when not given); the writer thread sorts
+        the verdict into a row or a run, so this costs one append on the verdict path."""
+        self._journal.put((login, symbol, gmt, request_id, action, mode, verdict, reasons))
 
-    def decisions(self, symbol: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def decisions(
+        self,
+        symbol: str | None = None,
+        limit: int = 100,
+        *,
+        login: int | None = None,
+        action: str | None = None,
+        kind: str | None = None,
+        reason: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        before_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Journal rows, newest first. A run matches a time range it overlaps ([gmt, last_gmt]);
+        `reason` is a reason code (the first word of a reason); `before_id` pages on."""
         self._journal.flush()
-        rows = self._newest("decisions", "symbol", symbol or None, "id DESC", limit)
-        return [{**dict(r), "verdict": json.loads(r["verdict"])} for r in rows]
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("symbol", symbol), ("login", login), ("action", action)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if reason is not None:
+            where.append("instr(codes, ?) > 0")
+            args.append(f" {reason} ")
+        if since is not None:
+            where.append("COALESCE(last_gmt, gmt) >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("gmt <= ?")
+            args.append(until)
+        if before_id is not None:
+            where.append("id < ?")
+            args.append(before_id)
+        sql = "SELECT * FROM decisions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._lock:
+            rows = self._conn.execute(sql, [*args, limit]).fetchall()
+        return [_decision_row(r) for r in rows]
+
+    def trades_page(
+        self,
+        *,
+        login: int | None = None,
+        symbol: str | None = None,
+        side: str | None = None,
+        entries: Sequence[str] | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        before: tuple[int, int, int] | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Deals newest first by (time, login, deal); `before` is the key of the last deal of
+        the previous page. Times are the deal's (the trade server's clock)."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("login", login), ("symbol", symbol), ("side", side)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if entries:
+            where.append(f"entry IN ({', '.join('?' * len(entries))})")
+            args.extend(entries)
+        if since is not None:
+            where.append("time >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("time <= ?")
+            args.append(until)
+        if before is not None:
+            where.append("(time, login, deal) < (?, ?, ?)")
+            args.extend(before)
+        sql = "SELECT * FROM trades"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY time DESC, login DESC, deal DESC LIMIT ?"
+        with self._lock:
+            return [dict(r) for r in self._conn.execute(sql, [*args, limit]).fetchall()]
+
+    def has_login(self, login: int) -> bool:
+        """Whether any deal or account state of `login` is on file."""
+        with self._lock:
+            return (
+                self._conn.execute(
+                    "SELECT 1 FROM trades WHERE login = ? UNION ALL "
+                    "SELECT 1 FROM account_state WHERE login = ? LIMIT 1",
+                    (login, login),
+                ).fetchone()
+                is not None
+            )
+
+    def position_results(self, login: int) -> list[dict[str, Any]]:
+        """Every closed position of `login`, oldest first: {key, symbol, result, time} where
+        result is the sum of its deals' profit + commission + swap (the entry's included, as the
+        Kelly journal counts it) and time is its last deal's (server clock)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT CASE WHEN position = 0 THEN -deal ELSE position END AS k, "
+                "MAX(symbol) AS symbol, SUM(profit + commission + swap) AS result, "
+                "MAX(time) AS time, MAX(deal) AS deal, SUM(entry != 'in') AS closing "
+                "FROM trades WHERE login = ? GROUP BY k HAVING closing > 0 ORDER BY time, deal",
+                (login,),
+            ).fetchall()
+        return [
+            {"key": r["k"], "symbol": r["symbol"], "result": r["result"], "time": r["time"]}
+            for r in rows
+        ]
+
+    def pnl_by(self, login: int, day_offset_hours: float, since_day: int) -> dict[str, Any]:
+        """Net P/L of `login`'s deals (profit + commission + swap) by symbol (every deal on file)
+        and by broker day (days from `since_day` on; day = (time - offset) // 86400)."""
+        offset = round(day_offset_hours * 3600)
+        with self._lock:
+            by_symbol = self._conn.execute(
+                "SELECT symbol, SUM(profit + commission + swap) AS pnl, COUNT(*) AS deals "
+                "FROM trades WHERE login = ? GROUP BY symbol ORDER BY symbol",
+                (login,),
+            ).fetchall()
+            by_day = self._conn.execute(
+                "SELECT (time - ?) / 86400 AS day, SUM(profit + commission + swap) AS pnl, "
+                "COUNT(*) AS deals FROM trades WHERE login = ? AND time >= ? "
+                "GROUP BY day ORDER BY day",
+                (offset, login, since_day * 86400 + offset),
+            ).fetchall()
+        return {
+            "by_symbol": [dict(r) for r in by_symbol],
+            "by_day": [dict(r) for r in by_day],
+        }
 
     def close(self) -> None:
         self._journal.close()
@@ -357,13 +528,33 @@ class Store:
             self._conn.close()
 
 
-_INSERT_CHUNK = 100  # rows per INSERT: 700 parameters, under even old SQLite builds' 999 limit
+def _decision_row(r: sqlite3.Row) -> dict[str, Any]:
+    row = dict(r)
+    row["verdict"] = json.loads(row["verdict"])
+    last = row.get("last_verdict")
+    row["last_verdict"] = json.loads(last) if last else None
+    row["codes"] = row.get("codes", "").split()
+    detail = row.get("detail")
+    row["detail"] = json.loads(detail) if detail else None
+    if row.get("last_gmt") is None:
+        row["last_gmt"] = row["gmt"]
+    return row
+
+
+# ------------------------------------------------------------ the journal writer
+
+_DECISION_INSERT_COLUMNS = (
+    "id login symbol gmt request_id action mode verdict kind last_gmt count codes "
+    "last_request_id last_verdict regime detail"
+).split()
+_INSERT_CHUNK = 50  # rows per INSERT: 800 parameters, under even old SQLite builds' 999 limit
+_MAX_TRACKED = 4096  # open runs, modes and regimes remembered by the writer
 
 
 def _insert_decisions(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Journal rows in multi-row INSERTs. executemany steps once per row and every step releases
     and retakes the GIL, so on a busy journal the writer and the verdict thread handed the GIL
-    back and forth once per row; one statement per 100 rows does it once."""
+    back and forth once per row; one statement per 50 rows does it once."""
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
         conn.execute(_insert_sql(len(chunk)), [v for row in chunk for v in row])
@@ -371,27 +562,130 @@ def _insert_decisions(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> 
 
 @functools.lru_cache(maxsize=_INSERT_CHUNK)
 def _insert_sql(n: int) -> str:
-    return (
-        "INSERT INTO decisions (login, symbol, gmt, request_id, action, mode, verdict) VALUES "
-        + ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * n)
+    marks = "(" + ", ".join("?" * len(_DECISION_INSERT_COLUMNS)) + ")"
+    return f"INSERT INTO decisions ({', '.join(_DECISION_INSERT_COLUMNS)}) VALUES " + ",".join(
+        [marks] * n
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def classify(action: str, reasons: tuple[str, ...]) -> tuple[str, str, str, str | None]:
+    """(kind, codes, signal, regime) of a verdict: kind is `verdict` for anything but a hold;
+    a hold is a `refusal` when a strategy signal was refused (a SIGNAL_<STRATEGY> reason), a
+    `lock` when something vetoes entries without a signal (the reasons before the signal's one:
+    daily loss, cooldown, halted, an open position...), else a plain `hold`. codes is
+    " CODE1 CODE2 " (searchable with instr), signal the refused signal's reason, regime the
+    leverage regime of the LEVERAGE_CAP reason. Cached: the same verdicts repeat tick after tick.
+    """
+    codes = [r.split(" ", 1)[0] for r in reasons]
+    regime = None
+    for r, c in zip(reasons, codes, strict=True):
+        if c == R.LEVERAGE_CAP:
+            for part in r.split(" "):
+                if part.startswith("regime="):
+                    regime = part[7:]
+                    break
+            break
+    joined = " " + " ".join(codes) + " " if codes else ""
+    if action != "hold":
+        return "verdict", joined, "", regime
+    signal = ""
+    marker = None
+    for i, (r, c) in enumerate(zip(reasons, codes, strict=True)):
+        if c.startswith(R.SIGNAL) or c == R.DATA_WARMUP:
+            marker = i
+            if c.startswith(R.SIGNAL + "_") and c != R.SIGNAL_NONE:
+                signal = r
+            break
+    if signal:
+        return "refusal", joined, signal, regime
+    # The engine lists the vetoes first, then the signal's reason (or SIGNAL_NONE, DATA_WARMUP).
+    vetoes = [c for c in codes[:marker] if c != R.DATA_CLOCK_BACKWARDS] if marker else []
+    return ("lock" if vetoes else "hold"), joined, "", regime
+
+
+class _Run:
+    """A run of holds of one (login, symbol) with the same kind, codes, mode and regime."""
+
+    __slots__ = (
+        "codes",
+        "count",
+        "gmt",
+        "id",
+        "ident",
+        "kind",
+        "last_gmt",
+        "last_raw",
+        "last_request_id",
+        "login",
+        "mode",
+        "raw",
+        "regime",
+        "request_id",
+        "symbol",
+        "written",
+    )
+
+    def __init__(self, run_id: int, ident: tuple[Any, ...], item: tuple[Any, ...]) -> None:
+        login, symbol, gmt, request_id, _action, mode, raw, _reasons = item
+        self.id = run_id
+        self.ident = ident
+        self.login, self.symbol, self.gmt, self.request_id = login, symbol, gmt, request_id
+        self.mode, self.raw = mode, raw
+        self.kind, self.codes, self.regime = ident[0], ident[1], ident[3]
+        self.count = 1
+        self.last_gmt, self.last_request_id, self.last_raw = gmt, request_id, raw
+        self.written = False  # inserted; later ticks of the run are UPDATEs
+
+    def row(self) -> tuple[Any, ...]:
+        last = _text(self.last_raw) if self.count > 1 else None
+        return (
+            self.id,
+            self.login,
+            self.symbol,
+            self.gmt,
+            self.request_id,
+            "hold",
+            self.mode,
+            _text(self.raw),
+            self.kind,
+            self.last_gmt,
+            self.count,
+            self.codes,
+            self.last_request_id,
+            last,
+            self.regime,
+            None,
+        )
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 class _JournalWriter:
     """Batches journal rows (and written-behind states) on its own connection and thread.
 
     The verdict path only appends to a deque (no lock, no wake-up); the writer drains it every
-    `_LINGER_S`, so a stream of ticks costs one commit per interval, not one per tick.
+    `_LINGER_S`, so a stream of ticks costs one commit per interval, not one per tick. The
+    writer also sorts verdicts into rows and runs (see the module docstring) and prunes the
+    journal by age and size, so none of that runs on the verdict path.
     """
 
     _LINGER_S = 0.05
 
-    def __init__(self, path: str, retention: int) -> None:
+    def __init__(self, path: str, retention: int, retention_days: float = 30.0) -> None:
         self._path = path
-        self._retention = retention
+        self.retention = retention
+        self.retention_days = retention_days
         self._items: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
         self._stopping = False
+        self._runs: dict[tuple[int, str], _Run] = {}  # the open run per (login, symbol)
+        self._modes: dict[int, str] = {}  # the last journaled mode per login
+        self._regimes: dict[tuple[int, str], str] = {}  # ... regime per (login, symbol)
+        self._next_id = 1
+        self._newest_gmt = 0
         self._thread = threading.Thread(target=self._run, name="sidecar-journal", daemon=True)
         self._ready = threading.Event()
         self._thread.start()
@@ -413,6 +707,16 @@ class _JournalWriter:
 
     def _run(self) -> None:
         conn = _connect(self._path)
+        try:
+            seq = conn.execute(
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM decisions), 0), "
+                "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'decisions'), 0))"
+            ).fetchone()[0]
+            self._next_id = int(seq or 0) + 1
+        except sqlite3.Error:  # no sqlite_sequence yet on a new file
+            self._next_id = (
+                int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM decisions").fetchone()[0]) + 1
+            )
         self._ready.set()
         while True:
             self._wake.wait(self._LINGER_S)
@@ -439,27 +743,163 @@ class _JournalWriter:
         if batch or states:
             try:
                 self._write(conn, batch, list(states.values()))
-            except sqlite3.Error:
+            except (sqlite3.Error, ValueError, TypeError, UnicodeDecodeError):
                 # The journal is best effort (verdicts were already answered); never let a
                 # locked or full disk kill the writer thread.
                 log.exception("journal write failed", extra={"event": "store.journal_error"})
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                # What the runs remember may not be on file: start them afresh.
+                self._runs.clear()
         for w in waiters:
             w.set()
 
     def _write(
         self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]], states: list[tuple[Any, ...]]
     ) -> None:
+        inserts, updates = self._sort(conn, batch)
         conn.execute("BEGIN")
         conn.executemany(_UPSERT_STATE, states)
-        _insert_decisions(conn, batch)
-        if batch:
-            # Keep the newest `retention` rows, deleting at most a bounded chunk per commit so
-            # the write lock (which a synchronous state save may be waiting for) stays short.
-            conn.execute(
-                "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE id <= "
-                "(SELECT MAX(id) FROM decisions) - ? ORDER BY id LIMIT ?)",
-                (self._retention, _PRUNE_CHUNK),
+        _insert_decisions(conn, inserts)
+        for run in updates:
+            cur = conn.execute(
+                "UPDATE decisions SET count = ?, last_gmt = ?, last_request_id = ?, "
+                "last_verdict = ? WHERE id = ?",
+                (run.count, run.last_gmt, run.last_request_id, _text(run.last_raw), run.id),
             )
+            if cur.rowcount == 0:  # pruned meanwhile (a tiny retention): the run ends
+                self._runs.pop((run.login, run.symbol), None)
+        if inserts:
+            self._prune(conn)
         conn.execute("COMMIT")
+        for run in self._runs.values():
+            run.written = True
+        self._bound()
+
+    def _sort(
+        self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]
+    ) -> tuple[list[tuple[Any, ...]], list[_Run]]:
+        """Rows to insert (in journal order) and written runs that grew, from queued verdicts."""
+        entries: list[tuple[Any, ...] | _Run] = []  # rows, and new runs (final at batch end)
+        grown: dict[int, _Run] = {}
+        runs = self._runs
+        for item in batch:
+            login, symbol, gmt, request_id, action, mode, raw, reasons = item
+            if reasons is None:
+                reasons = _reasons_of(raw)
+            kind, codes, signal, regime = classify(action, tuple(reasons))
+            key = (login, symbol)
+            if gmt > self._newest_gmt:
+                self._newest_gmt = gmt
+            changes = []
+            before = self._modes.get(login)
+            if before is None:
+                before = self._last(conn, "mode", login, None)
+            if before is not None and before != mode:
+                changes.append(("mode", before, mode))
+            self._modes[login] = mode
+            if regime is not None:
+                was = self._regimes.get(key)
+                if was is None:
+                    was = self._last(conn, "regime", login, symbol)
+                if was is not None and was != regime:
+                    changes.append(("regime", was, regime))
+                self._regimes[key] = regime
+            for what, old, new in changes:
+                entries.append(self._row(item, what, codes, regime, {"from": old, "to": new}))
+            if kind == "verdict":
+                runs.pop(key, None)
+                entries.append(self._row(item, "verdict", codes, regime, None))
+                continue
+            ident = (kind, codes, mode, regime, signal)
+            run = runs.get(key)
+            if run is not None and run.ident == ident and not changes:
+                run.count += 1
+                run.last_gmt, run.last_request_id, run.last_raw = gmt, request_id, raw
+                if run.written:
+                    grown[run.id] = run
+                continue
+            run = runs[key] = _Run(self._take_id(), ident, item)
+            entries.append(run)
+        rows = [e.row() if isinstance(e, _Run) else e for e in entries]
+        return rows, list(grown.values())
+
+    def _row(
+        self,
+        item: tuple[Any, ...],
+        kind: str,
+        codes: str,
+        regime: str | None,
+        detail: dict[str, Any] | None,
+    ) -> tuple[Any, ...]:
+        login, symbol, gmt, request_id, action, mode, raw, _reasons = item
+        return (
+            self._take_id(),
+            login,
+            symbol,
+            gmt,
+            request_id,
+            action,
+            mode,
+            _text(raw),
+            kind,
+            gmt,
+            1,
+            codes,
+            None,
+            None,
+            regime,
+            None if detail is None else json.dumps(detail),
+        )
+
+    def _take_id(self) -> int:
+        n = self._next_id
+        self._next_id += 1
+        return n
+
+    @staticmethod
+    def _last(conn: sqlite3.Connection, column: str, login: int, symbol: str | None) -> Any:
+        """The newest journaled mode (of the login) or regime (of its symbol), after a restart."""
+        if symbol is None:
+            sql = f"SELECT {column} FROM decisions WHERE login = ? ORDER BY id DESC LIMIT 1"
+            row = conn.execute(sql, (login,)).fetchone()
+        else:
+            sql = (
+                f"SELECT {column} FROM decisions WHERE symbol = ? AND login = ? "
+                f"AND {column} IS NOT NULL ORDER BY id DESC LIMIT 1"
+            )
+            row = conn.execute(sql, (symbol, login)).fetchone()
+        return None if row is None else row[0]
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        # Keep the newest `retention` rows and the last `retention_days`, deleting at most a
+        # bounded chunk per commit so the write lock (which a synchronous state save may be
+        # waiting for) stays short. Both are index lookups when there is nothing to delete.
+        conn.execute(
+            "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE id <= "
+            "(SELECT MAX(id) FROM decisions) - ? ORDER BY id LIMIT ?)",
+            (self.retention, _PRUNE_CHUNK),
+        )
+        # Age against the newest journaled time, never past the wall clock: a Strategy Tester
+        # journal (historical times) keeps its last days, an EA clock ahead prunes nothing early.
+        horizon = min(time.time(), self._newest_gmt) - self.retention_days * 86400
+        conn.execute(
+            "DELETE FROM decisions WHERE id IN (SELECT id FROM decisions WHERE last_gmt < ? "
+            "LIMIT ?)",
+            (int(horizon), _PRUNE_CHUNK),
+        )
+
+    def _bound(self) -> None:
+        for d in (self._runs, self._modes, self._regimes):
+            if len(d) > _MAX_TRACKED:  # a flood of logins: forget the oldest half
+                for k in list(d)[: len(d) // 2]:
+                    d.pop(k)  # type: ignore[attr-defined]
+
+
+def _reasons_of(raw: bytes | str) -> list[str]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return []
+    reasons = data.get("reasons") if isinstance(data, dict) else None
+    return [r for r in reasons if isinstance(r, str)] if isinstance(reasons, list) else []

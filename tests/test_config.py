@@ -111,3 +111,63 @@ def test_broker_day_offset_is_whole_minutes_like_the_eas(hours: float, ok: bool)
     assert "broker.day_offset_hours" in str(err.value) and "whole number of minutes" in str(
         err.value
     )
+
+
+def test_every_problem_once_cross_field_rules_included(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Several field errors and, in the same run, the rules across fields whose own values are
+    # valid: the non-loopback/token rule, the drawdown order, the leverage order, min risk.
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        "[risk]\nrisk_pct = 5\nmax_positions = 9\ndaily_loss_pct = -1\ndrawdown_halted_pct = 4\n"
+        '[server]\nhttp = "0.0.0.0:8765"\n'
+        "[leverage]\nnormal = 50\n"
+        "[sizing]\nmin_risk_pct = 0.1\nkelly_min_trades = 80\n"
+        "[feeds]\nnews_limit = 0\n"
+    )
+    assert main(["check-config", str(bad)]) == 2
+    lines = [
+        ln.strip()[2:] for ln in capsys.readouterr().err.splitlines() if ln.strip().startswith("- ")
+    ]
+    fields = [ln.split(":", 1)[0] for ln in lines]
+    assert sorted(fields) == sorted(
+        [
+            "risk.risk_pct",  # once: the <= 2 ceiling; risk_pct <= max_risk_pct is not repeated
+            "risk.max_positions",
+            "risk.daily_loss_pct",
+            "risk.drawdown_*",
+            "server.http",
+            "leverage",
+            "sizing.kelly_min_trades",
+            "feeds.news_limit",
+        ]
+    ), lines
+    assert any("needs a token" in ln for ln in lines)
+
+
+def test_a_rule_is_skipped_when_one_of_its_fields_is_invalid() -> None:
+    # risk_pct = 5 is reported; comparing the default in its place with max_risk_pct would be noise.
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={}, overrides={"risk": {"risk_pct": 5, "max_risk_pct": 0.5}})
+    assert err.value.problems == ["risk.risk_pct: input should be less than or equal to 2, got 5"]
+    # A section of the wrong type skips the rules that read it, and the others still run.
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={}, overrides={"leverage": 5, "sizing": {"min_risk_pct": 1.5}})
+    assert [p.split(":")[0] for p in err.value.problems] == ["leverage", "sizing.min_risk_pct"]
+
+
+def test_cross_field_rules_alone_are_all_reported() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(
+            None,
+            env={"SIDECAR_ZMQ": "tcp://0.0.0.0:5555", "SIDECAR_HTTP": "0.0.0.0:8765"},
+            overrides={
+                "risk": {"halt_resume_pct": 20},
+                "feeds": {"close_before_event_minutes": 45},
+            },
+        )
+    fields = [p.split(":")[0] for p in err.value.problems]
+    assert sorted(fields) == sorted(
+        ["server.zmq", "server.http", "risk.halt_resume_pct", "feeds.close_before_event_minutes"]
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from pathlib import Path
 
 from sidecar.engine.state import AccountState
@@ -108,15 +110,30 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
     again.close()
 
 
+HOLD = ["SIGNAL_NONE", "LEVERAGE_CAP regime=normal cap=300"]
+
+
+def _verdict(action: str, reasons: list[str], n: int = 0) -> bytes:
+    return json.dumps({"type": "verdict", "action": action, "reasons": reasons, "n": n}).encode()
+
+
 def test_journal_is_written_in_the_background_and_bounded(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite", journal_retention=100)
-    for i in range(1000):
+    for i in range(1000):  # every verdict an open: each is a row of its own
+        reasons = [f"SIGNAL_SMA_CROSS side=buy n={i}"]
         store.journal(
-            1, "EURUSD" if i % 2 else "GBPUSD", i, f"t-{i}", "hold", "active", b'{"n":%d}' % i
+            1,
+            "EURUSD" if i % 2 else "GBPUSD",
+            i,
+            f"t-{i}",
+            "open",
+            "active",
+            _verdict("open", reasons, i),
+            reasons,
         )
     rows = store.decisions(limit=1000)  # flushes the writer first
     assert len(rows) == 100  # every commit prunes back to the retention
-    assert rows[0]["request_id"] == "t-999" and rows[0]["verdict"] == {"n": 999}
+    assert rows[0]["request_id"] == "t-999" and rows[0]["verdict"]["n"] == 999
     assert all(r["symbol"] == "EURUSD" for r in store.decisions("EURUSD", limit=5))
     store.close()
 
@@ -125,12 +142,135 @@ def test_journal_keeps_every_row_of_a_large_batch_in_order(tmp_path: Path) -> No
     # 1234 rows reach the writer in one batch: several multi-row INSERTs and a partial last one.
     store = Store(tmp_path / "s.sqlite", journal_retention=10_000)
     for i in range(1234):
-        store.journal(7, "EURUSD", 1000 + i, f"t-{i}", "hold", "active", b'{"n":%d}' % i)
+        store.journal(7, "EURUSD", 1000 + i, f"t-{i}", "close", "active", b'{"n":%d}' % i)
     rows = store.decisions(limit=5000)
     assert len(rows) == 1234
     assert [r["request_id"] for r in rows] == [f"t-{i}" for i in reversed(range(1234))]
-    assert rows[-1] == {**rows[-1], "login": 7, "gmt": 1000, "verdict": {"n": 0}}
+    assert rows[-1] == {**rows[-1], "login": 7, "gmt": 1000, "verdict": {"n": 0}, "count": 1}
     store.close()
+
+
+def test_holds_collapse_into_runs_while_their_reason_codes_stay_the_same(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    gmt = 1_700_000_000
+    for i in range(5000):  # many batches: the run is inserted once, then updated
+        reasons = [f"SIGNAL_NONE votes=macd:+1 adx={i % 20}<25", *HOLD[1:]]
+        store.journal(1, "EURUSD", gmt + i, f"h-{i}", "hold", "active", _verdict("hold", reasons))
+        if i % 1000 == 0:
+            time.sleep(0.06)
+    rows = store.decisions(limit=10)
+    assert len(rows) == 1
+    run = rows[0]
+    assert (run["kind"], run["count"], run["gmt"], run["last_gmt"]) == (
+        "hold",
+        5000,
+        gmt,
+        gmt + 4999,
+    )
+    assert run["request_id"] == "h-0" and run["last_request_id"] == "h-4999"
+    assert run["codes"] == ["SIGNAL_NONE", "LEVERAGE_CAP"] and run["regime"] == "normal"
+    assert run["verdict"]["reasons"][0].endswith("adx=0<25")
+    assert run["last_verdict"]["reasons"][0].endswith("adx=19<25")
+    # Another symbol runs on its own; different codes start a new run; an open ends it.
+    store.journal(1, "GBPUSD", gmt + 5000, "g", "hold", "active", _verdict("hold", HOLD))
+    warm = ["DATA_WARMUP bars=10 need=50"]
+    store.journal(1, "EURUSD", gmt + 5001, "w", "hold", "active", _verdict("hold", warm))
+    opened = ["SIGNAL_SMA_CROSS side=buy", "SIZE_RISK risk_pct=1"]
+    store.journal(1, "EURUSD", gmt + 5002, "o", "open", "active", _verdict("open", opened))
+    store.journal(1, "EURUSD", gmt + 5003, "w2", "hold", "active", _verdict("hold", warm))
+    rows = store.decisions(limit=10)
+    assert [(r["symbol"], r["kind"], r["count"]) for r in reversed(rows)] == [
+        ("EURUSD", "hold", 5000),
+        ("GBPUSD", "hold", 1),
+        ("EURUSD", "hold", 1),
+        ("EURUSD", "verdict", 1),
+        ("EURUSD", "hold", 1),
+    ]
+    store.close()
+
+
+def test_refusals_locks_and_changes_of_mode_and_regime(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    signal_a = "SIGNAL_SMA_CROSS side=buy votes=sma:+1"
+    signal_b = "SIGNAL_SMA_CROSS side=sell votes=sma:-1"
+    cap = "LEVERAGE_CAP regime=normal cap=300"
+
+    def refused(sig: str) -> list[str]:
+        return ["RISK_COOLDOWN losses=3", sig, cap]
+
+    locked = ["RISK_DAILY_LOSS pnl=-300", "SIGNAL_NONE", cap]
+    halted = ["MODE_HALTED drawdown_pct=16", "SIGNAL_NONE", "LEVERAGE_CAP regime=defensive cap=100"]
+    seq = [
+        ("active", refused(signal_a)),
+        ("active", refused(signal_a)),
+        ("active", refused(signal_b)),  # another signal refused: a refusal of its own
+        ("active", locked),
+        ("active", locked),
+        ("halted", halted),
+        ("halted", halted),
+    ]
+    for i, (mode, reasons) in enumerate(seq):
+        store.journal(9, "EURUSD", 1000 + i, f"t-{i}", "hold", mode, _verdict("hold", reasons))
+    rows = store.decisions(limit=20)
+    assert [(r["kind"], r["count"], r["detail"]) for r in reversed(rows)] == [
+        ("refusal", 2, None),
+        ("refusal", 1, None),
+        ("lock", 2, None),
+        ("mode", 1, {"from": "active", "to": "halted"}),
+        ("regime", 1, {"from": "normal", "to": "defensive"}),
+        ("lock", 2, None),
+    ]
+    assert [r["kind"] for r in store.decisions(reason="RISK_COOLDOWN", limit=9)] == ["refusal"] * 2
+    assert len(store.decisions(kind="lock", login=9, since=1003, until=1004, limit=9)) == 1
+    store.close()
+    # After a restart the writer knows the last mode and regime from the file.
+    again = Store(path)
+    again.journal(9, "EURUSD", 2000, "x", "hold", "active", _verdict("hold", HOLD))
+    rows = again.decisions(limit=3)
+    assert [(r["kind"], r["detail"]) for r in rows] == [
+        ("hold", None),
+        ("regime", {"from": "defensive", "to": "normal"}),
+        ("mode", {"from": "halted", "to": "active"}),
+    ]
+    again.close()
+
+
+def test_journal_keeps_the_last_retention_days(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite", retention_days=30)
+    now = int(time.time())
+    for i, age_days in enumerate((45, 31, 29, 1)):
+        gmt = now - age_days * 86400
+        store.journal(1, "EURUSD", gmt, f"t-{i}", "open", "active", _verdict("open", [], i))
+        store.decisions(limit=1)  # one batch each
+    store.journal(1, "EURUSD", now, "t-now", "open", "active", _verdict("open", []))
+    assert [r["request_id"] for r in store.decisions(limit=10)] == ["t-now", "t-3", "t-2"]
+    store.close()
+
+
+def test_a_schema_1_journal_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, login INTEGER NOT NULL, "
+        "symbol TEXT NOT NULL, gmt INTEGER NOT NULL, request_id TEXT, action TEXT NOT NULL, "
+        "mode TEXT NOT NULL, verdict TEXT NOT NULL);"
+        "INSERT INTO decisions (login, symbol, gmt, request_id, action, mode, verdict) "
+        "VALUES (3, 'EURUSD', 1000, 'old', 'hold', 'active', '{\"reasons\": []}');"
+    )
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    old = store.decisions(limit=5)
+    assert old == [{**old[0], "kind": "verdict", "count": 1, "last_gmt": 1000, "codes": []}]
+    store.journal(3, "EURUSD", 1001, "new", "hold", "active", _verdict("hold", HOLD))
+    assert [r["id"] for r in store.decisions(limit=5)] == [2, 1]
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    conn.close()
 
 
 def test_database_is_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
@@ -138,7 +278,7 @@ def test_database_is_in_wal_mode_with_a_schema_version(tmp_path: Path) -> None:
     Store(path).close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
     conn.close()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 
 from sidecar.config import Config
 from sidecar.engine.decide import Engine
+from sidecar.engine.leverage import open_notional
 from sidecar.engine.state import AccountState
 from sidecar.kernel import Kernel, SymbolContext
 from sidecar.protocol import (
@@ -106,12 +108,15 @@ class Sidecar:
         # The last LEVERAGE_CAP reason per login: `leverage.regime` logs when its regime changes,
         # and an unchanged reason is not parsed again.
         self._caps: dict[int, str] = {}
+        # Per login: (effective leverage, cap, regime) of the newest verdict, for /v1/state.
+        self._leverage: dict[int, tuple[float | None, int, str | None]] = {}
         # Set by the feeds service (sidecar/service/feeds.py): whether EODHD is configured, the
         # `news` part of /v1/state, and a hook told when the EA pushes its calendar.
         self.news_configured = False
         self.news_report: Callable[[], dict[str, Any]] | None = None
         self.on_calendar: Callable[[], None] | None = None
         self.started = time.time()
+        store.configure_journal(config.journal.retention_rows, config.journal.retention_days)
         for login, st in self.states.items():
             self.metrics.account(login, st)
 
@@ -192,7 +197,11 @@ class Sidecar:
             if self._tester_book is None:
                 self._tester_book = Sidecar(
                     self.config,
-                    Store(":memory:", self.config.journal.retention_rows),
+                    Store(
+                        ":memory:",
+                        self.config.journal.retention_rows,
+                        self.config.journal.retention_days,
+                    ),
                     Engine(self.config),
                     is_tester=True,
                 )
@@ -321,8 +330,20 @@ class Sidecar:
         cap, cuts = _leverage_reasons(key)
         if cuts or (cap is not None and cap != self._caps.get(msg.login)):
             self._log_leverage(msg, cap, cuts)
+        # Open notional / equity of the positions this tick reported, for /v1/state.
+        vpp = self.kernel.value_per_price.get(msg.login, {})
+        notional = open_notional(msg.positions, vpp, vpp.get(msg.symbol, 0.0))
+        equity = msg.account.equity
+        self._leverage[msg.login] = (
+            round(notional / equity, 2) if equity > 0 else None,
+            v.leverage_cap,
+            None if cap is None else cap.split(" ", 2)[1].removeprefix("regime="),
+        )
         self.metrics.account(msg.login, new)
-        self.store.journal(msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw)
+        # One append: the writer thread sorts it into a row or a run of holds.
+        self.store.journal(
+            msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw, v.reasons
+        )
         if v.action != "hold" or self.config.logging.log_holds:
             event(
                 log,
@@ -342,6 +363,13 @@ class Sidecar:
                     "signal_id": v.open.signal_id,
                 },
             )
+
+    def _leverage_report(self, login: int) -> dict[str, Any]:
+        seen = self._leverage.get(login)
+        if seen is None:
+            return {}
+        effective, cap, regime = seen
+        return {"leverage": {"effective": effective, "cap": cap, "regime": regime}}
 
     def _log_leverage(self, msg: Tick, cap: str | None, cuts: tuple[str, ...]) -> None:
         """`leverage.regime` when an account's regime changes, `leverage.cut` on every cut."""
@@ -489,6 +517,7 @@ class Sidecar:
                         "loss_streak": s.loss_streak,
                         "recent_signals": [{"signal_id": i, "gmt": t} for i, t in s.recent_signals],
                         "last_gmt": s.last_gmt,
+                        **self._leverage_report(login),
                     }
                 )
             symbols = [
@@ -507,6 +536,91 @@ class Sidecar:
         if self.news_report is not None:
             report["news"] = self.news_report()
         return report
+
+    def stats_report(self, login: int, days: int = 30) -> dict[str, Any] | None:
+        """Trade statistics of `login` (None when nothing of it is known): every closed position
+        on file, the Kelly estimate the sizing uses now and why, P/L by symbol and by broker
+        day (the last `days` days), the loss streak and the cooldown."""
+        from sidecar.engine import budget, kelly
+
+        with self.lock:
+            state = self.states.get(login)
+            if state is None and not self.store.has_login(login):
+                return None
+            trades = self.kernel.trade_stats.stats(login)
+            if state is None:
+                state = AccountState(login=login)
+        cfg = self.config
+        positions = self.store.position_results(login)
+        results = [p["result"] for p in positions]
+        window = trades.results[-cfg.sizing.kelly_trades :]
+        est = kelly.estimate(window, cfg.sizing.kelly_prior_trades)
+        in_use = budget.journal_estimate(cfg.sizing, trades)
+        risk = budget.risk_budget(cfg, trades, None, state.mode)
+        if not cfg.sizing.kelly_enabled:
+            why = "sizing.kelly_enabled is false: the base risk.risk_pct applies"
+        elif in_use is None:
+            why = (
+                f"{len(window)} closed positions, Kelly needs sizing.kelly_min_trades "
+                f"({cfg.sizing.kelly_min_trades}): the base risk.risk_pct applies"
+            )
+        elif risk.refused is not None:
+            why = risk.refused
+        else:
+            why = "; ".join(risk.notes) or "Kelly risk equals the base risk"
+        newest = self.store.decisions(login=login, limit=1)
+        last_codes = newest[0]["codes"] if newest else []
+        now_gmt = int(time.time())
+        first_day = (now_gmt - int(cfg.broker.day_offset_hours * 3600)) // 86400 - (days - 1)
+        pnl = self.store.pnl_by(login, cfg.broker.day_offset_hours, first_day)
+        return {
+            "login": login,
+            "mode": state.mode,
+            "positions": _position_stats(results),
+            "kelly": {
+                "enabled": cfg.sizing.kelly_enabled,
+                "in_use": in_use is not None and risk.refused is None,
+                "window": cfg.sizing.kelly_trades,
+                "min_trades": cfg.sizing.kelly_min_trades,
+                "prior_trades": cfg.sizing.kelly_prior_trades,
+                "fraction": cfg.sizing.kelly_fraction,
+                "n": est.n,
+                "wins": est.wins,
+                "losses": est.losses,
+                "p": round(est.p, 6),
+                "b": None if math.isinf(est.b) else round(est.b, 6),
+                "f_raw": round(est.f_raw, 6),
+                "f": round(est.f, 6),
+                # Before the volatility multiplier (per symbol, from its ATR) and the mode's.
+                "risk_pct": round(risk.risk_pct, 6),
+                "base_risk_pct": cfg.risk.risk_pct,
+                "why": why,
+                "stats": _position_stats(list(window)),
+            },
+            "pnl_by_symbol": [
+                {"symbol": r["symbol"], "pnl": round(r["pnl"], 2), "deals": r["deals"]}
+                for r in pnl["by_symbol"]
+            ],
+            "pnl_by_day": [
+                {
+                    "broker_day": r["day"],
+                    "date": time.strftime("%Y-%m-%d", time.gmtime(r["day"] * 86400)),
+                    "pnl": round(r["pnl"], 2),
+                    "deals": r["deals"],
+                }
+                for r in pnl["by_day"]
+            ],
+            "loss_streak": {
+                "losses": state.loss_streak,
+                "cooldown_after": cfg.risk.loss_streak,
+            },
+            "cooldown": {
+                "minutes": cfg.risk.cooldown_minutes,
+                "until_server": state.cooldown_until or None,
+                # Server time is the EA's clock: whether it holds is what the last verdict said.
+                "active": "RISK_COOLDOWN" in last_codes,
+            },
+        }
 
     def health(self) -> dict[str, Any]:
         now = time.time()
@@ -544,30 +658,99 @@ class Sidecar:
                 }
         # An MT5 calendar push counts as a news source; without any, the news gate is off.
         news_on = self.news_configured or "mt5_calendar" in feeds
+        # Only what is configured can degrade: an optional source not set up is `disabled`.
+        problems = []
+        for e in eas:
+            where = f"ea {e['login']}/{e['symbol']}"
+            if e["stale"]:
+                problems.append(f"{where}: no heartbeat for {e['age_s']} s (> {stale_after} s)")
+            if not e.get("day_offset_matches", True):
+                problems.append(
+                    f"{where}: day_offset_hours {e['day_offset_hours']} differs from "
+                    f"broker.day_offset_hours {day_offset}"
+                )
+        for name, f in feeds.items():
+            if f["stale"]:
+                problems.append(
+                    f"feed {name}: "
+                    + (
+                        "no success yet"
+                        if f["age_s"] is None
+                        else f"last success {f['age_s']} s ago"
+                    )
+                    + f" (stale after {2 * f['interval_s']} s)"
+                )
+        eodhd_feeds = {k: v for k, v in feeds.items() if k != "mt5_calendar"}
+        sources: dict[str, Any] = {
+            "eodhd": {
+                "status": "disabled",
+                "reason": "no key: set EODHD_API_TOKEN or "
+                "feeds.eodhd_token for the economic calendar, news and sentiment",
+            }
+            if not self.news_configured
+            else {
+                "status": "degraded" if any(f["stale"] for f in eodhd_feeds.values()) else "ok",
+                "feeds": sorted(eodhd_feeds),
+            },
+            "mt5_calendar": {
+                "status": "disabled",
+                "reason": "the EA has not pushed the terminal's calendar",
+            }
+            if "mt5_calendar" not in feeds
+            else {"status": "degraded" if feeds["mt5_calendar"]["stale"] else "ok"},
+        }
         status = "ok"
         if not db_ok:
             status = "down"
-        elif (
-            any(e["stale"] or not e.get("day_offset_matches", True) for e in eas)
-            or any(f["stale"] for f in feeds.values())
-            or not news_on
-        ):
+            problems.insert(0, f"database {self.store.path}: not answering")
+        elif problems:
             status = "degraded"
         return {
             "status": status,
             "live": True,
             "ready": db_ok,
             "uptime_s": round(now - self.started, 1),
+            "problems": problems,
             "database": {"ok": db_ok, "path": self.store.path},
             "eas": eas,
             "feeds": feeds,
+            "sources": sources,
             "news": {"enabled": news_on}
             if news_on
             else {
                 "enabled": False,
-                "reason": "no news source: set EODHD_API_TOKEN (or feeds.eodhd_token) or let "
-                "the EA push its calendar; blackouts and sentiment are off",
+                "reason": "no news source (optional): set EODHD_API_TOKEN (or "
+                "feeds.eodhd_token) or let the EA push its calendar; blackouts and sentiment "
+                "are off",
             },
             "strategy": self.engine.strategy.name,
             "broker": {"day_offset_hours": day_offset},
         }
+
+
+def _position_stats(results: list[float]) -> dict[str, Any]:
+    """Win rate, payoff, profit factor and expectancy of closed positions' net results."""
+    wins = [r for r in results if r > 0]
+    losses = [-r for r in results if r < 0]
+    n = len(results)
+    gross_win, gross_loss = sum(wins), sum(losses)
+    avg_win = gross_win / len(wins) if wins else None
+    avg_loss = gross_loss / len(losses) if losses else None
+
+    def r6(x: float | None) -> float | None:
+        return None if x is None else round(x, 6)
+
+    return {
+        "closed": n,
+        "wins": len(wins),
+        "losses": len(losses),
+        "breakeven": n - len(wins) - len(losses),
+        "win_rate": r6(len(wins) / n) if n else None,
+        "avg_win": r6(avg_win),
+        "avg_loss": r6(avg_loss),
+        # None when undefined: no losses (infinite) or no wins
+        "payoff": r6(avg_win / avg_loss) if avg_win and avg_loss else None,
+        "profit_factor": r6(gross_win / gross_loss) if gross_loss else None,
+        "expectancy": r6(sum(results) / n) if n else None,
+        "net": round(sum(results), 2),
+    }

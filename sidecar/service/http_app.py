@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
@@ -22,8 +29,13 @@ from sidecar.protocol import (
     encode,
     error_reply,
 )
+from sidecar.service import status_page
 from sidecar.service.handler import Sidecar
 from sidecar.service.metrics import CONTENT_TYPE
+from sidecar.store import DECISION_KINDS
+
+NOT_FOUND = "NOT_FOUND"  # an operator endpoint's subject (a login) is not on file
+NOT_HALTED = "NOT_HALTED"  # POST /v1/resume on an account that is not halted
 
 STATUS = {
     BAD_JSON: 400,
@@ -33,6 +45,8 @@ STATUS = {
     TOO_LARGE: 413,
     UNAUTHORIZED: 401,
     UNKNOWN_SYMBOL: 409,  # the EA must send hello first
+    NOT_FOUND: 404,
+    NOT_HALTED: 409,
     INTERNAL: 500,
 }
 JSON = "application/json"
@@ -44,7 +58,7 @@ class _TooLarge(Exception):
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _TooLarge(int(declared))
     size, chunks = 0, []
     async for chunk in request.stream():
@@ -63,6 +77,262 @@ def _error(code: str, message: str, request_id: str | None = None) -> Response:
     return Response(
         encode(error_reply(code, message, request_id)), status_code=STATUS[code], media_type=JSON
     )
+
+
+# ------------------------------------------------------------ query parameters of the journal API
+
+MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
+MAX_LOGIN = 2**63 - 1
+_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_CURSOR_DECISIONS = re.compile(r"[0-9]{1,19}")
+_CURSOR_TRADES = re.compile(r"(-?[0-9]{1,19})\.([0-9]{1,19})\.([0-9]{1,19})")
+
+
+class _BadQuery(Exception):
+    pass
+
+
+def _text(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def _limit(value: str) -> int:
+    if value.isascii() and value.isdigit() and len(value) <= 4 and 1 <= int(value) <= 1000:
+        return int(value)
+    raise _BadQuery(f"limit: expected an integer 1..1000, got {_text(value)}")
+
+
+def _login(value: str) -> int:
+    if value.isascii() and value.isdigit() and len(value) <= 19 and int(value) <= MAX_LOGIN:
+        return int(value)
+    raise _BadQuery(
+        f"login: expected an account number (a non-negative integer), got {_text(value)}"
+    )
+
+
+def _symbol(value: str) -> str:
+    if len(value) <= 64 and value.isprintable():
+        return value
+    raise _BadQuery(
+        f"symbol: expected a symbol name of 1..64 printable characters, got {_text(value)}"
+    )
+
+
+def _one_of(name: str, choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value in choices:
+            return value
+        raise _BadQuery(f"{name}: expected one of {'|'.join(choices)}, got {_text(value)}")
+
+    return parse
+
+
+def _reason(value: str) -> str:
+    code = value.upper()
+    if _CODE.fullmatch(code):
+        return code
+    raise _BadQuery(
+        "reason: expected a reason code (the first word of a reason, e.g. RISK_DAILY_LOSS), "
+        f"got {_text(value)}"
+    )
+
+
+def _time(name: str) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        epoch: float | None = None
+        try:
+            epoch = float(value) if re.fullmatch(r"-?[0-9]{1,15}(\.[0-9]*)?", value) else None
+            if epoch is None:
+                text = value.strip()
+                if text[-1:] in "zZ":  # Python 3.11 reads "Z", older ones did not
+                    text = text[:-1] + "+00:00"
+                when = datetime.fromisoformat(text)
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)  # no zone given: UTC
+                epoch = when.timestamp()
+        except (ValueError, OverflowError, IndexError):
+            epoch = None
+        if epoch is None or not math.isfinite(epoch) or not 0 <= epoch <= MAX_EPOCH:
+            raise _BadQuery(
+                f"{name}: expected a time as ISO 8601 (2024-05-01T14:00:00Z; no zone = UTC) "
+                f"or epoch seconds 0..{MAX_EPOCH}, got {_text(value)}"
+            )
+        return math.floor(epoch)
+
+    return parse
+
+
+def _decisions_cursor(value: str) -> int:
+    if _CURSOR_DECISIONS.fullmatch(value) and int(value) <= MAX_LOGIN:
+        return int(value)
+    raise _BadQuery(f"cursor: expected the `next` of a previous reply, got {_text(value)}")
+
+
+def _trades_cursor(value: str) -> tuple[int, int, int]:
+    m = _CURSOR_TRADES.fullmatch(value)
+    if m and all(abs(int(g)) <= MAX_LOGIN for g in m.groups()):
+        t, login, deal = (int(g) for g in m.groups())
+        return t, login, deal
+    raise _BadQuery(f"cursor: expected the `next` of a previous reply, got {_text(value)}")
+
+
+_FORMAT = _one_of("format", ("json", "csv"))
+_COMMON: dict[str, Callable[[str], Any]] = {
+    "limit": _limit,
+    "cursor": _decisions_cursor,
+    "login": _login,
+    "symbol": _symbol,
+    "from": _time("from"),
+    "to": _time("to"),
+    "format": _FORMAT,
+}
+DECISION_PARAMS: dict[str, Callable[[str], Any]] = {
+    **_COMMON,
+    "action": _one_of("action", ("open", "hold", "close", "reduce")),
+    "kind": _one_of("kind", DECISION_KINDS),
+    "reason": _reason,
+}
+TRADE_PARAMS: dict[str, Callable[[str], Any]] = {
+    **_COMMON,
+    "cursor": _trades_cursor,
+    "action": _one_of("action", ("open", "close")),
+    "side": _one_of("side", ("buy", "sell")),
+    "entry": _one_of("entry", ("in", "out", "inout", "out_by")),
+}
+STATS_PARAMS: dict[str, Callable[[str], Any]] = {
+    "login": _login,
+    "days": lambda v: (
+        int(v)
+        if v.isascii() and v.isdigit() and len(v) <= 4 and 1 <= int(v) <= 3660
+        else _raise(f"days: expected an integer 1..3660, got {_text(v)}")
+    ),
+}
+STATE_PARAMS: dict[str, Callable[[str], Any]] = {
+    "tester": lambda v: (
+        v.lower() in ("1", "true", "yes", "on")
+        if v.lower() in ("0", "1", "true", "false", "yes", "no", "on", "off")
+        else _raise(f"tester: expected true or false, got {_text(v)}")
+    ),
+}
+
+
+def _raise(message: str) -> Any:
+    raise _BadQuery(message)
+
+
+def parse_query(request: Request, allowed: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The query parameters, each checked; an unknown one, a repeated one or a bad value raises
+    _BadQuery with the message of the 400. An empty value counts as not given."""
+    out: dict[str, Any] = {}
+    params = request.query_params
+    for key in params:
+        if key not in allowed:
+            raise _BadQuery(
+                f"{_text(key)[1:-1]}: unknown query parameter; expected some of "
+                f"{', '.join(allowed)}"
+            )
+        values = params.getlist(key)
+        if len(values) > 1:
+            raise _BadQuery(f"{key}: given {len(values)} times, expected once")
+        if values[0] != "":
+            out[key] = allowed[key](values[0])
+    if "from" in out and "to" in out and out["from"] > out["to"]:
+        raise _BadQuery(f"from: must be <= to, got from={out['from']} > to={out['to']}")
+    return out
+
+
+def iso(epoch: int | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC (`2024-05-01T14:00:00Z`)."""
+    if epoch is None or not -62135596800 <= epoch <= MAX_EPOCH:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_server(epoch: int | None) -> str | None:
+    """A broker server clock reading as ISO 8601 without a zone (it is not UTC)."""
+    text = iso(epoch)
+    return None if text is None else text[:-1]
+
+
+def _decision_out(row: dict[str, Any]) -> dict[str, Any]:
+    out = {
+        "id": row["id"],
+        "kind": row["kind"],
+        "login": row["login"],
+        "symbol": row["symbol"],
+        "action": row["action"],
+        "mode": row["mode"],
+        "regime": row["regime"],
+        "gmt": row["gmt"],
+        "gmt_iso": iso(row["gmt"]),
+        "last_gmt": row["last_gmt"],
+        "last_gmt_iso": iso(row["last_gmt"]),
+        "count": row["count"],
+        "request_id": row["request_id"],
+        "last_request_id": row["last_request_id"],
+        "codes": row["codes"],
+        "reasons": _reasons(row["verdict"]),
+        "last_reasons": _reasons(row["last_verdict"]) if row["last_verdict"] else None,
+        "detail": row["detail"],
+        "verdict": _verdict_out(row["verdict"]),
+        "last_verdict": _verdict_out(row["last_verdict"]),
+    }
+    return out
+
+
+def _reasons(verdict: Any) -> list[str]:
+    reasons = verdict.get("reasons") if isinstance(verdict, dict) else None
+    return reasons if isinstance(reasons, list) else []
+
+
+def _verdict_out(verdict: Any) -> Any:
+    if isinstance(verdict, dict) and isinstance(verdict.get("valid_until"), int):
+        return {**verdict, "valid_until_iso": iso(verdict["valid_until"])}
+    return verdict
+
+
+def _trade_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "time_server_iso": iso_server(row["time"]),
+        "received_gmt_iso": iso(row["received_gmt"]),
+    }
+
+
+DECISION_CSV = (
+    "id kind login symbol action mode regime gmt gmt_iso last_gmt last_gmt_iso count "
+    "request_id last_request_id codes reasons last_reasons detail"
+).split()
+TRADE_CSV = (
+    "login deal order_id position symbol side entry volume price profit commission swap time "
+    "time_server_iso comment received_gmt received_gmt_iso"
+).split()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        value = " | ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        value = orjson.dumps(value).decode()
+    if isinstance(value, str) and value[:1] in ("=", "+", "@", "\t", "\r"):
+        value = "'" + value  # not a formula when opened in a spreadsheet
+    return "" if value is None else value
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str], next_cursor: str | None) -> Response:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    headers = {"X-Next-Cursor": next_cursor} if next_cursor else {}
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _wants_csv(request: Request, query: dict[str, Any]) -> bool:
+    if "format" in query:
+        return query["format"] == "csv"
+    return "text/csv" in request.headers.get("accept", "").lower()
 
 
 def create_app(sidecar: Sidecar) -> FastAPI:
@@ -120,10 +390,25 @@ def create_app(sidecar: Sidecar) -> FastAPI:
             problems.append("reason: expected a non-empty string (it is logged)")
         if problems:
             return _error(BAD_REQUEST, "; ".join(problems))
+        with sidecar.lock:
+            current = sidecar.states.get(login)
+        if current is None:
+            return _error(NOT_FOUND, f"login: no state for account {login}")
+        if current.mode != "halted":
+            lifts = (
+                "it lifts by itself when the drawdown falls below risk.reducing_resume_pct"
+                if current.mode == "reducing"
+                else "only a halted account can be resumed"
+            )
+            return _error(
+                NOT_HALTED,
+                f"login: account {login} is {current.mode}, not halted: nothing to resume "
+                f"({lifts})",
+            )
         try:
             state = sidecar.resume(login, reason.strip()[:500])
         except KeyError:
-            return _error(BAD_REQUEST, f"login: no state for account {login}")
+            return _error(NOT_FOUND, f"login: no state for account {login}")
         return _json({"ok": True, "login": login, "mode": state.mode, "high_water_mark": state.hwm})
 
     @app.get("/health")
@@ -132,39 +417,112 @@ def create_app(sidecar: Sidecar) -> FastAPI:
         return _json(report, 200 if report["status"] != "down" else 503)
 
     @app.get("/v1/state")
-    async def state(request: Request, tester: bool = False) -> Response:
+    async def state(request: Request) -> Response:
         if not authorized(request):
             return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
-        if tester:  # the Strategy Tester sessions (in memory, never persisted)
+        try:
+            query = parse_query(request, STATE_PARAMS)
+        except _BadQuery as exc:
+            return _error(BAD_REQUEST, str(exc))
+        if query.get("tester"):  # the Strategy Tester sessions (in memory, never persisted)
             book = sidecar.tester_book
             return _json(book.state_report() if book else {"accounts": [], "symbols": []})
         return _json(sidecar.state_report())
 
     @app.get("/v1/decisions")
     # A plain def: FastAPI runs it in its threadpool, since it waits for the journal flush.
-    def decisions(request: Request, symbol: str | None = None, limit: int = 100) -> Response:
+    def decisions(request: Request) -> Response:
         if not authorized(request):
             return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
-        if not 1 <= limit <= 1000:
-            return _error(BAD_REQUEST, f"limit: expected 1..1000, got {limit}")
+        try:
+            q = parse_query(request, DECISION_PARAMS)
+        except _BadQuery as exc:
+            return _error(BAD_REQUEST, str(exc))
+        limit = q.get("limit", 100)
         sidecar.after_reply()  # the newest verdict's journal row may still be pending
-        return _json({"decisions": sidecar.store.decisions(symbol, limit)})
+        rows = sidecar.store.decisions(
+            q.get("symbol"),
+            limit + 1,
+            login=q.get("login"),
+            action=q.get("action"),
+            kind=q.get("kind"),
+            reason=q.get("reason"),
+            since=q.get("from"),
+            until=q.get("to"),
+            before_id=q.get("cursor"),
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = str(rows[-1]["id"]) if more else None
+        out = [_decision_out(r) for r in rows]
+        if _wants_csv(request, q):
+            return _csv(out, DECISION_CSV, next_cursor)
+        return _json({"decisions": out, "count": len(out), "next": next_cursor})
 
     @app.get("/v1/trades")
-    async def trades(request: Request, login: int | None = None, limit: int = 100) -> Response:
+    def trades(request: Request) -> Response:
         if not authorized(request):
             return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
-        if not 1 <= limit <= 1000:
-            return _error(BAD_REQUEST, f"limit: expected 1..1000, got {limit}")
-        return _json({"trades": sidecar.store.trades(login, limit)})
+        try:
+            q = parse_query(request, TRADE_PARAMS)
+        except _BadQuery as exc:
+            return _error(BAD_REQUEST, str(exc))
+        limit = q.get("limit", 100)
+        entries = None
+        if "action" in q:
+            entries = ["in"] if q["action"] == "open" else ["out", "inout", "out_by"]
+        if "entry" in q:
+            entries = [e for e in (entries or [q["entry"]]) if e == q["entry"]] or ["-"]
+        rows = sidecar.store.trades_page(
+            login=q.get("login"),
+            symbol=q.get("symbol"),
+            side=q.get("side"),
+            entries=entries,
+            since=q.get("from"),
+            until=q.get("to"),
+            before=q.get("cursor"),
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if rows else None
+        next_cursor = f"{last['time']}.{last['login']}.{last['deal']}" if more and last else None
+        out = [_trade_out(r) for r in rows]
+        if _wants_csv(request, q):
+            return _csv(out, TRADE_CSV, next_cursor)
+        return _json({"trades": out, "count": len(out), "next": next_cursor})
+
+    @app.get("/v1/stats")
+    def stats(request: Request) -> Response:
+        if not authorized(request):
+            return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
+        try:
+            q = parse_query(request, STATS_PARAMS)
+        except _BadQuery as exc:
+            return _error(BAD_REQUEST, str(exc))
+        if "login" not in q:
+            return _error(BAD_REQUEST, "login: required (the account number)")
+        report = sidecar.stats_report(q["login"], q.get("days", 30))
+        if report is None:
+            return _error(NOT_FOUND, f"login: no trades or state on file for account {q['login']}")
+        cooldown = report["cooldown"]
+        cooldown["until_server_iso"] = iso_server(cooldown["until_server"])
+        return _json(report)
 
     @app.get("/metrics")
     async def metrics() -> Response:
         sidecar.health()  # refreshes heartbeat ages
         return Response(sidecar.metrics.render(), media_type=CONTENT_TYPE)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "query") or "request"
+        return _error(BAD_REQUEST, f"{where}: {first.get('msg', 'invalid')}")
+
     @app.exception_handler(Exception)
     async def internal(_request: Request, _exc: Exception) -> Response:
         return _error(INTERNAL, "internal error")
 
+    status_page.register(app, sidecar, authorized)
     return app

@@ -365,12 +365,14 @@ def test_stale_calendar_with_policy_ignore_lets_entries_through(tmp_path: Path) 
             proc.stop()
 
 
-def test_without_any_source_the_gate_is_off_and_health_is_degraded(tmp_path: Path) -> None:
+def test_without_any_source_the_gate_is_off_and_health_is_ok(tmp_path: Path) -> None:
     env = {"EODHD_API_TOKEN": ""}
     proc = SidecarProcess(tmp_path / "none.sqlite", env=env).start()
     try:
         health = _get(proc, "/health")
-        assert health["status"] == "degraded"
+        # An optional source that is not configured is `disabled`, not a degradation.
+        assert health["status"] == "ok" and health["problems"] == []
+        assert health["sources"]["eodhd"]["status"] == "disabled"
         assert health["news"]["enabled"] is False and "EODHD_API_TOKEN" in health["news"]["reason"]
         lines = [ln for ln in proc.log().splitlines() if '"event":"news.disabled"' in ln]
         assert len(lines) == 1 and '"level":"warning"' in lines[0]
