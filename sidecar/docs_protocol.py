@@ -19,6 +19,7 @@ from typing import Any
 
 from sidecar.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, REPLY_TYPES, REQUEST_TYPES
 from sidecar.schema import all_schemas
+from sidecar.testing.messages import EURUSD_SPEC
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 
@@ -45,21 +46,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "free_margin": 10000.0,
         },
         "time": {"server": 1734486000, "gmt": 1734478800},
-        "symbol": {
-            "name": "EURUSD",
-            "base": "EUR",
-            "quote": "USD",
-            "digits": 5,
-            "point": 0.00001,
-            "tick_size": 0.00001,
-            "tick_value": 1.0,
-            "contract_size": 100000,
-            "volume_min": 0.01,
-            "volume_step": 0.01,
-            "volume_max": 100.0,
-            "stops_level": 0,
-            "freeze_level": 0,
-        },
+        "symbol": dict(EURUSD_SPEC),
         "timeframe": "H1",
         "bars": [[1734472800, 1.0912, 1.092, 1.0905, 1.0915, 1534, 7]],
     },

@@ -28,34 +28,13 @@ import numpy as np
 
 from sidecar.backtest.metrics import drawdown_series, equity_arrays, mask_secrets
 from sidecar.backtest.model import BacktestResult, Span
+from sidecar.page_errors import ERROR_HOOK
 
 CHART_BUCKETS = 2000  # time buckets of the downsampled chart series (min + max each)
 MAX_BANDS = 3000  # more bands than this are merged at the chart's resolution
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DASH = "\u2014"
 MINUS = "\u2212"
-
-_ERROR_HOOK = """
-(function () {
-  var errors = [];
-  function show() {
-    document.documentElement.setAttribute("data-js-errors", String(errors.length));
-    var box = document.getElementById("js-errors");
-    if (box) { box.hidden = false; box.textContent = errors.join("\\n"); }
-  }
-  function report(msg) { errors.push(String(msg)); show(); }
-  window.addEventListener("error", function (e) {
-    report("error: " + e.message + " (line " + e.lineno + ":" + e.colno + ")");
-  });
-  window.addEventListener("unhandledrejection", function (e) { report("unhandled: " + e.reason); });
-  var original = console.error;
-  console.error = function () {
-    report("console.error: " + Array.prototype.join.call(arguments, " "));
-    return original.apply(console, arguments);
-  };
-  document.addEventListener("DOMContentLoaded", function () { if (errors.length) show(); });
-})();
-"""
 
 
 # --------------------------------------------------------------------------- public API
@@ -94,7 +73,7 @@ def render_report(result: BacktestResult, summary: dict[str, Any]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title>",
         f"<style>\n{css}</style>",
-        f"<script>{_ERROR_HOOK}</script>",
+        f"<script>{ERROR_HOOK}</script>",
         "</head>",
         '<body data-render="pending">',
         _header(result, summary),

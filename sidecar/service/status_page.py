@@ -28,29 +28,12 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from sidecar.page_errors import ERROR_HOOK
 from sidecar.protocol import UNAUTHORIZED, encode, error_reply
 from sidecar.service.handler import Sidecar
 
 REFRESH_SECONDS = 5
 
-# Records page errors in the DOM (`#js-errors`, `data-js-errors`): the browser test asserts
-# none, and an operator sees a broken page say so instead of silently showing old figures.
-_ERROR_HOOK = """
-(function () {
-  var errors = [];
-  function show() {
-    document.documentElement.setAttribute("data-js-errors", String(errors.length));
-    var box = document.getElementById("js-errors");
-    if (box) { box.hidden = false; box.textContent = errors.join("\\n"); }
-  }
-  function report(msg) { errors.push(String(msg)); show(); }
-  window.addEventListener("error", function (e) {
-    report("error: " + e.message + " (line " + e.lineno + ":" + e.colno + ")");
-  });
-  window.addEventListener("unhandledrejection", function (e) { report("unhandled: " + e.reason); });
-  document.addEventListener("DOMContentLoaded", function () { if (errors.length) show(); });
-})();
-"""
 
 _BODY = """\
 <header class="top">
@@ -137,7 +120,7 @@ def render_page() -> tuple[str, str]:
             '<meta name="referrer" content="no-referrer">',
             "<title>MT5 Sidecar status</title>",
             f"<style>{css}</style>",
-            f"<script>{_ERROR_HOOK}</script>",
+            f"<script>{ERROR_HOOK}</script>",
             "</head>",
             "<body>",
             _BODY,
@@ -150,7 +133,7 @@ def render_page() -> tuple[str, str]:
     csp = "; ".join(
         [
             "default-src 'none'",
-            f"script-src {_sha256(_ERROR_HOOK)} {_sha256(js)}",
+            f"script-src {_sha256(ERROR_HOOK)} {_sha256(js)}",
             f"style-src {_sha256(css)}",
             "connect-src 'self'",
             "img-src 'self' data:",

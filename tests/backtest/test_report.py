@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from sidecar.backtest.model import (
 )
 from sidecar.backtest.report import render_report, write_json, write_report
 from sidecar.protocol import SymbolSpec
+from sidecar.testing import browser
 
 START = 1_717_372_800  # 2024-06-03 00:00 UTC, a Monday
 H = 3600
@@ -214,39 +213,8 @@ def make_result(n_points: int = 3000, n_trades: int = 30, seed: int = 7) -> Back
 # --------------------------------------------------------------------------- chromium
 
 
-def chromium() -> str:
-    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if candidate and shutil.which(candidate):
-            return str(shutil.which(candidate))
-    pytest.fail(
-        "Chromium not found: install the Debian package `chromium` "
-        "(apt-get install -y chromium) or set CHROMIUM=/path/to/chrome. "
-        "The report tests need a real headless browser and do not skip."
-    )
-
-
 def run_chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-extensions",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-        f"--user-data-dir={profile}",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
-        "--virtual-time-budget=5000",
-        "--enable-logging=stderr",
-        "--v=0",
-        *args,
-        page.resolve().as_uri(),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
-    assert proc.returncode == 0, f"chromium failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
-    return proc
+    return browser.run_chromium(page.resolve().as_uri(), profile, *args, window=WINDOW)
 
 
 @dataclass

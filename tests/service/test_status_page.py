@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 import subprocess
 import threading
 import time
@@ -41,7 +39,7 @@ from sidecar.service.feeds import FeedService
 from sidecar.service.handler import Sidecar
 from sidecar.service.http_app import create_app
 from sidecar.store import Store
-from sidecar.testing import messages
+from sidecar.testing import browser, messages
 from sidecar.testing.client import HttpClient
 from sidecar.testing.server import free_port
 
@@ -182,39 +180,9 @@ def drive_session(live: LiveSidecar) -> dict[str, Any]:
 # --------------------------------------------------------------------------- chromium
 
 
-def chromium() -> str:
-    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if candidate and shutil.which(candidate):
-            return str(shutil.which(candidate))
-    pytest.fail(
-        "Chromium not found: install the Debian package `chromium` "
-        "(apt-get install -y chromium) or set CHROMIUM=/path/to/chrome. "
-        "The status page tests need a real headless browser and do not skip."
-    )
-
-
 def run_chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-extensions",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-        f"--user-data-dir={profile}",
-        f"--window-size={WINDOW[0]},{WINDOW[1]}",
-        "--virtual-time-budget=3000",  # the fetches complete; the 5 s refresh does not fire
-        "--enable-logging=stderr",
-        "--v=0",
-        *args,
-        url,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
-    assert proc.returncode == 0, f"chromium failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
-    return proc
+    # the fetches complete within 3 s of virtual time; the 5 s refresh does not fire
+    return browser.run_chromium(url, profile, *args, window=WINDOW, budget_ms=3000)
 
 
 def console_problems(log: str) -> list[str]:
