@@ -1,9 +1,10 @@
 """`sidecar` command line: serve, init, config show, check-config, verdict, schema, bias-check,
-pull, pull-calendar, backtest.
+pull, pull-calendar, backtest, backup.
 
 Exit codes: 0 success; 2 a usage or input error (bad arguments, an invalid configuration, a file
 that cannot be read); 1 the command ran and failed (`bias-check`: decisions differ; `serve`: a
-part could not start; `init`: the file already exists).
+part could not start; `init`: the file already exists; `backup`: the copy failed its integrity
+check).
 """
 
 from __future__ import annotations
@@ -289,6 +290,25 @@ def cmd_pull_calendar(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the live database (server.db or --db) at PATH, while serve runs."""
+    from sidecar.backup import BackupError, backup_database, summary
+
+    db = str(_load(args).server.db)
+    if db == ":memory:" or db.startswith("file:"):
+        print(
+            f"error: server.db is {db!r}: not a file to back up (give --db FILE)", file=sys.stderr
+        )
+        return EXIT_USAGE
+    try:
+        result = backup_database(db, args.path, force=args.force)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(summary(result))
+    return 0
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from sidecar.backtest.command import run
 
@@ -386,6 +406,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", dest="end", required=True, help="YYYY-MM-DD (UTC)")
     p.add_argument("--country", help="ISO-2 countries, e.g. US,EU,GB (default: all)")
     p.set_defaults(func=cmd_pull_calendar)
+
+    p = sub.add_parser(
+        "backup",
+        help="copy the live database (server.db or --db) to PATH while the sidecar runs",
+    )
+    add_common(p)
+    p.add_argument("path", help="the backup file to write (never overwritten without --force)")
+    p.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    p.set_defaults(func=cmd_backup)
 
     from sidecar.backtest.command import add_parser as add_backtest
 
