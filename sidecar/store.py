@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_by_symbol ON decisions (symbol, id);
 CREATE INDEX IF NOT EXISTS trades_by_symbol ON trades (symbol, time);
+CREATE INDEX IF NOT EXISTS trades_by_recency ON trades (time, login, deal);
 CREATE TABLE IF NOT EXISTS account_state (
     login INTEGER PRIMARY KEY, state TEXT NOT NULL, updated_gmt INTEGER NOT NULL,
     seq INTEGER NOT NULL DEFAULT 0
@@ -151,6 +152,14 @@ class Store:
                 "SELECT COALESCE(MAX(seq), 0) FROM account_state"
             ).fetchone()[0]
         self._journal = _JournalWriter(self.path, journal_retention, retention_days)
+        # The operator API reads through its own connection: a long scan (a filter no index
+        # serves) must not hold the lock the verdict path writes through. WAL lets readers run
+        # beside the writer; an in-memory database shares one connection (shared-cache tables
+        # would lock instead).
+        if self.path.startswith("file:"):
+            self._reader, self._read_lock = self._conn, self._lock
+        else:
+            self._reader, self._read_lock = _connect(self.path), threading.Lock()
 
     def configure_journal(self, retention_rows: int, retention_days: float) -> None:
         """Set the journal's bounds (applied by the writer from its next batch on)."""
@@ -429,8 +438,8 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
-        with self._lock:
-            rows = self._conn.execute(sql, [*args, limit]).fetchall()
+        with self._read_lock:
+            rows = self._reader.execute(sql, [*args, limit]).fetchall()
         return [_decision_row(r) for r in rows]
 
     def trades_page(
@@ -469,14 +478,14 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY time DESC, login DESC, deal DESC LIMIT ?"
-        with self._lock:
-            return [dict(r) for r in self._conn.execute(sql, [*args, limit]).fetchall()]
+        with self._read_lock:
+            return [dict(r) for r in self._reader.execute(sql, [*args, limit]).fetchall()]
 
     def has_login(self, login: int) -> bool:
         """Whether any deal or account state of `login` is on file."""
-        with self._lock:
+        with self._read_lock:
             return (
-                self._conn.execute(
+                self._reader.execute(
                     "SELECT 1 FROM trades WHERE login = ? UNION ALL "
                     "SELECT 1 FROM account_state WHERE login = ? LIMIT 1",
                     (login, login),
@@ -488,8 +497,8 @@ class Store:
         """Every closed position of `login`, oldest first: {key, symbol, result, time} where
         result is the sum of its deals' profit + commission + swap (the entry's included, as the
         Kelly journal counts it) and time is its last deal's (server clock)."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 "SELECT CASE WHEN position = 0 THEN -deal ELSE position END AS k, "
                 "MAX(symbol) AS symbol, SUM(profit + commission + swap) AS result, "
                 "MAX(time) AS time, MAX(deal) AS deal, SUM(entry != 'in') AS closing "
@@ -505,13 +514,13 @@ class Store:
         """Net P/L of `login`'s deals (profit + commission + swap) by symbol (every deal on file)
         and by broker day (days from `since_day` on; day = (time - offset) // 86400)."""
         offset = round(day_offset_hours * 3600)
-        with self._lock:
-            by_symbol = self._conn.execute(
+        with self._read_lock:
+            by_symbol = self._reader.execute(
                 "SELECT symbol, SUM(profit + commission + swap) AS pnl, COUNT(*) AS deals "
                 "FROM trades WHERE login = ? GROUP BY symbol ORDER BY symbol",
                 (login,),
             ).fetchall()
-            by_day = self._conn.execute(
+            by_day = self._reader.execute(
                 "SELECT (time - ?) / 86400 AS day, SUM(profit + commission + swap) AS pnl, "
                 "COUNT(*) AS deals FROM trades WHERE login = ? AND time >= ? "
                 "GROUP BY day ORDER BY day",
@@ -524,6 +533,9 @@ class Store:
 
     def close(self) -> None:
         self._journal.close()
+        if self._reader is not self._conn:
+            with self._read_lock:
+                self._reader.close()
         with self._lock:
             self._conn.close()
 

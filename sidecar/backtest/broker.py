@@ -495,9 +495,9 @@ class Broker:
         return inst
 
     def _sorted(self, symbol: str | None) -> list[_Pos]:
-        return [
-            p for _, p in sorted(self._positions.items()) if symbol is None or p.symbol == symbol
-        ]
+        # By ticket: tickets only grow and a position keeps its ticket, so the dict's insertion
+        # order already is ticket order (no sort on every price point).
+        return [p for p in self._positions.values() if symbol is None or p.symbol == symbol]
 
     def _netting_position(self, symbol: str) -> _Pos | None:
         if self.spec.mode != "netting":
