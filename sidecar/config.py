@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -86,11 +87,20 @@ class ServerConfig(_Section):
     # "builtin": the sidecar speaks ZeroMQ's wire protocol (ZMTP 3.0) itself, tcp:// only, and
     # answers in the verdict thread; "libzmq": a libzmq REP socket (also ipc://), the fallback.
     zmq_engine: Literal["builtin", "libzmq"] = "builtin"
-    http: str = "127.0.0.1:8765"  # HOST:PORT for the REST API ("" disables)
-    token: str = ""  # shared secret; mandatory when binding a non-loopback address
+    http: str = "127.0.0.1:8765"  # HOST:PORT for the REST API ("" disables; ":PORT" = all)
+    # Shared secret; mandatory when either address binds anything but loopback (decided from
+    # the address the listener binds: names resolved, "", "*" and interface names included).
+    token: str = ""
     db: str = "sidecar.sqlite"  # SQLite file (WAL); relative to the working directory
     max_message_bytes: int = Field(65536, ge=1024, le=1048576)
     heartbeat_stale_seconds: int = Field(120, ge=5)  # /health: EA heartbeat older than this
+
+    @field_validator("http")
+    @classmethod
+    def _hostport(cls, v: str) -> str:
+        if v:
+            parse_http(v)  # ValueError: "expected HOST:PORT ..."
+        return v
 
     @model_validator(mode="after")
     def _rules(self) -> ServerConfig:
@@ -400,19 +410,18 @@ def _risk_floor(v: Values) -> list[str]:
     return []
 
 
-@_rule("server.zmq", "server.http", "server.token")
+@_rule("server.zmq", "server.zmq_engine", "server.http", "server.token")
 def _token_for_remote(v: Values) -> list[str]:
     server = v["server"]
+    if server["token"]:
+        return []
     problems = []
-    for name, host in (
-        ("server.zmq", _zmq_host(server["zmq"])),
-        ("server.http", _http_host(server["http"])),
-    ):
-        if host and not is_loopback(host) and not server["token"]:
-            problems.append(
-                f"{name}: binding the non-loopback address {host!r} needs a token "
-                "(server.token or SIDECAR_TOKEN)"
-            )
+    for name, address in (("server.zmq", server["zmq"]), ("server.http", server["http"])):
+        if name == "server.zmq" and _builtin_engine_speaks_tcp(v):
+            continue  # not an endpoint the engine takes: that rule says so
+        problem = exposure_problem(name, address, server["zmq_engine"])
+        if problem:
+            problems.append(problem)
     return problems
 
 
@@ -440,30 +449,105 @@ def tcp_endpoint(endpoint: str) -> tuple[str, int]:
     return ("0.0.0.0" if host == "*" else host), int(port)
 
 
-def _zmq_host(endpoint: str) -> str:
-    if not endpoint or endpoint.startswith(("ipc://", "inproc://")):
-        return ""  # local-only transports: nothing to expose
-    rest = endpoint.split("://", 1)[-1]
-    return rest.rsplit(":", 1)[0]
+def parse_http(hostport: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[v6]:PORT`) → (host, port) for the HTTP listener. An empty host or `*`
+    means every IPv4 interface, as `0.0.0.0` does."""
+    host, colon, port = hostport.rpartition(":")
+    if not colon or not port.isascii() or not port.isdigit() or int(port) > 65535:
+        raise ValueError("expected HOST:PORT (e.g. 127.0.0.1:8765)")
+    return host.strip("[]"), int(port)
 
 
-def _http_host(hostport: str) -> str:
-    return hostport.rsplit(":", 1)[0] if hostport else ""
+_WILDCARD = {"": "0.0.0.0", "*": "0.0.0.0"}
+
+
+def listen_address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
+    """(family, sockaddr) a listener on `host` binds, resolved as the sidecar's TCP listeners
+    do (HTTP and the builtin ZeroMQ engine): IPv4 unless `host` is an IPv6 address, a name
+    resolved by getaddrinfo, `""` and `*` every IPv4 interface. Raises OSError (e.g.
+    socket.gaierror) when the host does not resolve."""
+    host = _WILDCARD.get(host, host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    info = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    return info[0][0], info[0][4]
+
+
+def _libzmq_bound_host(host: str) -> str:
+    """The address libzmq binds for `tcp://HOST:...`: `*`, an interface name (its address),
+    an IP address or a host name. Asked of libzmq itself, on a throwaway port."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return str(ip)
+    if host == "*":
+        return "0.0.0.0"
+    import zmq  # only for names: libzmq resolves interface names before host names
+
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.REP)
+        try:
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.bind(f"tcp://{host}:0")
+            bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        except zmq.ZMQError as exc:
+            raise ValueError(exc.strerror) from None
+        finally:
+            sock.close(0)
+    finally:
+        ctx.term()
+    return bound.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+
+
+def bound_host(component: str, address: str, zmq_engine: str = "builtin") -> str | None:
+    """The IP address `address` (the value of `server.http` or `server.zmq`) listens on,
+    resolved the way the server will bind it; None for a transport that is not reachable from
+    another machine (ipc://, inproc://). Raises ValueError or OSError when it cannot tell
+    (a name that does not resolve, an unknown transport)."""
+    if component == "server.http":
+        host, port = parse_http(address)
+        return str(listen_address(host, port)[1][0])
+    scheme, sep, rest = address.partition("://")
+    if scheme in ("ipc", "inproc") and sep:
+        return None  # local-only transports: nothing to expose
+    if zmq_engine == "builtin":
+        host, port = tcp_endpoint(address)
+        return str(listen_address(host, port)[1][0])
+    if scheme != "tcp" or not sep or ":" not in rest:
+        raise ValueError(f"cannot tell which addresses {address!r} listens on")
+    return _libzmq_bound_host(rest.rsplit(":", 1)[0])
+
+
+def exposure_problem(component: str, address: str, zmq_engine: str = "builtin") -> str | None:
+    """Why binding `address` needs a token: it listens on a non-loopback address, or on one
+    that cannot be resolved; None when it is loopback (or local-only, or disabled). The one
+    check of `check-config` and start-up (which checks the bound socket again)."""
+    if not address:
+        return None
+    try:
+        host = bound_host(component, address, zmq_engine)
+    except (OSError, ValueError) as exc:
+        return (
+            f"{component}: cannot tell which address {address!r} binds ({exc}); binding "
+            "anything but a loopback address needs a token (server.token or SIDECAR_TOKEN)"
+        )
+    if host is None or is_loopback(host):
+        return None
+    every = " (every interface)" if ipaddress.ip_address(host).is_unspecified else ""
+    return (
+        f"{component}: {address!r} binds the non-loopback address {host}{every}, which needs "
+        "a token (server.token or SIDECAR_TOKEN)"
+    )
 
 
 def is_loopback(host: str) -> bool:
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
+    """Whether `host` is a loopback IP address (names are not resolved here: see bound_host)."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
-        return False  # a name or "*": treat as reachable from outside
-
-
-def parse_http(hostport: str) -> tuple[str, int]:
-    host, _, port = hostport.rpartition(":")
-    return host.strip("[]"), int(port)
+        return False
 
 
 _SECRET_KEYS = ("token", "eodhd_token", "api_token", "password", "secret")

@@ -600,17 +600,66 @@ def _explain(exc: msgspec.ValidationError, obj: Any) -> str:
     return f"{path.lstrip('.') or 'message'}: {msg[0].lower()}{msg[1:]}{got}"
 
 
-def decode(raw: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES) -> Request:
-    """Parse and validate one request; raise ProtocolError naming what is wrong."""
+# Nesting levels of objects and arrays a message may have (the protocol's own go 4 deep). A
+# deeper message is BAD_JSON, whatever the stack depth of the thread that decodes it.
+MAX_DEPTH = 32
+
+
+def _bounded(raw: bytes | str, max_bytes: int) -> bytes:
+    """The message's bytes, size-checked before anything reads them."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", errors="replace")
     if len(raw) > max_bytes:
         raise ProtocolError(TOO_LARGE, f"message: at most {max_bytes} bytes, got {len(raw)}")
     # MQL5's StringToCharArray copies the terminating NUL into the payload.
-    raw = raw.rstrip(b"\x00 \r\n\t")
+    return raw.rstrip(b"\x00 \r\n\t")
+
+
+class _Envelope(msgspec.Struct, frozen=True, gc=False):
+    """The top-level fields read before a message is validated (other fields are skipped)."""
+
+    token: msgspec.Raw = msgspec.Raw(b"null")
+    id: msgspec.Raw = msgspec.Raw(b"null")
+
+
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_str_decoder = msgspec.json.Decoder(str | None)
+
+
+def _raw_str(value: msgspec.Raw) -> str | None:
+    try:
+        return _str_decoder.decode(value)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+def read_token(
+    raw: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES
+) -> tuple[str | None, str | None]:
+    """(token, id) of a request, read without validating it, so that the token is checked
+    before anything else about the message is said; (None, None) when the message is not a
+    JSON object. Only the size is checked first (TOO_LARGE): nothing is parsed beyond it."""
+    raw = _bounded(raw, max_bytes)
+    try:
+        try:
+            envelope = _envelope_decoder.decode(raw)
+        except UnicodeDecodeError:  # a bad byte elsewhere must not hide a good token
+            envelope = _envelope_decoder.decode(raw.decode("utf-8", "replace").encode())
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None, None
+    req_id = _raw_str(envelope.id)
+    return _raw_str(envelope.token), req_id if req_id and len(req_id) <= 128 else None
+
+
+def decode(raw: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES) -> Request:
+    """Parse and validate one request; raise ProtocolError naming what is wrong (and nothing
+    else, whatever the bytes)."""
+    raw = _bounded(raw, max_bytes)
     try:
         msg = _decoder.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # UnicodeDecodeError: invalid UTF-8 inside a string; RecursionError: nesting deeper
+        # than the decoding thread's stack allows.
         _diagnose(raw)  # always raises
         raise  # pragma: no cover - _diagnose never returns
     if msg.v != PROTOCOL_VERSION:
@@ -620,8 +669,29 @@ def decode(raw: bytes | str, max_bytes: int = MAX_MESSAGE_BYTES) -> Request:
     return msg
 
 
+def _depth(obj: Any) -> int:
+    """Nesting depth of decoded JSON (1 for an object of scalars), without recursion."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((v, depth + 1) for v in value)
+    return deepest
+
+
 def _diagnose(raw: bytes) -> None:
     """Slow path for a request that failed: work out the most useful error (never returns)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(
+            BAD_JSON, f"message: not valid UTF-8 (byte {raw[exc.start]:#04x} at {exc.start})"
+        ) from None
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -630,6 +700,10 @@ def _diagnose(raw: bytes) -> None:
         raise ProtocolError(BAD_JSON, f"message: expected a JSON object, got {type(obj).__name__}")
     req_id = obj.get("id")
     req_id = req_id if isinstance(req_id, str) and 0 < len(req_id) <= 128 else None
+    if _depth(obj) > MAX_DEPTH:
+        raise ProtocolError(
+            BAD_JSON, f"message: nested deeper than {MAX_DEPTH} levels of objects/arrays", req_id
+        )
     version = obj.get("v")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ProtocolError(
@@ -647,7 +721,8 @@ def _diagnose(raw: bytes) -> None:
         msgspec.json.decode(raw, type=model)
     except msgspec.ValidationError as exc:
         raise ProtocolError(BAD_REQUEST, _explain(exc, obj), req_id) from None
-    except msgspec.DecodeError as exc:  # e.g. NaN literals orjson tolerated
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # e.g. NaN literals orjson tolerated
         raise ProtocolError(BAD_JSON, f"message: {exc}", req_id) from None
     raise ProtocolError(BAD_REQUEST, "message: could not be decoded", req_id)
 

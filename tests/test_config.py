@@ -65,6 +65,45 @@ def test_non_loopback_bind_needs_a_token() -> None:
     assert load_config(None, env={"SIDECAR_ZMQ": "tcp://[::1]:5555"}).server.zmq.endswith("5555")
 
 
+@pytest.mark.parametrize(
+    ("var", "value", "bound"),
+    [
+        ("SIDECAR_HTTP", ":8765", "0.0.0.0"),  # an empty host is every interface
+        ("SIDECAR_HTTP", "*:8765", "0.0.0.0"),
+        ("SIDECAR_HTTP", "[::]:8765", "::"),
+        ("SIDECAR_ZMQ", "tcp://*:5555", "0.0.0.0"),
+        ("SIDECAR_ZMQ", "tcp://[::]:5555", "::"),
+    ],
+)
+def test_loopback_is_decided_from_the_address_bound(var: str, value: str, bound: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env={var: value})
+    component = "server.http" if var == "SIDECAR_HTTP" else "server.zmq"
+    assert err.value.problems == [
+        f"{component}: {value!r} binds the non-loopback address {bound} (every interface), "
+        "which needs a token (server.token or SIDECAR_TOKEN)"
+    ]
+    assert load_config(None, env={var: value, "SIDECAR_TOKEN": "t"}).server.token == "t"
+
+
+def test_loopback_names_and_local_transports_need_no_token() -> None:
+    from sidecar.config import bound_host
+
+    assert bound_host("server.http", "localhost:8765") == "127.0.0.1"
+    assert bound_host("server.zmq", "tcp://localhost:5555") == "127.0.0.1"
+    assert bound_host("server.zmq", "tcp://localhost:5555", "libzmq") == "127.0.0.1"
+    assert bound_host("server.zmq", "ipc:///tmp/s.ipc", "libzmq") is None
+    load_config(None, env={"SIDECAR_HTTP": "localhost:8765", "SIDECAR_ZMQ": "tcp://[::1]:5555"})
+
+
+def test_an_address_that_does_not_resolve_needs_a_token() -> None:
+    with pytest.raises(ConfigError, match="cannot tell which address") as err:
+        load_config(None, env={"SIDECAR_HTTP": "no-such-host.invalid:8765"})
+    assert err.value.problems[0].startswith("server.http: ")
+    with pytest.raises(ConfigError, match=r"server\.http: expected HOST:PORT"):
+        load_config(None, env={"SIDECAR_HTTP": "8765"})
+
+
 def test_environment_overrides() -> None:
     cfg = load_config(
         None,

@@ -221,3 +221,53 @@ def test_replies_validate_against_their_schemas() -> None:
         jsonschema.Draft202012Validator(schema).validate(data)
         assert data["v"] == 1
         assert P.decode_reply(P.encode(reply)) == reply
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"v":1,"type":"heartbeat","id":"\xff"}',  # invalid UTF-8 inside a string
+        b'{"v":1,"type":"heartbeat","\xc0\xaf":1}',
+        b'{"a":' * 1000 + b"1" + b"}" * 1000,  # 1,000 nested objects
+        b'{"a":' * 1000,
+        b"[" * 5000 + b"]" * 5000,
+        b'{"v":1,"type":"heartbeat","id":"x","a":' + b"[" * 40 + b"]" * 40 + b"}",
+        b'{"v":1,"type":"heartbeat","id":"\\ud800"}',  # a lone surrogate escape
+    ],
+)
+def test_malformed_json_is_bad_json_never_an_exception(raw: bytes) -> None:
+    with pytest.raises(P.ProtocolError) as err:
+        P.decode(raw)
+    assert err.value.code == P.BAD_JSON
+    assert err.value.message.startswith("message: ")
+
+
+def test_nesting_is_limited_whatever_the_stack() -> None:
+    import threading
+
+    raw = b'{"v":1,"type":"heartbeat","id":"d","x":' + b"[" * 900 + b"]" * 900 + b"}"
+    codes: list[str] = []
+
+    def run() -> None:
+        try:
+            P.decode(raw)
+        except P.ProtocolError as exc:
+            codes.append(exc.code)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert codes == [P.BAD_JSON]
+
+
+def test_read_token_reads_only_the_top_level_token() -> None:
+    assert P.read_token(b'{"token":"t","id":"i","x":[{"token":"no"}]}\x00') == ("t", "i")
+    assert P.read_token(b'{"token":"a\\u0062","login":"not validated"}') == ("ab", None)
+    assert P.read_token(b'{"token":5,"id":7}') == (None, None)
+    assert P.read_token(b'{"token":"t","id":"\xff"}') == ("t", None)  # a bad byte elsewhere
+    assert P.read_token(b"[1]") == (None, None)
+    assert P.read_token(b"garbage") == (None, None)
+    assert P.read_token(b'{"a":' * 5000) == (None, None)
+    with pytest.raises(P.ProtocolError) as err:
+        P.read_token(b" " * 70000)
+    assert err.value.code == P.TOO_LARGE

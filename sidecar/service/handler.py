@@ -38,6 +38,7 @@ from sidecar.protocol import (
     decode,
     encode,
     error_reply,
+    read_token,
     type_of,
 )
 from sidecar.service.logs import event
@@ -141,10 +142,21 @@ class Sidecar:
         bearer: str | None = None,
         expect_type: str | None = None,
     ) -> tuple[bytes, str | None]:
-        """Answer one raw request. Returns (reply bytes, error code or None)."""
+        """Answer one raw request. Returns (reply bytes, error code or None).
+
+        With a token configured it is checked before anything else is said about the message:
+        `bearer` (HTTP's header; the transport checked it already) or the message's top-level
+        `token` field, read without validating the rest. Only the size comes first (TOO_LARGE:
+        an oversized message is not parsed at all)."""
         t0 = time.perf_counter()
         request_id = None
         try:
+            if self.config.server.token:
+                if bearer is not None:
+                    self._authorize(None, bearer, None)
+                else:
+                    token, token_id = read_token(raw, self.config.server.max_message_bytes)
+                    self._authorize(token, None, token_id)
             msg = decode(raw, self.config.server.max_message_bytes)
             request_id = msg.id
             msg_type = type_of(msg)
@@ -154,7 +166,6 @@ class Sidecar:
                     f"type: this endpoint takes {expect_type!r}, got {msg_type!r}",
                     msg.id,
                 )
-            self._authorize(msg.token, bearer, msg.id)
             book = self._book_for(msg)
             with book.lock:
                 if book._after:

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
+from starlette.datastructures import Headers
 
 from sidecar.protocol import (
     BAD_JSON,
@@ -335,19 +336,50 @@ def _wants_csv(request: Request, query: dict[str, Any]) -> bool:
     return "text/csv" in request.headers.get("accept", "").lower()
 
 
+# With a token configured, only these paths answer without it: the monitors' two and the status
+# page, which holds no data (its fetches carry the token). /docs and /openapi.json need it too.
+OPEN_PATHS = frozenset({"/health", "/metrics", "/"})
+_UNAUTHORIZED = "Authorization: missing or wrong bearer token"
+
+
+def _bearer(headers: Any) -> str | None:
+    auth = headers.get("authorization", "")
+    return auth[7:].strip() if auth[:7].lower() == "bearer " else None
+
+
+class TokenGate:
+    """ASGI middleware: with a token configured, every request outside OPEN_PATHS without the
+    right bearer token is a 401 before routing (no 404 or 405 that would map the API, no
+    body read)."""
+
+    def __init__(self, app: Any, sidecar: Sidecar) -> None:
+        self.app = app
+        self.sidecar = sidecar
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and self.sidecar.config.server.token
+            and scope["path"] not in OPEN_PATHS
+            and not self.sidecar.token_ok(_bearer(Headers(scope=scope)))
+        ):
+            await _error(UNAUTHORIZED, _UNAUTHORIZED)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app(sidecar: Sidecar) -> FastAPI:
     app = FastAPI(title="MT5 Sidecar", version="1", docs_url="/docs", redoc_url=None)
+    app.add_middleware(TokenGate, sidecar=sidecar)
     limit = sidecar.config.server.max_message_bytes
 
-    def bearer(request: Request) -> str | None:
-        auth = request.headers.get("authorization", "")
-        return auth[7:].strip() if auth[:7].lower() == "bearer " else None
-
-    def authorized(request: Request) -> bool:
-        return sidecar.token_ok(bearer(request))
+    def authorized(request: Request) -> bool:  # TokenGate checked it; each route says so too
+        return sidecar.token_ok(_bearer(request.headers))
 
     @app.post("/v1/{msg_type}")
     async def message(msg_type: str, request: Request) -> Response:
+        if not authorized(request):  # before anything else, a 404 included
+            return _error(UNAUTHORIZED, _UNAUTHORIZED)
         if msg_type == "resume":
             return await resume(request)
         if msg_type not in REQUEST_TYPES:
@@ -355,8 +387,6 @@ def create_app(sidecar: Sidecar) -> FastAPI:
                 UNKNOWN_TYPE,
                 f"path: expected /v1/<{'|'.join(REQUEST_TYPES)}|resume>, got /v1/{msg_type}",
             )
-        if not authorized(request):
-            return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
         try:
             raw = await _read_body(request, limit)
         except _TooLarge as exc:
@@ -375,10 +405,12 @@ def create_app(sidecar: Sidecar) -> FastAPI:
 
     async def resume(request: Request) -> Response:
         if not authorized(request):
-            return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
+            return _error(UNAUTHORIZED, _UNAUTHORIZED)
         try:
             body = orjson.loads(await _read_body(request, limit))
-        except (orjson.JSONDecodeError, _TooLarge):
+        except _TooLarge as exc:
+            return _error(TOO_LARGE, f"body: at most {limit} bytes, got {exc.args[0]}")
+        except orjson.JSONDecodeError:
             return _error(BAD_JSON, 'body: expected {"login": <int>, "reason": "<text>"}')
         login, reason = (
             (body.get("login"), body.get("reason")) if isinstance(body, dict) else (None, None)
@@ -419,7 +451,7 @@ def create_app(sidecar: Sidecar) -> FastAPI:
     @app.get("/v1/state")
     async def state(request: Request) -> Response:
         if not authorized(request):
-            return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
+            return _error(UNAUTHORIZED, _UNAUTHORIZED)
         try:
             query = parse_query(request, STATE_PARAMS)
         except _BadQuery as exc:
@@ -433,7 +465,7 @@ def create_app(sidecar: Sidecar) -> FastAPI:
     # A plain def: FastAPI runs it in its threadpool, since it waits for the journal flush.
     def decisions(request: Request) -> Response:
         if not authorized(request):
-            return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
+            return _error(UNAUTHORIZED, _UNAUTHORIZED)
         try:
             q = parse_query(request, DECISION_PARAMS)
         except _BadQuery as exc:
@@ -462,7 +494,7 @@ def create_app(sidecar: Sidecar) -> FastAPI:
     @app.get("/v1/trades")
     def trades(request: Request) -> Response:
         if not authorized(request):
-            return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
+            return _error(UNAUTHORIZED, _UNAUTHORIZED)
         try:
             q = parse_query(request, TRADE_PARAMS)
         except _BadQuery as exc:
@@ -495,7 +527,7 @@ def create_app(sidecar: Sidecar) -> FastAPI:
     @app.get("/v1/stats")
     def stats(request: Request) -> Response:
         if not authorized(request):
-            return _error(UNAUTHORIZED, "Authorization: missing or wrong bearer token")
+            return _error(UNAUTHORIZED, _UNAUTHORIZED)
         try:
             q = parse_query(request, STATS_PARAMS)
         except _BadQuery as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-from sidecar.config import Config, parse_http
+from sidecar.config import Config, is_loopback, listen_address, parse_http
 from sidecar.service.feeds import FeedService
 from sidecar.service.handler import Sidecar
 from sidecar.service.http_app import create_app
@@ -60,15 +60,13 @@ def start_failed(
     return code
 
 
-def bind_http(hostport: str) -> socket.socket:
+def bind_http(hostport: str, token: str = "") -> socket.socket:
     """Bind the HTTP listener before anything else starts, so a busy port is an error here
-    (uvicorn would log a plain line and return normally)."""
+    (uvicorn would log a plain line and return normally). Without a token, an address that is
+    not loopback once bound is refused (the configuration check resolved it the same way)."""
     try:
         host, port = parse_http(hostport)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        family, _, _, _, address = socket.getaddrinfo(
-            host, port, family, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
-        )[0]
+        family, address = listen_address(host, port)
         sock = socket.socket(family, socket.SOCK_STREAM)
     except (OSError, ValueError) as exc:
         raise StartError("server.http", hostport, str(exc)) from None
@@ -80,12 +78,29 @@ def bind_http(hostport: str) -> socket.socket:
         else:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
+        bound = str(sock.getsockname()[0])
+        if not token and not is_loopback(bound):  # checked before listen(): nobody got in
+            sock.close()
+            raise StartError("server.http", hostport, _needs_token(bound))
         sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise StartError("server.http", hostport, exc.strerror or str(exc)) from None
     sock.set_inheritable(True)
     return sock
+
+
+def _needs_token(host: str) -> str:
+    return f"bound the non-loopback address {host}, which needs a token (server.token)"
+
+
+def check_zmq_bound(bound: str | None, token: str) -> str | None:
+    """Why the ZeroMQ listener, as bound (`tcp://HOST:PORT`, `ipc://...`), may not run without
+    a token; None when it may."""
+    if token or not bound or not bound.startswith("tcp://"):
+        return None
+    host = bound[len("tcp://") :].rsplit(":", 1)[0].strip("[]")
+    return None if is_loopback(host) else _needs_token(host)
 
 
 def _run_uvicorn(server: uvicorn.Server, sock: socket.socket) -> int:
@@ -178,7 +193,8 @@ def serve(config: Config) -> int:
 def _serve(config: Config) -> int:
     if not config.server.zmq and not config.server.http:
         raise StartError("server", "", "both server.zmq and server.http are disabled")
-    http_sock = bind_http(config.server.http) if config.server.http else None
+    token = config.server.token
+    http_sock = bind_http(config.server.http, token) if config.server.http else None
     try:
         try:
             store = Store(config.server.db, config.journal.retention_rows)
@@ -205,6 +221,11 @@ def _serve(config: Config) -> int:
                 zmq_server = None
                 error = str(exc).removeprefix(f"server.zmq: cannot bind {config.server.zmq}: ")
                 raise StartError("server.zmq", config.server.zmq, error) from None
+            exposed = check_zmq_bound(zmq_server.bound, token)
+            if exposed:  # the configuration check resolved it otherwise: trust the socket
+                zmq_server.stop()
+                zmq_server = None
+                raise StartError("server.zmq", config.server.zmq, exposed)
         try:
             feeds = start_feeds(sidecar)
         except Exception as exc:

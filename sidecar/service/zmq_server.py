@@ -1,6 +1,28 @@
 """ZeroMQ REP transport on libzmq (`server.zmq_engine = "libzmq"`): one socket, an answer to
 every request. The default engine is the builtin one (zmtp_server.py), which answers in the
-verdict thread itself; this one stays for libzmq's other transports (ipc://) and as a fallback."""
+verdict thread itself; this one stays for libzmq's other transports (ipc://) and as a fallback.
+
+The socket is a ROUTER doing REP's envelope work here, not a REP socket: libzmq's REP loses
+the next reply after a malformed request from a peer that is already gone (issue 18: a garbage
+peer cost a legitimate client 63 of 1,436 requests). libzmq takes any peer whose first bytes
+are not a ZMTP 3 signature for a ZMTP 1.0 peer, so random bytes reach the socket as messages;
+REP rolls back a request without the empty delimiter, but when the sender's pipe has already
+closed, `router_t::rollback()` leaves its "more to send" flag set (it resets it only with a
+live pipe), and the next reply (the legitimate client's) is then taken for the tail of that
+message and dropped. Here a request is read whole with its envelope and a reply always goes out
+as one complete multipart message, so no state outlives a message; a request with no delimiter
+is dropped, as REP does.
+
+Guard rails, from libzmq's options: MAXMSGSIZE (a bigger frame ends its connection);
+HANDSHAKE_IVL (the handshake within HANDSHAKE_SECONDS, as the builtin engine); heartbeats
+(a PING every HEARTBEAT_IVL_MS; a connection that completes no message, PONG included, within
+HEARTBEAT_TIMEOUT_MS of a ping is closed): so a peer stalled halfway through a frame is closed
+within about IVL + TIMEOUT. An EA's libzmq (4.2 or later) answers PINGs by itself. What libzmq
+cannot bound: the total held by incomplete messages (libzmq allocates a frame's announced size,
+up to MAXMSGSIZE, when its header arrives; there is no global budget and no connection limit),
+so N stalled peers may hold up to N x MAXMSGSIZE for those few seconds; the builtin engine
+bounds that sum.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +33,41 @@ import zmq
 
 from sidecar.service.handler import Sidecar
 from sidecar.service.logs import event
-from sidecar.service.zmtp import max_frame_bytes
+from sidecar.service.zmtp import MAX_ENVELOPE_FRAMES, MAX_ROUTING_FRAME, max_frame_bytes
 
 log = logging.getLogger("sidecar.zmq")
+
+HANDSHAKE_SECONDS = 10.0
+HEARTBEAT_IVL_MS = 2000
+HEARTBEAT_TIMEOUT_MS = 5000
+
+
+def _drain(sock: zmq.Socket) -> None:
+    while sock.getsockopt(zmq.RCVMORE):
+        sock.recv()
+
+
+def _read_envelope(sock: zmq.Socket) -> list[bytes] | None:
+    """The routing id ROUTER puts first and the request's envelope, up to and including the
+    empty delimiter; None (the rest drained) for a message that is not a REQ or DEALER request:
+    no delimiter, no body after it, or an envelope no libzmq peer sends."""
+    envelope = [sock.recv()]
+    while sock.getsockopt(zmq.RCVMORE):
+        frame = sock.recv()
+        envelope.append(frame)
+        if not frame:
+            if sock.getsockopt(zmq.RCVMORE):
+                return envelope
+            return None  # the delimiter last: no body
+        if len(frame) > MAX_ROUTING_FRAME or len(envelope) > MAX_ENVELOPE_FRAMES + 1:
+            _drain(sock)
+            return None
+    return None
+
+
+def _is_ipv6_literal(endpoint: str) -> bool:
+    scheme, _, rest = endpoint.partition("://")
+    return scheme == "tcp" and rest.startswith("[")
 
 
 def _join_frames(sock: zmq.Socket, first: bytes, limit: int) -> bytes:
@@ -56,8 +110,15 @@ class ZmqServer:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        sock = self._ctx.socket(zmq.REP)
+        sock = self._ctx.socket(zmq.ROUTER)  # REP's envelope done here: see the module's doc
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.HANDSHAKE_IVL, int(HANDSHAKE_SECONDS * 1000))
+        sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        if _is_ipv6_literal(self.endpoint):
+            # libzmq binds IPv4 only unless told otherwise ("No such device" for [::1]). Only
+            # for an IPv6 address: with it, "*" would mean IPv6 interfaces too.
+            sock.setsockopt(zmq.IPV6, 1)
         # Bigger frames are dropped by libzmq (the peer is disconnected) instead of buffered;
         # anything between the protocol limit and this gets a TOO_LARGE error reply.
         sock.setsockopt(
@@ -78,11 +139,15 @@ class ZmqServer:
         limit = self.sidecar.config.server.max_message_bytes
         try:
             while not self._stop.is_set():
+                envelope = _read_envelope(sock)
+                if envelope is None:
+                    continue  # not a request: REP drops these too
                 raw = sock.recv()
                 if sock.getsockopt(zmq.RCVMORE):
                     raw = _join_frames(sock, raw, limit)
                 reply, _ = handle(raw, "zmq")
-                sock.send(reply)
+                envelope.append(reply)
+                sock.send_multipart(envelope)  # one whole message: an unknown peer drops it
                 after_reply()  # journal, metrics and logs once the EA has its verdict
         except zmq.ContextTerminated:
             pass

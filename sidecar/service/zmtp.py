@@ -135,6 +135,12 @@ class RepConnection:
         self._in_body = False
         self._body: list[bytes] = []
         self._body_size = 0
+        self._held = 0  # bytes of the message being assembled kept in _envelope and _body
+
+    def pending_bytes(self) -> int:
+        """What this connection holds for a message not yet complete (0 between messages): the
+        server bounds how long that may last and how much all connections hold together."""
+        return len(self._buf) + self._held
 
     def feed(self, data: bytes) -> list[Request]:
         """Take received bytes; return the requests completed by them (usually one)."""
@@ -181,7 +187,10 @@ class RepConnection:
             request = self._frame(frame, bool(flags & _MORE))
             if request is not None:
                 requests.append(request)
-        del buf[:pos]
+        if pos == end:
+            self._buf = bytearray()  # let a big frame's buffer go, not only its bytes
+        else:
+            del buf[:pos]
         return requests
 
     def _one_req_message(self, data: bytes) -> Request | None:
@@ -246,6 +255,7 @@ class RepConnection:
                         f"{MAX_ROUTING_FRAME}"
                     )
                 self._envelope.append(frame)
+                self._held += len(frame)
                 if not frame:  # the delimiter: the body follows
                     self._in_body = True
                 elif len(self._envelope) > MAX_ENVELOPE_FRAMES:
@@ -257,6 +267,7 @@ class RepConnection:
         self._body_size += len(frame)
         if self._body_size <= self.max_frame:
             self._body.append(frame)  # beyond one frame's bound, parts are drained, not kept
+            self._held += len(frame)
         if more:
             return None
         if self._body_size > self.max_frame:
@@ -265,4 +276,5 @@ class RepConnection:
             body = b"".join(self._body)
         request = Request(tuple(self._envelope), body)
         self._envelope, self._in_body, self._body, self._body_size = [], False, [], 0
+        self._held = 0
         return request

@@ -8,11 +8,19 @@ connections do not wait for each other except on the sidecar's own lock. Blockin
 threads only: nothing here is POSIX-only.
 
 Protection against peers that are not well-behaved EAs: the handshake must finish within
-`handshake_seconds`; frames are bounded (zmtp.max_frame_bytes); a peer that does not read its
-replies only stalls its own thread (TCP then stalls the peer); TCP keepalive ends connections
-whose peer vanished without a word; and at most `max_connections` are open: when one more
-arrives, the one idle longest is closed (an EA's REQ socket reconnects by itself), so idle or
-dead connections can never lock a live EA out.
+`handshake_seconds`; frames are bounded (zmtp.max_frame_bytes); a message begun must be
+complete within `message_seconds`, and all incomplete messages together may hold at most
+`pending_bytes` (over that, the connection holding most is closed); a peer that does not read
+its replies only stalls its own thread (TCP then stalls the peer); TCP keepalive ends
+connections whose peer vanished without a word.
+
+At most `max_connections` are open, a thread each (an idle thread blocked in recv costs memory,
+not CPU). When all are taken, the one silent longest is closed only if it has been silent for
+`evict_idle_seconds` (two missed EA heartbeats): an EA's REQ socket reconnects by itself, and
+each connection lives at least that long, so evictions can never run in a loop. Otherwise the
+newcomer is not accepted yet: it waits in the listen backlog (its libzmq retries on its own)
+until a connection ends or turns idle enough. Lines about single peers (refused, evicted, timed
+out) are rate-limited: at most `LOG_LINES` per `LOG_SECONDS`, then one line counting the rest.
 """
 
 from __future__ import annotations
@@ -30,12 +38,62 @@ from sidecar.service.zmtp import RepConnection, ZmtpError, greeting, ready, repl
 
 log = logging.getLogger("sidecar.zmq")
 
-MAX_CONNECTIONS = 256  # an EA opens one per chart
+MAX_CONNECTIONS = 1024  # an EA opens one per chart; a trader's few terminals use dozens
 HANDSHAKE_SECONDS = 10.0
+MESSAGE_SECONDS = 5.0  # a message begun must be complete this soon (an EA's arrives at once)
+PENDING_BYTES = 64 * 1024 * 1024  # what incomplete messages may hold, all connections together
+EVICT_IDLE_SECONDS = 60.0  # at the cap, only a connection silent this long makes room
+LOG_LINES, LOG_SECONDS = 20, 10.0  # per-connection warnings: at most this many per interval
+_BACKLOG = 128  # connections waiting for a free slot queue here, in the OS
 STOP_SECONDS = 5.0  # stop() waits this long in all for connection threads
 _RECV_BYTES = 65536
 # TCP keepalive: probe after 60 s of silence, every 10 s, give up after 6 unanswered probes.
 _KEEPALIVE = (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6))
+
+
+class _PeerLog:
+    """Warnings about single connections, at most `lines` per `seconds`: a flood of bad peers
+    must not flood the log. The rest are counted, and one `zmq.log_suppressed` line at the end
+    of the interval says how many were left out."""
+
+    def __init__(self, lines: int, seconds: float) -> None:
+        self.lines, self.seconds = lines, seconds
+        self._lock = threading.Lock()
+        self._window = -seconds
+        self._logged = 0
+        self._suppressed = 0
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, name: str, message: str, **fields: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._window >= self.seconds:
+                self._window, self._logged = now, 0
+            if self._logged >= self.lines:
+                self._suppressed += 1
+                if self._timer is None:
+                    self._timer = threading.Timer(self._window + self.seconds - now, self.flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._logged += 1
+        event(log, name, logging.WARNING, message, **fields)
+
+    def flush(self) -> None:
+        with self._lock:
+            count, self._suppressed = self._suppressed, 0
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        if count:
+            event(
+                log,
+                "zmq.log_suppressed",
+                logging.WARNING,
+                f"{count} more lines about single connections were left out (at most "
+                f"{self.lines} per {self.seconds:g} s)",
+                suppressed=count,
+            )
 
 
 class _Conn:
@@ -72,6 +130,9 @@ class BuiltinZmqServer:
         max_message_bytes: int = 65536,
         handshake_seconds: float = HANDSHAKE_SECONDS,
         max_connections: int = MAX_CONNECTIONS,
+        message_seconds: float = MESSAGE_SECONDS,
+        pending_bytes: int = PENDING_BYTES,
+        evict_idle_seconds: float = EVICT_IDLE_SECONDS,
     ) -> None:
         self.endpoint = endpoint
         self.handle = handle
@@ -79,10 +140,18 @@ class BuiltinZmqServer:
         self.max_message_bytes = max_message_bytes
         self.handshake_seconds = handshake_seconds
         self.max_connections = max_connections
+        self.message_seconds = message_seconds
+        self.pending_bytes = pending_bytes
+        self.evict_idle_seconds = evict_idle_seconds
         self.bound: str | None = None
+        self.evictions = 0  # connections closed to make room, since start
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # notified when a connection ends
         self._conns: dict[socket.socket, _Conn] = {}
+        self._held: dict[socket.socket, int] = {}  # bytes of incomplete messages, per connection
+        self._held_total = 0
+        self._peer_log = _PeerLog(LOG_LINES, LOG_SECONDS)
         self._listener: socket.socket | None = None
         self._thread = threading.Thread(target=self._accept_loop, name="sidecar-zmq", daemon=True)
 
@@ -104,7 +173,7 @@ class BuiltinZmqServer:
                 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 listener.bind(address)
-                listener.listen(64)
+                listener.listen(_BACKLOG)
             except OSError:
                 listener.close()
                 raise
@@ -121,6 +190,8 @@ class BuiltinZmqServer:
         """Close the listener and every connection; return once their threads have ended (or
         STOP_SECONDS have passed in all)."""
         self._stop.set()
+        with self._room:
+            self._room.notify_all()  # the accept thread may be waiting for room
         deadline = time.monotonic() + STOP_SECONDS
         listener = self._listener
         if listener is not None and self._thread.is_alive():
@@ -140,6 +211,7 @@ class BuiltinZmqServer:
                 conn.thread.join(timeout=max(0.0, deadline - time.monotonic()))
             if conn.thread.is_alive():
                 sock.close()  # Winsock cancels a blocking call on closesocket()
+        self._peer_log.flush()
 
     def _wake_accept(self, listener: socket.socket) -> None:
         host, port = listener.getsockname()[:2]
@@ -151,7 +223,7 @@ class BuiltinZmqServer:
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
-        while not self._stop.is_set():
+        while self._make_room():
             try:
                 sock, address = self._listener.accept()
             except OSError as exc:
@@ -167,13 +239,41 @@ class BuiltinZmqServer:
                 return
             self._admit(sock, f"{address[0]}:{address[1]}")
 
+    def _make_room(self) -> bool:
+        """Wait until one more connection may be accepted; False once stopping. Below the cap
+        that is at once; at the cap, the connection silent longest is closed if it has been
+        silent for evict_idle_seconds, else this waits (newcomers queue in the listen backlog)
+        for a connection to end or to turn idle enough. A live EA that was evicted and comes
+        back cannot evict another in turn before that one has been silent as long: no loop."""
+        with self._room:
+            while not self._stop.is_set():
+                if len(self._conns) < self.max_connections:
+                    return True
+                sock, conn = min(self._conns.items(), key=lambda item: item[1].last_active)
+                idle = time.monotonic() - conn.last_active
+                if idle >= self.evict_idle_seconds:
+                    del self._conns[sock]
+                    self.evictions += 1
+                    break
+                self._room.wait(min(self.evict_idle_seconds - idle, 1.0))
+            else:
+                return False
+        self._peer_log(
+            "zmq.peer_evicted",
+            f"{self.max_connections} connections open: closing one silent for "
+            f"{self.evict_idle_seconds:g} s or more",
+            peer=conn.peer,
+            idle_seconds=round(idle, 1),
+        )
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # its thread wakes and closes it
+        return True
+
     def _admit(self, sock: socket.socket, peer: str) -> None:
         thread = threading.Thread(
             target=self._serve, args=(sock, peer), name="sidecar-zmq-conn", daemon=True
         )
         with self._lock:
-            if len(self._conns) >= self.max_connections:
-                self._evict_idlest()
             self._conns[sock] = _Conn(peer, thread)
         try:
             thread.start()
@@ -181,23 +281,31 @@ class BuiltinZmqServer:
             with self._lock:
                 self._conns.pop(sock, None)
             sock.close()
-            event(log, "zmq.peer_refused", logging.WARNING, f"no thread: {exc}", peer=peer)
+            self._peer_log("zmq.peer_refused", f"no thread: {exc}", peer=peer)
 
-    def _evict_idlest(self) -> None:
-        """Close the connection idle longest (under the lock). Dead peers and idle squatters go
-        first; a live EA whose connection is closed reconnects on its own."""
-        sock, conn = min(self._conns.items(), key=lambda item: item[1].last_active)
-        del self._conns[sock]
-        event(
-            log,
-            "zmq.peer_evicted",
-            logging.WARNING,
-            f"{self.max_connections} connections open: closing the one idle longest",
-            peer=conn.peer,
-            idle_seconds=round(time.monotonic() - conn.last_active, 1),
+    def _hold(self, sock: socket.socket, held: int) -> None:
+        """Account the bytes `sock` holds for an incomplete message. Over the budget for all
+        connections together, the connection holding most is closed (it may be this one)."""
+        with self._lock:
+            self._held_total += held - self._held.get(sock, 0)
+            if held:
+                self._held[sock] = held
+            else:
+                self._held.pop(sock, None)
+            if self._held_total <= self.pending_bytes:
+                return
+            victim = max(self._held, key=self._held.__getitem__)
+            victim_held = self._held.pop(victim)
+            self._held_total -= victim_held
+            conn = self._conns.get(victim)
+        self._peer_log(
+            "zmq.peer_refused",
+            f"incomplete messages over the {self.pending_bytes}-byte budget: closing the "
+            f"connection holding most ({victim_held} bytes)",
+            peer=conn.peer if conn is not None else "?",
         )
         with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # its thread wakes and closes it
+            victim.shutdown(socket.SHUT_RDWR)  # its thread wakes and closes it
 
     def _serve(self, sock: socket.socket, peer: str) -> None:
         zmtp = RepConnection(self.max_message_bytes)
@@ -225,7 +333,16 @@ class BuiltinZmqServer:
                     return
                 requests = zmtp.feed(data)
                 self._send_outgoing(sock, zmtp)
-            sock.settimeout(None)  # a blocking recv: the cheapest wake-up on the verdict path
+                self._hold(sock, zmtp.pending_bytes())
+            # A blocking recv between messages: the cheapest wake-up on the verdict path. While
+            # a message is incomplete, recv waits only until it is message_seconds old.
+            begun: float | None = None  # when the incomplete message began
+            held = zmtp.pending_bytes()
+            if held:
+                begun = time.monotonic()
+                sock.settimeout(self.message_seconds)
+            else:
+                sock.settimeout(None)
             while True:
                 for request in requests:
                     sock.sendall(reply_frames(request.envelope, handle(request.body)))
@@ -234,21 +351,32 @@ class BuiltinZmqServer:
                 data = sock.recv(_RECV_BYTES)
                 if not data:
                     return
-                conn.last_active = time.monotonic()
+                now = conn.last_active = time.monotonic()
                 requests = zmtp.feed(data)
                 self._send_outgoing(sock, zmtp)
+                held = zmtp.pending_bytes()
+                if held:  # rare: an EA's message comes in one piece
+                    if begun is None:
+                        begun = now
+                    remaining = begun + self.message_seconds - now
+                    if remaining <= 0:
+                        raise TimeoutError
+                    sock.settimeout(remaining)
+                    self._hold(sock, held)
+                elif begun is not None:
+                    begun = None
+                    sock.settimeout(None)
+                    self._hold(sock, 0)
         except ZmtpError as exc:
-            event(log, "zmq.peer_refused", logging.WARNING, str(exc), peer=peer)
+            self._peer_log("zmq.peer_refused", str(exc), peer=peer)
             with contextlib.suppress(OSError):
                 self._send_outgoing(sock, zmtp)  # an ERROR command, where the protocol has one
         except TimeoutError:
-            event(
-                log,
-                "zmq.peer_refused",
-                logging.WARNING,
-                f"no ZeroMQ handshake within {self.handshake_seconds:g} s",
-                peer=peer,
-            )
+            if zmtp.ready:
+                reason = f"a message left incomplete for {self.message_seconds:g} s"
+            else:
+                reason = f"no ZeroMQ handshake within {self.handshake_seconds:g} s"
+            self._peer_log("zmq.peer_refused", reason, peer=peer)
         except OSError:
             pass  # reset by the peer, evicted, or closed by stop(): a REQ socket reconnects
         except Exception:  # one connection's failure must not reach the others
@@ -256,9 +384,11 @@ class BuiltinZmqServer:
                 "zmq connection failed", extra={"event": "zmq.internal_error", "peer": peer}
             )
         finally:
-            with self._lock:
+            with self._room:
                 if conn is not None and self._conns.get(sock) is conn:
                     del self._conns[sock]
+                    self._room.notify()
+                self._held_total -= self._held.pop(sock, 0)
             sock.close()
 
     @staticmethod

@@ -1,7 +1,7 @@
 """The status page (`GET /`), opened in real headless Chromium against a real sidecar.
 
-A Sidecar on a real SQLite file, with its news service, behind the app `create_app` builds (plus
-`status_page.register` when `create_app` does not wire it yet), served by uvicorn on loopback. A
+A Sidecar on a real SQLite file, with its news service, behind the app `create_app` builds,
+served by uvicorn on loopback. A
 short session over HTTP (hello with bars, a tick that opens, the entry and exit deals, a losing
 tick that sets the daily-loss lock, a heartbeat, a calendar push), then Chromium loads `/` and
 the figures it shows are compared with `/v1/state`, `/v1/decisions` and `/health` fetched here.
@@ -19,6 +19,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +30,11 @@ from typing import Any
 import numpy as np
 import pytest
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from PIL import Image
 
 from sidecar.config import Config
-from sidecar.service import status_page
 from sidecar.service.feeds import FeedService
 from sidecar.service.handler import Sidecar
 from sidecar.service.http_app import create_app
@@ -64,19 +64,10 @@ class LiveSidecar:
         self.sidecar = Sidecar(config, Store(config.server.db))
         self.feeds = FeedService(self.sidecar).start()
         self.app = app = create_app(self.sidecar)
-        if not any(getattr(r, "path", None) == "/" for r in app.routes):  # not wired yet
-
-            def authorized(request: Request) -> bool:
-                auth = request.headers.get("authorization", "")
-                given = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-                return self.sidecar.token_ok(given)
-
-            status_page.register(app, self.sidecar, authorized)
-        _add_seed_route(app)
         self.port = free_port()
         self.server = uvicorn.Server(
             uvicorn.Config(
-                app,
+                _with_seed_route(app),
                 host="127.0.0.1",
                 port=self.port,
                 log_config=None,
@@ -117,17 +108,24 @@ class LiveSidecar:
         self.sidecar.close()
 
 
-def _add_seed_route(app: FastAPI) -> None:
-    """Test only: a same-origin page that puts a token in sessionStorage (as the page's form
-    does) and goes on to `/` in the same tab, so Chromium opens the page with that token."""
+def _with_seed_route(app: FastAPI) -> Any:
+    """Test only: `app` behind a same-origin page at /__test/seed that puts a token in
+    sessionStorage (as the page's form does) and goes on to `/` in the same tab, so Chromium
+    opens the page with that token. Served outside the app, so its token gate does not see it."""
 
-    @app.get("/__test/seed")
-    async def seed(token: str) -> HTMLResponse:
+    async def asgi(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/__test/seed":
+            await app(scope, receive, send)
+            return
+        token = dict(urllib.parse.parse_qsl(scope["query_string"].decode())).get("token", "")
         key, value = json.dumps("sidecar.status.token"), json.dumps(token).replace("<", "\\u003c")
-        return HTMLResponse(
+        page = HTMLResponse(
             f"<!DOCTYPE html><script>sessionStorage.setItem({key}, {value});"
             'location.replace("/");</script>'
         )
+        await page(scope, receive, send)
+
+    return asgi
 
 
 def drive_session(live: LiveSidecar) -> dict[str, Any]:

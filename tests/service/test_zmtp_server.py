@@ -199,12 +199,17 @@ def test_a_connection_that_never_finishes_the_handshake_is_closed(
         server.stop()
 
 
-def test_when_every_connection_is_taken_the_one_idle_longest_makes_room(
+def test_when_every_connection_is_taken_one_silent_long_enough_makes_room(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Dead peers and idle squatters must never lock a live EA out; an EA whose idle connection
     # is closed reconnects by itself.
-    server = BuiltinZmqServer(f"tcp://127.0.0.1:{free_port()}", lambda raw: raw, max_connections=2)
+    server = BuiltinZmqServer(
+        f"tcp://127.0.0.1:{free_port()}",
+        lambda raw: raw,
+        max_connections=2,
+        evict_idle_seconds=0.5,
+    )
     server.start()
     try:
         with caplog.at_level(logging.WARNING, logger="sidecar.zmq"):
@@ -212,18 +217,182 @@ def test_when_every_connection_is_taken_the_one_idle_longest_makes_room(
             opening = squatter.recv(len(OUR_OPENING))
             ea = socket_of(zmq.REQ, server.bound or "")
             ea.send(b"1")
-            assert ea.recv() == b"1"  # the EA is now the more recently active of the two
+            assert ea.recv() == b"1"
+            time.sleep(0.6)  # the squatter has now been silent for longer than 0.5 s
+            ea.send(b"2")
+            assert ea.recv() == b"2"  # and the EA has just spoken
             newcomer = socket_of(zmq.REQ, server.bound or "")
             newcomer.send(b"new")
             assert newcomer.recv() == b"new"
             assert opening + read_until_closed(squatter) == OUR_OPENING  # closed, nothing else
             ea.send(b"still")
             assert ea.recv() == b"still"
-        assert any("closing the one idle longest" in r.getMessage() for r in caplog.records)
+        assert server.evictions == 1
+        assert any("closing one silent for 0.5 s" in r.getMessage() for r in caplog.records)
         for sock in (ea, newcomer):
             sock.close()
         squatter.close()
     finally:
+        server.stop()
+
+
+def test_a_connection_that_spoke_recently_is_never_evicted_the_newcomer_waits() -> None:
+    # At the cap with every connection recently active, a newcomer is not accepted yet (it
+    # waits in the listen backlog, its libzmq retrying on its own) rather than evicting a live
+    # EA, which would come back and evict another: the loop of issue 18.
+    server = BuiltinZmqServer(
+        f"tcp://127.0.0.1:{free_port()}", lambda raw: raw, max_connections=2, evict_idle_seconds=60
+    )
+    server.start()
+    try:
+        eas = [socket_of(zmq.REQ, server.bound or "") for _ in range(2)]
+        for i, ea in enumerate(eas):
+            ea.send(b"ea %d" % i)
+            assert ea.recv() == b"ea %d" % i
+        newcomer = socket_of(zmq.REQ, server.bound or "")
+        newcomer.setsockopt(zmq.RCVTIMEO, 500)
+        newcomer.send(b"new")
+        with pytest.raises(zmq.Again):
+            newcomer.recv()  # no room: it waits
+        for i, ea in enumerate(eas):  # the EAs are still served on their own connections
+            ea.send(b"again %d" % i)
+            assert ea.recv() == b"again %d" % i
+        assert server.evictions == 0
+        eas[0].close()  # a connection ends: the newcomer takes its place
+        newcomer.setsockopt(zmq.RCVTIMEO, 10000)
+        assert newcomer.recv() == b"new"
+        assert server.evictions == 0
+        eas[1].close()
+        newcomer.close()
+    finally:
+        server.stop()
+
+
+def test_300_idle_live_eas_cause_no_eviction_churn_and_all_are_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Issue 18, defect 3: with 300 idle, live REQ peers the engine evicted ~290 connections a
+    # second for as long as they stayed (each evicted EA came back and evicted another), and
+    # when all 300 asked once, some got no reply.
+    server = BuiltinZmqServer(f"tcp://127.0.0.1:{free_port()}", lambda raw: raw)
+    server.start()
+    ctx = zmq.Context(io_threads=2)
+    peers: list[zmq.Socket] = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="sidecar.zmq"):
+            for _ in range(300):
+                sock = ctx.socket(zmq.REQ)
+                sock.setsockopt(zmq.LINGER, 0)
+                sock.connect(server.bound or "")
+                peers.append(sock)
+            deadline = time.monotonic() + 15
+            while len(server._conns) < 256 and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+            def evicted() -> int:
+                return sum(r.getMessage().find("closing") >= 0 for r in caplog.records)
+
+            time.sleep(1.0)
+            first = evicted()
+            time.sleep(1.5)
+            second = evicted() - first
+            # Bounded, and not growing per second once every peer has had its chance.
+            assert second <= 5, f"{second} evictions in 1.5 s of 300 idle peers"
+            assert first <= 300
+            assert len(caplog.records) <= 60, f"{len(caplog.records)} warnings"
+            for i, sock in enumerate(peers):
+                sock.send(b"ask %d" % i)
+            poller = zmq.Poller()
+            for sock in peers:
+                poller.register(sock, zmq.POLLIN)
+            answered: dict[int, bytes] = {}
+            deadline = time.monotonic() + 30
+            while len(answered) < len(peers) and time.monotonic() < deadline:
+                for sock, _ in poller.poll(500):
+                    i = peers.index(sock)
+                    answered[i] = sock.recv()
+                    poller.unregister(sock)
+            missing = sorted(set(range(len(peers))) - set(answered))
+            assert missing == [], f"{len(missing)} of 300 got no reply within 30 s"
+            assert all(answered[i] == b"ask %d" % i for i in answered)
+    finally:
+        for sock in peers:
+            sock.close()
+        ctx.term()
+        server.stop()
+
+
+def test_per_connection_warnings_are_rate_limited_with_a_count_of_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Issue 18: one garbage run wrote 16,784 warnings, one per refused peer.
+    server = BuiltinZmqServer(f"tcp://127.0.0.1:{free_port()}", lambda raw: raw)
+    server.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="sidecar.zmq"):
+            for _ in range(200):
+                web = raw_connection(server.bound or "")
+                web.sendall(b"GET / HTTP/1.1\r\n\r\n")
+                read_until_closed(web)
+                web.close()
+            ea = socket_of(zmq.REQ, server.bound or "")
+            ea.send(b"still here")
+            assert ea.recv() == b"still here"
+            ea.close()
+            server.stop()  # flushes the count of what was left out
+        refused = [r for r in caplog.records if "not a ZeroMQ peer" in r.getMessage()]
+        assert 1 <= len(refused) <= 20
+        summaries = [r for r in caplog.records if getattr(r, "event", "") == "zmq.log_suppressed"]
+        assert sum(r.suppressed for r in summaries) == 200 - len(refused)
+    finally:
+        server.stop()
+
+
+def test_peers_stalling_halfway_through_a_big_frame_are_closed_and_their_memory_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Issue 18, defect 4: 200 peers each holding a partial 1 MiB frame took the RSS from 79 to
+    # 326 MB, for as long as they liked. Now an incomplete message must be complete within
+    # message_seconds, and all of them together hold at most pending_bytes.
+    budget = 20 * 1024 * 1024  # 40 of the 50 half frames: the budget closes some, time the rest
+    server = BuiltinZmqServer(f"tcp://127.0.0.1:{free_port()}", lambda raw: raw)
+    server.message_seconds, server.pending_bytes = 2.0, budget
+    server.start()
+    stalled: list[socket.socket] = []
+    try:
+        with caplog.at_level(logging.WARNING, logger="sidecar.zmq"):
+            ea = socket_of(zmq.REQ, server.bound or "")
+            handshake = greeting() + ready().replace(b"REP", b"REQ")
+            header = b"\x01\x00" + b"\x02" + (1024 * 1024).to_bytes(8, "big")
+            for _ in range(50):
+                peer = raw_connection(server.bound or "")
+                peer.sendall(handshake + header + b"x" * (512 * 1024))  # half the frame's body
+                stalled.append(peer)
+            begun = time.monotonic()
+            # The EA is served throughout.
+            i = 0
+            while time.monotonic() - begun < 1.0:
+                ea.send(b"tick %d" % i)
+                assert ea.recv() == b"tick %d" % i
+                i += 1
+            assert getattr(server, "_held_total", 0) <= budget  # (an attribute of the fix)
+            for peer in stalled:
+                peer.settimeout(10)
+                assert read_until_closed(peer).startswith(OUR_OPENING)
+            assert time.monotonic() - begun < 10
+            ea.send(b"after")
+            assert ea.recv() == b"after"
+            ea.close()
+        messages_ = [r.getMessage() for r in caplog.records]
+        assert any("left incomplete for 2 s" in m for m in messages_)
+        assert any("over the 20971520-byte budget" in m for m in messages_)
+        deadline = time.monotonic() + 5
+        while server._held_total and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server._held_total == 0 and not server._held
+    finally:
+        for peer in stalled:
+            peer.close()
         server.stop()
 
 
