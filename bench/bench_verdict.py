@@ -118,7 +118,8 @@ FLOOR_MANAGE = Manage(
 )
 FLOOR_REASONS = (
     "RISK_SYMBOL_OPEN symbol=EURUSD ticket=501",
-    "SIGNAL_NONE",
+    # A hold's reason as the engine writes it (votes and deciding values), same length.
+    "SIGNAL_NONE votes=ema:+1,macd:+1,di:-1,rsi:0,bb:0 adx=18.2<20 rsi=48.6",
     "LEVERAGE_CAP regime=normal cap=300",
 )
 
