@@ -20,6 +20,7 @@ MAX_SIGNAL_LEN = 64
 HARD_MAX_RISK_PCT = 2.0
 HARD_MAX_LEVERAGE = 500.0
 HARD_MAX_POSITIONS = 5
+ROLL_WITNESS_SEC = 300  # GUARD_ROLL_WITNESS_SEC
 
 
 def mql_round(x: float) -> float:
@@ -151,6 +152,7 @@ class GuardLimits:
     max_spread_points: float = 0.0  # <= 0 disables
     dup_window_sec: int = 300
     day_offset_hours: float = 0.0  # broker day = server midnight + this, in [-23, 23]
+    equity_floor_pct: float = 0.0  # equity <= this % of the high-water mark: flatten, stop (0 off)
 
 
 def limits_errors(lim: GuardLimits) -> list[str]:
@@ -176,6 +178,8 @@ def limits_errors(lim: GuardLimits) -> list[str]:
         e.append(f"day_offset_hours must be in [-23, 23], got {lim.day_offset_hours}")
     elif abs(lim.day_offset_hours * 60.0 - mql_round(lim.day_offset_hours * 60.0)) > 0.000001:
         e.append(f"day_offset_hours must be a whole number of minutes, got {lim.day_offset_hours}")
+    if not 0.0 <= lim.equity_floor_pct < 100.0:
+        e.append(f"equity_floor_pct must be in [0, 100) (0 = off), got {lim.equity_floor_pct}")
     return e
 
 
@@ -184,6 +188,8 @@ class GuardState:
     day_start: int = 0
     day_start_equity: float = 0.0
     hwm: float = 0.0
+    seen: int = 0  # server time of the last account observation
+    floor_time: int = 0  # server time the equity floor was hit (0 = not hit)
     signals: list[tuple[str, int]] = field(default_factory=list)  # (signal id, server time)
 
 
@@ -195,6 +201,8 @@ class GuardAccount:
     positions: int = 0  # open positions of this EA (all symbols)
     open_notional: float = 0.0
     symbol_positions: int = 0  # open positions of this EA on the verdict's symbol (one per symbol)
+    open_risk: float = 0.0  # money lost further if every open stop is hit (sum of position_risk)
+    no_stop: int = 0  # open positions without a stop (or that cannot be valued)
 
 
 @dataclass(frozen=True)
@@ -235,21 +243,98 @@ def day_start(server_time: int, day_offset_hours: float = 0.0) -> int:
     return server_time - (server_time - offset) % DAY_SECONDS
 
 
-def on_account(state: GuardState, limits: GuardLimits, server_time: int, equity: float) -> bool:
-    """Roll the broker day (server midnight + the offset) and the high-water mark; True if
-    changed."""
-    if not math.isfinite(equity) or equity <= 0.0:
+def roll_witnessed(state: GuardState, day: int, server_time: int) -> bool:
+    """``GuardRollWitnessed``: seen shortly before the new day and again shortly after."""
+    return (
+        0 < state.seen < day
+        and state.seen >= day - ROLL_WITNESS_SEC
+        and server_time - day <= ROLL_WITNESS_SEC
+    )
+
+
+def day_history_needed(state: GuardState, limits: GuardLimits, server_time: int) -> bool:
+    """``GuardDayHistoryNeeded``: this observation starts a day whose rollover was not witnessed."""
+    day = day_start(server_time, limits.day_offset_hours)
+    rolls = (day != state.day_start or state.day_start_equity <= 0.0) and day >= state.day_start
+    return rolls and not roll_witnessed(state, day, server_time)
+
+
+def floor_reached(limits: GuardLimits, state: GuardState, equity: float) -> bool:
+    if limits.equity_floor_pct <= 0.0 or state.hwm <= 0.0 or not math.isfinite(equity):
         return False
+    return equity / state.hwm * 100.0 <= limits.equity_floor_pct + PCT_EPS
+
+
+def observe(
+    state: GuardState,
+    limits: GuardLimits,
+    server_time: int,
+    equity: float,
+    balance: float = 0.0,
+    history_ok: bool = False,
+    day_closed: float = 0.0,
+) -> tuple[bool, str]:
+    """``GuardObserve``: roll the broker day, the high-water mark and the equity floor.
+
+    Returns (changed, event); event is DAY_ANCHOR_EQUITY (a witnessed rollover: the equity now),
+    DAY_ANCHOR_REBUILT (not witnessed: max(balance - day_closed, equity), the day-start balance
+    rebuilt from the deal history), DAY_ANCHOR_NO_HISTORY (not witnessed, no history: the equity
+    now) or '' (no new day)."""
+    if not math.isfinite(equity) or equity <= 0.0:
+        return False, ""
     changed = False
+    event = ""
     day = day_start(server_time, limits.day_offset_hours)
     if (day != state.day_start or state.day_start_equity <= 0.0) and day >= state.day_start:
+        anchor = equity
+        event = "DAY_ANCHOR_EQUITY"
+        if not roll_witnessed(state, day, server_time):
+            event = "DAY_ANCHOR_NO_HISTORY"
+            if (
+                history_ok
+                and math.isfinite(balance)
+                and math.isfinite(day_closed)
+                and balance > 0.0
+            ):
+                event = "DAY_ANCHOR_REBUILT"
+                if balance - day_closed > anchor:
+                    anchor = balance - day_closed
         state.day_start = day
-        state.day_start_equity = equity
+        state.day_start_equity = anchor
         changed = True
     if equity > state.hwm:
         state.hwm = equity
         changed = True
-    return changed
+    if limits.equity_floor_pct <= 0.0:
+        if state.floor_time != 0:
+            state.floor_time = 0
+            changed = True
+    elif state.floor_time == 0 and floor_reached(limits, state, equity):
+        state.floor_time = server_time if server_time > 0 else 1
+        changed = True
+    if server_time > state.seen:
+        state.seen = server_time
+    return changed, event
+
+
+def on_account(state: GuardState, limits: GuardLimits, server_time: int, equity: float) -> bool:
+    """Roll the broker day (server midnight + the offset) and the high-water mark; True if
+    changed. (``observe`` without a deal history.)"""
+    return observe(state, limits, server_time, equity)[0]
+
+
+def position_risk(
+    buy: bool, volume: float, price: float, sl: float, tick_size: float, tick_value: float
+) -> float:
+    """``GuardPositionRisk``: money lost from `price` to the stop; 0 when the stop is at or past
+    the price on the profit side; -1 when it cannot be valued (count it as without a stop)."""
+    vals = (volume, price, sl, tick_size, tick_value)
+    if not all(math.isfinite(v) for v in vals) or min(vals) <= 0.0:
+        return -1.0
+    distance = price - sl if buy else sl - price
+    if distance <= 0.0:
+        return 0.0
+    return distance / tick_size * tick_value * volume
 
 
 def signal_id_valid(signal_id: str) -> bool:
@@ -279,7 +364,8 @@ def notional_per_lot(price: float, tick_size: float, tick_value: float) -> float
 
 
 def account_lock(limits: GuardLimits, state: GuardState, account: GuardAccount) -> str:
-    """Account-level lock code ('' when none): BAD_ACCOUNT, DAILY_LOSS, FLOATING_LOSS, DRAWDOWN."""
+    """Account-level lock code ('' when none): BAD_ACCOUNT, EQUITY_FLOOR, DAILY_LOSS,
+    FLOATING_LOSS, DRAWDOWN."""
     a = account
     if (
         not (math.isfinite(a.equity) and math.isfinite(a.balance))
@@ -287,6 +373,10 @@ def account_lock(limits: GuardLimits, state: GuardState, account: GuardAccount) 
         or a.balance <= 0
     ):
         return "BAD_ACCOUNT"
+    if limits.equity_floor_pct > 0.0 and (
+        state.floor_time > 0 or floor_reached(limits, state, a.equity)
+    ):
+        return "EQUITY_FLOOR"
     if state.day_start_equity > 0.0:
         pct = (state.day_start_equity - a.equity) / state.day_start_equity * 100.0
         if pct >= limits.daily_loss_pct - PCT_EPS:
@@ -326,6 +416,8 @@ def check_entry(
         return _refuse("MAX_POSITIONS")
     if account.symbol_positions > 0:
         return _refuse("SYMBOL_POSITION")
+    if account.no_stop > 0:
+        return _refuse("OPEN_NO_STOP")  # its loss has no bound: no budget can hold it
     if limits.max_spread_points > 0.0 and (
         not math.isfinite(e.spread_points) or e.spread_points > limits.max_spread_points + PCT_EPS
     ):
@@ -369,6 +461,27 @@ def check_entry(
     lev_vol = floor_to_step(room / npl, step) if room > 0.0 else 0.0
     if lev_vol < vol:
         vol, code = lev_vol, "LEVERAGE_CAP"
+    # Open-risk budget: equity if every open stop is hit, less this trade's loss at its stop,
+    # stays at or above the daily-loss level and the drawdown level (and the equity floor).
+    open_risk = (
+        account.open_risk if math.isfinite(account.open_risk) and account.open_risk > 0 else 0.0
+    )
+    worst = account.equity - open_risk
+    daily_room = -1.0
+    if state.day_start_equity > 0.0:
+        daily_room = worst - state.day_start_equity * (1.0 - limits.daily_loss_pct / 100.0)
+        v = floor_to_step(daily_room / e.loss_per_lot, step) if daily_room > 0.0 else 0.0
+        if v < vol:
+            vol, code = v, "DAILY_BUDGET"
+    dd_room = -1.0
+    if state.hwm > 0.0:
+        level = state.hwm * (1.0 - limits.max_drawdown_pct / 100.0)
+        if limits.equity_floor_pct > 0.0 and state.hwm * limits.equity_floor_pct / 100.0 > level:
+            level = state.hwm * limits.equity_floor_pct / 100.0
+        dd_room = worst - level
+        v = floor_to_step(dd_room / e.loss_per_lot, step) if dd_room > 0.0 else 0.0
+        if v < vol:
+            vol, code = v, "DRAWDOWN_BUDGET"
     if limits.max_lot > 0.0:
         ml = floor_to_step(limits.max_lot, step)
         if ml < vol:
@@ -376,7 +489,10 @@ def check_entry(
     vmax = floor_to_step(symbol.volume_max, step)
     if vmax < vol:
         vol, code = vmax, "VOLUME_MAX"
-    detail = f"asked={e.volume} risk_vol={risk_vol} leverage_vol={lev_vol} leverage_cap={cap:g}"
+    detail = (
+        f"asked={e.volume} risk_vol={risk_vol} leverage_vol={lev_vol} leverage_cap={cap:g} "
+        f"open_risk={open_risk:.2f} daily_room={daily_room:.2f} drawdown_room={dd_room:.2f}"
+    )
     if vol < symbol.volume_min:
         return _refuse("BELOW_MIN" if code == "OK" else code, detail)
     return GuardDecision(True, code != "OK", vol, code, detail)

@@ -29,6 +29,9 @@ TOO_LARGE = "TOO_LARGE"
 UNAUTHORIZED = "UNAUTHORIZED"
 UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
 INTERNAL = "INTERNAL"
+# A valid message the database could not record (a `trade`, a `calendar`): not acknowledged,
+# so the EA keeps it queued and sends it again (HTTP 503).
+STORE_WRITE_FAILED = "STORE_WRITE_FAILED"
 ERROR_CODES = (
     BAD_JSON,
     BAD_REQUEST,
@@ -37,6 +40,7 @@ ERROR_CODES = (
     TOO_LARGE,
     UNAUTHORIZED,
     UNKNOWN_SYMBOL,
+    STORE_WRITE_FAILED,
     INTERNAL,
 )
 
@@ -123,6 +127,47 @@ BarsDoc = (
 
 # ---------------------------------------------------------------- hello
 
+Pct = Annotated[float, msgspec.Meta(gt=0, le=100)]
+
+
+class EALimits(_Struct):
+    """The EA's hard-limit inputs (its Guard.mqh limits), for the sidecar to compare with its own
+    configuration: a looser one is logged and degrades /health; nothing is refused for it."""
+
+    max_risk_pct: Annotated[
+        Pct, doc("InpMaxRiskPct: most risk per trade; vs risk.max_risk_pct.", "% of equity")
+    ]
+    max_leverage: Annotated[
+        Annotated[float, msgspec.Meta(ge=1, lt=_BIG)],
+        doc("InpMaxLeverage: most notional / equity (1:N, N given); vs leverage.profit."),
+    ]
+    daily_loss_pct: Annotated[
+        Pct,
+        doc("InpDailyLossPct: daily loss limit; vs risk.daily_loss_pct.", "% of day-start equity"),
+    ]
+    floating_loss_pct: Annotated[
+        Pct, doc("InpFloatingLossPct: open-loss limit; vs risk.floating_loss_pct.", "% of balance")
+    ]
+    max_drawdown_pct: Annotated[
+        Pct,
+        doc(
+            "InpMaxDrawdownPct: drawdown limit; vs risk.drawdown_halted_pct.",
+            "% of the equity high-water mark",
+        ),
+    ]
+    max_positions: Annotated[
+        Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)],
+        doc("InpMaxPositions: most open positions of the EA; vs risk.max_positions."),
+    ]
+    equity_floor_pct: Annotated[
+        Annotated[float, msgspec.Meta(ge=0, lt=100)],
+        doc(
+            "InpEquityFloorPct: close everything at or below this share of the high-water mark "
+            "(0 = off); looser when below risk.equity_floor_pct.",
+            "% of the equity high-water mark",
+        ),
+    ]
+
 
 class EAInfo(_Struct):
     """The EA: name, version, magic number and where it runs."""
@@ -139,6 +184,14 @@ class EAInfo(_Struct):
             "The EA's InpDayOffsetHours: its broker day starts at server midnight plus this; "
             "compared with the sidecar's broker.day_offset_hours (absent: not said).",
             "hours",
+        ),
+    ] = None
+    # The EA's hard limits; absent (an EA older than the field): /health says they are unknown.
+    limits: Annotated[
+        EALimits | None,
+        doc(
+            "The EA's hard-limit inputs, compared with the sidecar's configuration: a looser one "
+            "is logged and degrades /health (absent: unknown, not judged)."
         ),
     ] = None
 
@@ -524,7 +577,7 @@ class ErrorBody(msgspec.Struct, frozen=True, gc=False):
         str,
         doc(
             "BAD_JSON, BAD_REQUEST, UNSUPPORTED_VERSION, UNKNOWN_TYPE, TOO_LARGE, UNAUTHORIZED, "
-            "UNKNOWN_SYMBOL or INTERNAL."
+            "UNKNOWN_SYMBOL, STORE_WRITE_FAILED (not recorded: send it again) or INTERNAL."
         ),
     ]
     message: Annotated[str, doc("Names the field and what was expected.")]

@@ -145,3 +145,14 @@ def test_mt5_md_lists_the_mql5_files_as_shipped() -> None:
         assert f"MQL5/{rel.as_posix()}" in layout, rel
     assert not list(ROOT.rglob("libzmq*.dll"))  # not shipped, and the page says so
     assert "**Not in the repository:** `MQL5/Libraries/libzmq.dll`" in layout
+
+
+def test_every_reason_code_is_explained_in_engine_md() -> None:
+    """A trader reading a verdict's reasons finds every code in docs/engine.md's table."""
+    from sidecar.engine import reasons as R
+
+    codes = {v for k, v in vars(R).items() if k.isupper() and isinstance(v, str) and v == k}
+    table = (ROOT / "docs" / "engine.md").read_text(encoding="utf-8")
+    codes.discard(R.SIGNAL)  # a prefix: SIGNAL_<STRATEGY> has its row
+    missing = sorted(c for c in codes if f"`{c}`" not in table)
+    assert not missing, f"docs/engine.md's reason codes table lacks {missing}"

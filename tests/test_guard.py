@@ -39,6 +39,8 @@ def _state(d: dict[str, Any]) -> g.GuardState:
         day_start=d["day_start"],
         day_start_equity=d["day_start_equity"],
         hwm=d["hwm"],
+        seen=d.get("seen", 0),
+        floor_time=d.get("floor_time", 0),
         signals=[(s["id"], s["time"]) for s in d.get("signals", [])],
     )
 
@@ -56,15 +58,39 @@ def _check(got: dict[str, Any], expect: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(("op", "inp", "expect"), _cases("guard"))
 def test_guard_vectors(op: str, inp: dict[str, Any], expect: dict[str, Any]) -> None:
+    if op == "position_risk":
+        risk = g.position_risk(
+            inp["side"] == "buy",
+            inp["volume"],
+            inp["price"],
+            inp["sl"],
+            inp["tick_size"],
+            inp["tick_value"],
+        )
+        _check({"risk": risk}, expect)
+        return
     state = _state(inp["state"])
     if op == "on_account":
         limits = g.GuardLimits(**inp.get("limits", {}))
-        changed = g.on_account(state, limits, inp["server_time"], inp["equity"])
+        needed = g.day_history_needed(state, limits, inp["server_time"])
+        changed, event = g.observe(
+            state,
+            limits,
+            inp["server_time"],
+            inp["equity"],
+            inp.get("balance", 0.0),
+            inp.get("history_ok", False),
+            inp.get("day_closed", 0.0),
+        )
         got = {
             "changed": changed,
             "day_start": state.day_start,
             "day_start_equity": state.day_start_equity,
             "hwm": state.hwm,
+            "seen": state.seen,
+            "floor_time": state.floor_time,
+            "event": event,
+            "history_needed": needed,
         }
     else:
         d = g.check_entry(
@@ -116,3 +142,31 @@ def test_entry_levels_go_on_the_tick_grid_toward_the_entry() -> None:
     assert entry_price_to_tick(4999.50, 0.25, 2, round_up=True) == 4999.50  # on the grid
     assert entry_price_to_tick(1.123456, 0.00001, 5, round_up=False) == 1.12345
     assert entry_price_to_tick(-1.0, 0.25, 2, round_up=True) == 0.0
+
+
+def test_the_equity_floor_input_is_checked_like_the_ea_does() -> None:
+    """GuardLimitsErrors: InpEquityFloorPct in [0, 100); 0 turns the floor off."""
+    assert g.limits_errors(g.GuardLimits(equity_floor_pct=0.0)) == []
+    assert g.limits_errors(g.GuardLimits(equity_floor_pct=90.0)) == []
+    for bad in (-0.5, 100.0, float("nan")):
+        (err,) = g.limits_errors(g.GuardLimits(equity_floor_pct=bad))
+        assert err.startswith("equity_floor_pct must be in [0, 100)")
+
+
+def test_the_issue_example_day_in_sequence() -> None:
+    """2.9% down on a 5% day, three 2% signals one after another: each accepted trade's risk at
+    its stop joins open_risk; the second is cut to what is left and the third refused."""
+    limits = g.GuardLimits(daily_loss_pct=5.0)
+    state = g.GuardState(day_start=1734480000, day_start_equity=10000.0, hwm=10000.0)
+    symbol = g.GuardSymbol(1e-05, 1.0, 0.01, 0.01, 100.0)
+    open_risk, got = 0.0, []
+    for n in range(3):
+        account = g.GuardAccount(9710.0, 9710.0, positions=n, open_risk=open_risk)
+        entry = g.GuardEntry(0.97, 1.1, 200.0, f"sig-{n}", 0, 10, 1734486000 + n)
+        d = g.check_entry(limits, state, account, symbol, entry)
+        got.append((d.allowed, d.volume, d.code))
+        if d.allowed:
+            g.remember_signal(state, limits, entry.signal_id, entry.now_server)
+            open_risk += d.volume * 200.0
+    assert got == [(True, 0.97, "OK"), (True, 0.08, "DAILY_BUDGET"), (False, 0.0, "DAILY_BUDGET")]
+    assert 9710.0 - open_risk == 9500.0  # every stop hit: exactly the 5% limit, never past it

@@ -271,3 +271,47 @@ def test_read_token_reads_only_the_top_level_token() -> None:
     with pytest.raises(P.ProtocolError) as err:
         P.read_token(b" " * 70000)
     assert err.value.code == P.TOO_LARGE
+
+
+HELLO_LIMITS = {
+    "max_risk_pct": 2.0,
+    "max_leverage": 500.0,
+    "daily_loss_pct": 3.0,
+    "floating_loss_pct": 10.0,
+    "max_drawdown_pct": 15.0,
+    "max_positions": 3,
+    "equity_floor_pct": 0.0,
+}
+
+
+def test_hello_limits_are_optional_and_backward_compatible() -> None:
+    """`ea.limits` (issue 16): decoded when sent, None when absent (an older EA's hello is
+    accepted), and an EA's hello with limits validates against the checked-in schema."""
+    schema = json.loads((SCHEMA_DIR / "hello.schema.json").read_text())
+    old = messages.hello()
+    old.pop("token")
+    assert P.decode(json.dumps(old)).ea.limits is None
+    new = {**old, "ea": {**old["ea"], "limits": HELLO_LIMITS}}
+    jsonschema.Draft202012Validator(schema).validate(new)
+    limits = P.decode(json.dumps(new)).ea.limits
+    assert limits is not None and limits.max_positions == 3 and limits.max_leverage == 500.0
+    # the old contract (no `limits` property) still describes an older EA's hello
+    schema["$defs"]["EAInfo"]["properties"].pop("limits")
+    jsonschema.Draft202012Validator(schema).validate(old)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("max_risk_pct", 0, "ea.limits.max_risk_pct"),
+        ("floating_loss_pct", 100.5, "ea.limits.floating_loss_pct"),
+        ("max_positions", -1, "ea.limits.max_positions"),
+        ("equity_floor_pct", -1, "ea.limits.equity_floor_pct"),
+        ("spread", 1, "ea.limits"),  # unknown fields are errors, as everywhere
+    ],
+)
+def test_bad_hello_limits_are_named(field: str, value: object, needle: str) -> None:
+    msg = messages.hello()
+    msg["ea"]["limits"] = {**HELLO_LIMITS, field: value}
+    err = _err(json.dumps(msg))
+    assert err.code == P.BAD_REQUEST and needle in err.message, err.message

@@ -27,8 +27,8 @@
 #define EA_MAX_TICK_BARS  100
 #define EA_MAX_EVENTS     200   // keeps a calendar push well under the sidecar's 64 KiB limit
 #define EA_QUEUE_MAX      5000
-#define EA_BLOCK_SLOTS    16
 #define EA_AMBIGUOUS_PAUSE_SEC 60   // no new entry on the symbol this long after an ambiguous send
+#define EA_REJECT_PAUSE_SEC    10   // nor this long after the server refused an entry
 
 enum ENUM_SC_TRANSPORT
   {
@@ -42,7 +42,10 @@ input ENUM_SC_TRANSPORT InpTransport      = SC_TRANSPORT_ZMQ;          // Transp
 input string            InpZmqEndpoint    = "tcp://127.0.0.1:5555";    // ZeroMQ endpoint
 input string            InpHttpBase       = "http://127.0.0.1:8765";   // HTTP base URL (whitelist it)
 input string            InpToken          = "";                        // Token (empty = none)
-input int               InpTimeoutMs      = 250;                       // Request timeout, ms
+input int               InpTimeoutMs      = 250;                       // Tick/trade/heartbeat timeout, ms
+input int               InpHelloTimeoutMs = 3000;                      // Hello timeout (warm-up bars), ms
+input int               InpCalendarTimeoutMs = 2000;                   // Calendar push timeout, ms
+input int               InpTesterTimeoutMs = 30000;                    // Strategy Tester: lock-step wait bound, ms
 input int               InpHeartbeatSec   = 30;                        // Heartbeat period, s (0 = off)
 input int               InpCalendarMin    = 30;                        // Calendar push period, min (0 = off)
 input int               InpHelloRetrySec  = 5;                         // Hello retry period, s
@@ -66,10 +69,12 @@ input int               InpMaxPositions   = 3;                         // Max op
 input double            InpMaxLot         = 0.0;                       // Max lots per trade (0 = symbol max)
 input double            InpMaxSpreadPts   = 0.0;                       // Max spread, points (0 = off)
 input int               InpDupWindowSec   = 300;                       // Duplicate signal window, s
+input double            InpEquityFloorPct = 0.0;                       // Equity floor, % of the equity high-water mark: close all, stop (0 = off)
 //--- execution
 input group "Execution"
 input int               InpDeviationPts   = 10;                        // Max slippage, points
 input int               InpRetries        = 3;                         // Retries (requote/price changed/off)
+input int               InpEntryInFlightSec = 30;                      // Entry in flight: wait this long for its position
 //--- local management defaults (used until a verdict brings its own)
 input group "Trade management defaults"
 input double            InpBreakevenR     = 1.0;                       // Breakeven at R (0 = off)
@@ -97,6 +102,7 @@ long             g_last_reply_gmt = 0;
 ulong            g_retry_at = 0;            // GetTickCount64() before which requests are skipped
 bool             g_hello_done = false;
 long             g_last_hello_try = 0;     // NowMono(), as every interval below
+long             g_last_rehello = -1;       // last immediate re-hello after UNKNOWN_SYMBOL (-1 = none yet)
 long             g_seq = 0;
 long             g_last_heartbeat = 0;
 long             g_last_calendar = 0;
@@ -110,8 +116,7 @@ string           g_queue_ids[];
 string           g_lock = "";               // current account lock code
 string           g_last_refusal = "";
 long             g_entry_pause_until = 0;   // NowMono(); set after an ambiguous entry
-ulong            g_block_ticket[EA_BLOCK_SLOTS];
-long             g_block_until[EA_BLOCK_SLOTS];
+bool             g_ready = false;           // account known (login, connected): state loaded, executor set up
 LogThrottle      g_th_sidecar;
 LogThrottle      g_th_risk;
 LogThrottle      g_th_manage;
@@ -272,7 +277,7 @@ void LoadQueue(void)
       int k = ArraySize(g_queue);
       ArrayResize(g_queue, k + 1);
       ArrayResize(g_queue_ids, k + 1);
-      g_queue_ids[k] = StringSubstr(lines[i], 0, tab);
+      g_queue_ids[k] = ScSubstr(lines[i], 0, tab);
       g_queue[k] = StringSubstr(lines[i], tab + 1);
      }
    if(ArraySize(g_queue) > 0)
@@ -334,6 +339,8 @@ void FillGuardAccount(GuardAccount &g)
    g.positions = 0;
    g.symbol_positions = 0;
    g.open_notional = 0.0;
+   g.open_risk = 0.0;
+   g.no_stop = 0;
    for(int i = PositionsTotal() - 1; i >= 0; i--)
      {
       if(PositionGetTicket(i) == 0)
@@ -343,6 +350,14 @@ void FillGuardAccount(GuardAccount &g)
       double ts = SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_SIZE);
       double tv = SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_VALUE);
       g.open_notional += PositionGetDouble(POSITION_VOLUME) * GuardNotionalPerLot(PositionGetDouble(POSITION_PRICE_CURRENT), ts, tv);
+      // what it loses further if its stop is hit (every position: they all move the equity)
+      double tvl = SymbolInfoDouble(sym, SYMBOL_TRADE_TICK_VALUE_LOSS);
+      double risk = GuardPositionRisk(PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY, PositionGetDouble(POSITION_VOLUME),
+                                      PositionGetDouble(POSITION_PRICE_CURRENT), PositionGetDouble(POSITION_SL), ts, tvl > 0.0 ? tvl : tv);
+      if(risk < 0.0)
+         g.no_stop++;
+      else
+         g.open_risk += risk;
       if(IsOurs())
         {
          g.positions++;
@@ -361,11 +376,31 @@ void FillGuardAccount(GuardAccount &g)
       if(OrderGetString(ORDER_SYMBOL) == _Symbol)
          g.symbol_positions++;
      }
+   // an entry filled on the server whose position the terminal does not show yet
+   if(g_exec.EntryLocked())
+     {
+      g.positions++;
+      g.symbol_positions++;
+     }
   }
 
 //+------------------------------------------------------------------+
 //| request/reply                                                    |
 //+------------------------------------------------------------------+
+// The Strategy Tester waits for every reply (lock-step, bounded by InpTesterTimeoutMs) so that a
+// backtest does not depend on the machine's load; live, a hello (warm-up bars) and a calendar push
+// get their own, longer timeouts than the per-tick requests.
+int RequestTimeoutMs(const string type)
+  {
+   if(g_tester)
+      return InpTesterTimeoutMs;
+   if(type == "hello")
+      return InpHelloTimeoutMs;
+   if(type == "calendar")
+      return InpCalendarTimeoutMs;
+   return InpTimeoutMs;
+  }
+
 #define CALL_OK       0
 #define CALL_NO_REPLY 1
 #define CALL_BAD      2
@@ -384,7 +419,7 @@ int Call(const string type, const string id, const string json)
       return CALL_NO_REPLY;
      }
    string text = "";
-   int rc = g_tr.Request(type, json, text);
+   int rc = g_tr.Request(type, json, text, RequestTimeoutMs(type));
    if(rc != TR_OK)
      {
       g_retry_at = GetTickCount64() + (ulong)InpBackoffMs;
@@ -411,7 +446,20 @@ int Call(const string type, const string id, const string json)
       Log(LOG_SIDECAR, "ERROR_REPLY", LogKv("type", type) + " " + LogKv("code", g_reply.error_code) + " " +
           LogKv("message", g_reply.error_message), g_th_sidecar);
       if(g_reply.error_code == "UNKNOWN_SYMBOL")
-         g_hello_done = false;   // the sidecar restarted: introduce ourselves again
+        {
+         // The sidecar restarted (it answers, it just does not know this chart): introduce
+         // ourselves again at once, not after InpHelloRetrySec, which paces retries to a
+         // sidecar that does not answer. At most once per InpHelloRetrySec: with more charts
+         // connected than the sidecar holds, each hello evicts another chart, and the charts
+         // would otherwise all say hello on every tick. Otherwise the normal pacing applies.
+         g_hello_done = false;
+         long now = NowMono();
+         if(g_last_rehello < 0 || now - g_last_rehello >= InpHelloRetrySec)
+           {
+            g_last_rehello = now;
+            g_last_hello_try = 0;
+           }
+        }
      }
    return CALL_OK;
   }
@@ -436,6 +484,14 @@ bool SendHello(void)
    ea.magic = (long)InpMagic;
    ea.tester = g_tester;
    ea.day_offset_hours = InpDayOffsetHours;
+   ea.has_limits = true;                            // the sidecar flags any looser than its own
+   ea.limits.max_risk_pct = InpMaxRiskPct;
+   ea.limits.max_leverage = InpMaxLeverage;
+   ea.limits.daily_loss_pct = InpDailyLossPct;
+   ea.limits.floating_loss_pct = InpFloatingLossPct;
+   ea.limits.max_drawdown_pct = InpMaxDrawdownPct;
+   ea.limits.max_positions = InpMaxPositions;
+   ea.limits.equity_floor_pct = InpEquityFloorPct;
    ProtoAccount acc;
    FillAccount(acc);
    ProtoSymbol sym;
@@ -528,7 +584,7 @@ void SendCalendar(void)
          e.time_gmt = t;
          e.currency = currencies[c];
          e.importance = ev.importance == CALENDAR_IMPORTANCE_HIGH ? "high" : "medium";
-         e.name = StringSubstr(ev.name, 0, 200);
+         e.name = ScSubstr(ev.name, 0, 200);
          e.has_actual = values[i].actual_value != LONG_MIN;
          e.actual = e.has_actual ? (double)values[i].actual_value / 1000000.0 : 0.0;
          e.has_forecast = values[i].forecast_value != LONG_MIN;
@@ -642,6 +698,7 @@ bool QueueDeal(const ulong deal)
      {
       GlobalVariableDel(GvName(position, "r"));
       GlobalVariableDel(GvName(position, "v"));
+      GlobalVariableDel(GvName(position, "p"));
      }
    return true;
   }
@@ -734,32 +791,6 @@ void DealSyncTimer(const long now)
 //+------------------------------------------------------------------+
 //| management                                                       |
 //+------------------------------------------------------------------+
-bool Blocked(const ulong ticket)
-  {
-   long now = NowMono();
-   for(int i = 0; i < EA_BLOCK_SLOTS; i++)
-      if(g_block_ticket[i] == ticket && g_block_until[i] > now)
-         return true;
-   return false;
-  }
-
-void Block(const ulong ticket, const int seconds)
-  {
-   int slot = 0;
-   for(int i = 0; i < EA_BLOCK_SLOTS; i++)
-     {
-      if(g_block_ticket[i] == ticket)
-        {
-         slot = i;
-         break;
-        }
-      if(g_block_until[i] < g_block_until[slot])
-         slot = i;
-     }
-   g_block_ticket[slot] = ticket;
-   g_block_until[slot] = NowMono() + seconds;
-  }
-
 void CurrentManageParams(ManageParams &p)
   {
    p = g_defaults;
@@ -801,7 +832,7 @@ void ManagePositions(const MqlTick &tick)
    for(int i = PositionsTotal() - 1; i >= 0; i--)
      {
       ulong ticket = PositionGetTicket(i);
-      if(ticket == 0 || !IsOurs() || PositionGetString(POSITION_SYMBOL) != _Symbol || Blocked(ticket))
+      if(ticket == 0 || !IsOurs() || PositionGetString(POSITION_SYMBOL) != _Symbol || g_exec.BackingOff(ticket, NowMono()))
          continue;
       ManagePosition pos;
       pos.side = PositionGetInteger(POSITION_TYPE) == POSITION_TYPE_BUY ? MANAGER_SIDE_BUY : MANAGER_SIDE_SELL;
@@ -820,24 +851,45 @@ void ManagePositions(const MqlTick &tick)
          GlobalVariablesFlush();   // a terminal crash must not lose them (partial done / initial R)
         }
       pos.risk_distance = GlobalVariableGet(gr);
-      pos.partial_done = pos.volume < GlobalVariableGet(gv) - m.volume_step * 0.5;
+      // "p" is set when the partial close is sent: the terminal may show the old volume for a
+      // while after the server executed it, and a second partial close must never go out
+      pos.partial_done = GlobalVariableCheck(GvName(ticket, "p")) || pos.volume < GlobalVariableGet(gv) - m.volume_step * 0.5;
+      if(pos.sl <= 0.0 && pos.risk_distance <= 0.0)
+        {
+         // no stop and no initial stop known: the EA never opens without one, so this position was
+         // left unprotected (its stop and the fallback close were refused, or it showed up after the
+         // entry-in-flight lock gave up on it). Not kept: closed (a refusal backs off per ticket).
+         Log(LOG_TRADE, "UNPROTECTED", LogKv("position", IntegerToString((long)ticket)) + " " +
+             LogKv("volume", DoubleToString(pos.volume, 2)), g_th_manage);
+         g_exec.Close(ticket, 0.0, "unprotected", NowMono());
+         continue;
+        }
+      if(pos.sl <= 0.0 && pos.risk_distance > 0.0)
+        {
+         // the stop is gone (removed by hand, or never set): put the initial one back, or close
+         bool buy = pos.side == MANAGER_SIDE_BUY;
+         g_exec.Protect(ticket, buy, buy ? pos.price_open - pos.risk_distance : pos.price_open + pos.risk_distance, pos.tp, NowMono());
+         continue;
+        }
       ManageAction a;
       ManagerDecide(pos, m, p, a);
       if(a.reason != "" && a.close_volume <= 0.0 && !a.modify)
          Log(LOG_MANAGE, "HELD", LogKv("position", IntegerToString((long)ticket)) + " " + LogKv("reason", a.reason), g_th_manage);
       if(a.close_volume > 0.0)
         {
-         int rc = g_exec.Close(ticket, a.close_volume, "partial");
-         if(rc != EXEC_OK && rc != EXEC_PARTIAL)
+         int rc = g_exec.Close(ticket, a.close_volume, "partial", NowMono());
+         if(rc == EXEC_OK || rc == EXEC_PARTIAL || rc == EXEC_AMBIGUOUS)
            {
-            Block(ticket, 10);
-            continue;
+            GlobalVariableSet(GvName(ticket, "p"), 1.0);
+            GlobalVariablesFlush();
            }
+         if(rc != EXEC_OK && rc != EXEC_PARTIAL)
+            continue;   // refused ones back off in the executor
          if(!PositionSelectByTicket(ticket))
             continue;
         }
-      if(a.modify && !g_exec.Modify(ticket, a.new_sl, pos.tp, a.reason))
-         Block(ticket, 10);
+      if(a.modify)
+         g_exec.Modify(ticket, a.new_sl, pos.tp, a.reason, NowMono());   // a refusal backs off in the executor
      }
   }
 
@@ -870,8 +922,31 @@ void ApplyCloses(void)
          if(have - vol < vmin - 0.0000001)
             vol = have;   // the remainder could not stay open on its own: close it all
         }
-      g_exec.Close(ticket, vol >= have ? 0.0 : vol, "verdict " + g_verdict.action);
+      int rc = g_exec.Close(ticket, vol >= have ? 0.0 : vol, "verdict " + g_verdict.action, NowMono());
+      if(rc == EXEC_BACKOFF)
+         Log(LOG_TRADE, "CLOSE_BACKING_OFF", LogKv("position", IntegerToString((long)ticket)), g_th_risk);
      }
+  }
+
+// The management anchors of a new position (initial risk distance and volume), once the terminal
+// shows it: right after the fill, or when the entry-in-flight lock sees it (PollEntry).
+void RecordEntry(const ulong position, const double sized_sl)
+  {
+   if(!PositionSelectByTicket(position))
+      return;
+   double placed_sl = PositionGetDouble(POSITION_SL);   // on the tick grid, as sent
+   GlobalVariableSet(GvName(position, "r"), MathAbs(PositionGetDouble(POSITION_PRICE_OPEN) - (placed_sl > 0.0 ? placed_sl : sized_sl)));
+   GlobalVariableSet(GvName(position, "v"), PositionGetDouble(POSITION_VOLUME));
+   GlobalVariableDel(GvName(position, "p"));
+   GlobalVariablesFlush();
+  }
+
+// Each tick and timer event: has the entry in flight shown its position yet? (protected then)
+void PollEntry(void)
+  {
+   ulong position = 0;
+   if(g_exec.EntryState(NowMono(), position) == EXEC_ENTRY_SEEN && position != 0)
+      RecordEntry(position, g_exec.EntrySl());
   }
 
 void ApplyOpen(const MqlTick &tick)
@@ -890,6 +965,11 @@ void ApplyOpen(const MqlTick &tick)
           LogKv("queued", IntegerToString(ArraySize(g_queue))), g_th_risk);
       return;
      }
+   if(g_exec.EntryLocked())
+     {
+      Log(LOG_RISK, "ENTRY_IN_FLIGHT", LogKv("signal_id", g_verdict.open_signal_id), g_th_risk);
+      return;   // the previous entry's position is not visible yet: it would not be counted
+     }
    if(NowMono() < g_entry_pause_until)
      {
       Log(LOG_RISK, "ENTRY_PAUSED", LogKv("signal_id", g_verdict.open_signal_id) + " " +
@@ -897,6 +977,13 @@ void ApplyOpen(const MqlTick &tick)
       return;
      }
    bool buy = g_verdict.open_side == "buy";
+   string blocked = g_exec.TradeBlock(buy);
+   if(blocked != "")
+     {
+      // nothing can be sent: the signal stays unused for when trading is allowed again
+      Log(LOG_RISK, blocked, LogKv("signal_id", g_verdict.open_signal_id), g_th_risk);
+      return;
+     }
    double price = buy ? tick.ask : tick.bid;
    // the stop must be on the losing side of the closing price; otherwise loss_per_lot is 0 (BAD_STOP)
    double loss_per_lot = (buy ? g_verdict.open_sl < tick.bid : g_verdict.open_sl > tick.ask)
@@ -937,7 +1024,7 @@ void ApplyOpen(const MqlTick &tick)
       LogWrite(LOG_RISK, "CUT_" + d.code, LogKv("signal_id", e.signal_id) + " " + LogKv("volume", DoubleToString(d.volume, 2)) + " " + d.detail);
    double filled = 0.0;
    ulong position = 0;
-   int rc = g_exec.Open(buy, d.volume, g_verdict.open_sl, g_verdict.open_tp, e.signal_id, filled, position);
+   int rc = g_exec.Open(buy, d.volume, g_verdict.open_sl, g_verdict.open_tp, e.signal_id, NowMono(), filled, position);
    if(rc != EXEC_REFUSED)
      {
       // the order may have reached the server: the same signal must not open twice
@@ -946,13 +1033,10 @@ void ApplyOpen(const MqlTick &tick)
      }
    if(rc == EXEC_AMBIGUOUS)
       g_entry_pause_until = NowMono() + EA_AMBIGUOUS_PAUSE_SEC;   // its fill may still show up
-   if(position != 0 && PositionSelectByTicket(position))
-     {
-      double placed_sl = PositionGetDouble(POSITION_SL);   // on the tick grid, as sent
-      GlobalVariableSet(GvName(position, "r"), MathAbs(PositionGetDouble(POSITION_PRICE_OPEN) - (placed_sl > 0.0 ? placed_sl : g_verdict.open_sl)));
-      GlobalVariableSet(GvName(position, "v"), PositionGetDouble(POSITION_VOLUME));
-      GlobalVariablesFlush();
-     }
+   if(rc == EXEC_REJECTED)
+      g_entry_pause_until = NowMono() + EA_REJECT_PAUSE_SEC;      // no request per tick to a refusing server
+   if(position != 0 && !g_exec.EntryLocked())
+      RecordEntry(position, g_verdict.open_sl);
   }
 
 void SendTick(const MqlTick &tick)
@@ -1040,14 +1124,105 @@ void UpdateComment(void)
    Comment(text);
   }
 
+// The broker day's closed trade results so far (profit + commission + swap of every buy/sell deal
+// since `day_start`, any magic: the balance is the account's), for the anchor of a day whose
+// rollover the EA did not see. False when the history cannot be read.
+bool DayClosedResult(const long day_start, double &closed)
+  {
+   closed = 0.0;
+   if(!HistorySelect((datetime)day_start, (datetime)(NowServer() + 86400)))
+      return false;
+   for(int i = HistoryDealsTotal() - 1; i >= 0; i--)
+     {
+      ulong deal = HistoryDealGetTicket(i);
+      if(deal == 0)
+         return false;
+      long type = HistoryDealGetInteger(deal, DEAL_TYPE);
+      if(type == DEAL_TYPE_BUY || type == DEAL_TYPE_SELL)
+         closed += HistoryDealGetDouble(deal, DEAL_PROFIT) + HistoryDealGetDouble(deal, DEAL_COMMISSION) +
+                   HistoryDealGetDouble(deal, DEAL_SWAP);
+     }
+   return true;
+  }
+
+// The equity floor is the account's, not the chart's: a hit on any chart of this login and magic
+// is shared through a terminal global variable (terminal-wide, kept across restarts) holding the
+// server time of the hit. Every chart with the floor armed adopts it (saved in its state file):
+// it closes its own symbol's positions and refuses entries. A chart whose InpEquityFloorPct is set
+// to 0 clears its own hit and the shared one (a chart still armed and hit shares it again: the
+// input is set to 0 on every chart of the login and magic). Not in the Strategy Tester.
+string FloorGvName(void)
+  {
+   return "SC.floor." + IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)) + "." + IntegerToString((long)InpMagic);
+  }
+
+void FloorShare(const long floor_before)
+  {
+   if(g_tester)
+      return;
+   string name = FloorGvName();
+   if(g_limits.equity_floor_pct <= 0.0)
+     {
+      if(floor_before > 0 && GlobalVariableCheck(name))
+        {
+         GlobalVariableDel(name);
+         GlobalVariablesFlush();
+         LogWrite(LOG_ACCOUNT, "EQUITY_FLOOR_CLEARED", LogKv("global", name));
+        }
+      return;
+     }
+   if(g_state.floor_time > 0)
+     {
+      if(!GlobalVariableCheck(name))
+        {
+         GlobalVariableSet(name, (double)g_state.floor_time);
+         GlobalVariablesFlush();
+         LogWrite(LOG_RISK, "EQUITY_FLOOR_SHARED", LogKv("global", name) + " " + LogKv("since", IntegerToString(g_state.floor_time)));
+        }
+      return;
+     }
+   if(GlobalVariableCheck(name))
+     {
+      long hit = (long)GlobalVariableGet(name);
+      g_state.floor_time = hit > 0 ? hit : 1;
+      g_state_dirty = true;
+      LogWrite(LOG_RISK, "EQUITY_FLOOR_OTHER_CHART", LogKv("global", name) + " " + LogKv("since", IntegerToString(g_state.floor_time)));
+     }
+  }
+
+// Equity floor hit (here or on another chart): close this EA's positions on the chart's symbol (the
+// EA on each chart closes its own); entries stay refused (EQUITY_FLOOR) until InpEquityFloorPct is
+// set to 0.
+void FloorFlatten(void)
+  {
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+     {
+      ulong ticket = PositionGetTicket(i);
+      if(ticket == 0 || !IsOurs() || PositionGetString(POSITION_SYMBOL) != _Symbol)
+         continue;
+      g_exec.Close(ticket, 0.0, "equity floor", NowMono());   // backs off per ticket after a refusal
+     }
+  }
+
 void AccountTick(void)
   {
    double equity = AccountInfoDouble(ACCOUNT_EQUITY);
    long day = g_state.day_start;
-   if(GuardOnAccount(g_state, g_limits, NowServer(), equity))
+   long floor_time = g_state.floor_time;
+   long now = NowServer();
+   // a new day the EA did not see start: rebuild its anchor from the deal history
+   double day_closed = 0.0;
+   bool history_ok = GuardDayHistoryNeeded(g_state, g_limits, now) &&
+                     DayClosedResult(GuardDayStart(now, g_limits.day_offset_hours), day_closed);
+   string anchor = "";
+   if(GuardObserve(g_state, g_limits, now, equity, AccountInfoDouble(ACCOUNT_BALANCE), history_ok, day_closed, anchor))
       g_state_dirty = true;
-   // a new broker day is saved at once; a rising high-water mark at most every 60 s
-   if(g_state_dirty && (g_state.day_start != day || NowMono() - g_state_saved >= 60))
+   if(anchor != "")
+      LogWrite(LOG_ACCOUNT, anchor, LogKv("day_start_equity", DoubleToString(g_state.day_start_equity, 2)) + " " +
+               LogKv("equity", DoubleToString(equity, 2)) + " " + LogKv("day_closed", DoubleToString(day_closed, 2)));
+   FloorShare(floor_time);   // a hit here tells the other charts; one there is adopted here
+   // a new broker day or a floor hit is saved at once; a rising high-water mark at most every 60 s
+   if(g_state_dirty && (g_state.day_start != day || g_state.floor_time != floor_time || NowMono() - g_state_saved >= 60))
       SaveState();
    GuardAccount acc;
    FillGuardAccount(acc);
@@ -1058,11 +1233,39 @@ void AccountTick(void)
       LogWrite(lock != "" ? LOG_RISK : LOG_ACCOUNT, lock != "" ? lock : "UNLOCKED", detail);
       g_lock = lock;
      }
+   if(lock == "EQUITY_FLOOR")
+      FloorFlatten();
   }
 
 //+------------------------------------------------------------------+
 //| events                                                           |
 //+------------------------------------------------------------------+
+// The rest of the start-up, once the account is known. While the login is 0 or the terminal is not
+// connected, ACCOUNT_MARGIN_MODE and the login itself are not the account's: the state files are
+// keyed by the login (a 0 login would load other anchors and reset the day) and the executor
+// would take a hedging account for netting. Nothing trades or is saved until then.
+bool EnsureReady(void)
+  {
+   if(g_ready)
+      return true;
+   if(AccountInfoInteger(ACCOUNT_LOGIN) == 0 || (!g_tester && TerminalInfoInteger(TERMINAL_CONNECTED) == 0))
+     {
+      Log(LOG_ACCOUNT, "WAITING_FOR_ACCOUNT", LogKv("login", IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN))) + " " +
+          LogKv("connected", TerminalInfoInteger(TERMINAL_CONNECTED) != 0 ? "yes" : "no"), g_th_sidecar);
+      return false;
+     }
+   LoadState();
+   LoadQueue();
+   LoadDealCursor();
+   g_exec.Init(_Symbol, InpMagic, (ulong)(InpDeviationPts > 0 ? InpDeviationPts : 0), InpRetries, InpEntryInFlightSec);
+   g_ready = true;
+   LogWrite(LOG_ACCOUNT, "READY", LogKv("login", IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN))) + " " +
+            LogKv("margin_mode", g_exec.Hedging() ? "hedging" : "netting"));
+   AccountTick();
+   SendHello();   // failure is fine: retried on ticks and on the timer, entries stay closed meanwhile
+   return true;
+  }
+
 int OnInit(void)
   {
    g_tester = (bool)MQLInfoInteger(MQL_TESTER);
@@ -1086,9 +1289,18 @@ int OnInit(void)
    g_limits.max_spread_points = InpMaxSpreadPts;
    g_limits.dup_window_sec = InpDupWindowSec;
    g_limits.day_offset_hours = InpDayOffsetHours;
+   g_limits.equity_floor_pct = InpEquityFloorPct;
    string errors = GuardLimitsErrors(g_limits);
    if(InpTimeoutMs < 10 || InpTimeoutMs > 60000)
       errors += "InpTimeoutMs must be in 10..60000; ";
+   if(InpHelloTimeoutMs < 10 || InpHelloTimeoutMs > 60000)
+      errors += "InpHelloTimeoutMs must be in 10..60000; ";
+   if(InpCalendarTimeoutMs < 10 || InpCalendarTimeoutMs > 60000)
+      errors += "InpCalendarTimeoutMs must be in 10..60000; ";
+   if(InpTesterTimeoutMs < 1000 || InpTesterTimeoutMs > 600000)
+      errors += "InpTesterTimeoutMs must be in 1000..600000; ";
+   if(InpEntryInFlightSec < 1 || InpEntryInFlightSec > 600)
+      errors += "InpEntryInFlightSec must be in 1..600; ";
    if(InpBackoffMs < 0 || InpBackoffMs > 60000)
       errors += "InpBackoffMs must be in 0..60000; ";
    if(InpDealSyncMin < 0 || InpDealSyncMin > 720)
@@ -1116,19 +1328,11 @@ int OnInit(void)
    g_defaults.trail_atr = InpTrailAtr;
    g_defaults.trail_distance = InpTrailPoints * point;
    g_defaults.breakeven_offset = InpBreakevenBufferPts * point;
-   for(int i = 0; i < EA_BLOCK_SLOTS; i++)
-     {
-      g_block_ticket[i] = 0;
-      g_block_until[i] = 0;
-     }
    if(!g_tester)
       FolderCreate("Sidecar");   // may already exist; a failed write is logged by WriteText
    if(!SymbolSelect(_Symbol, true))
       LogWrite(LOG_CONFIG, "SYMBOL_SELECT_FAILED", LogKv("symbol", _Symbol));
-   LoadState();
-   LoadQueue();
-   LoadDealCursor();
-   g_exec.Init(_Symbol, InpMagic, (ulong)(InpDeviationPts > 0 ? InpDeviationPts : 0), InpRetries);
+   g_ready = false;
    g_atr = iATR(_Symbol, BarsTf(), InpAtrPeriod);
    if(g_atr == INVALID_HANDLE)
       LogWrite(LOG_CONFIG, "ATR_UNAVAILABLE", LogKv("error", IntegerToString(GetLastError())));
@@ -1138,8 +1342,7 @@ int OnInit(void)
       g_tr = new CHttpTransport(InpHttpBase, InpTimeoutMs, InpToken);
    if(!g_tr.Open())
       LogWrite(LOG_SIDECAR, "OPEN_FAILED", LogKv("transport", g_tr.Name()) + " " + LogKv("detail", g_tr.LastError()));
-   AccountTick();
-   SendHello();   // failure is fine: retried on ticks and on the timer, entries stay closed meanwhile
+   EnsureReady();   // may wait for the account: then on the next tick or timer event
    EventSetTimer(1);
    UpdateComment();
    return INIT_SUCCEEDED;
@@ -1148,10 +1351,15 @@ int OnInit(void)
 void OnDeinit(const int reason)
   {
    EventKillTimer();
-   SaveState();
-   SaveQueue();
-   if(g_dsync_dirty)
-      SaveDealCursor();
+   if(g_ready)
+     {
+      // never write files under a login that was not known (they would replace nothing useful
+      // or, with a 0 login, be loaded by the next account-less start)
+      SaveState();
+      SaveQueue();
+      if(g_dsync_dirty)
+         SaveDealCursor();
+     }
    if(g_tr != NULL)
      {
       g_tr.Close();
@@ -1169,7 +1377,10 @@ void OnTick(void)
    MqlTick tick;
    if(!SymbolInfoTick(_Symbol, tick) || tick.bid <= 0.0 || tick.ask <= 0.0)
       return;
+   if(!EnsureReady())
+      return;
    AccountTick();
+   PollEntry();                                 // an entry in flight: protected once it shows up
    ManagePositions(tick);                       // never waits for the sidecar
    if(!g_hello_done && NowMono() - g_last_hello_try >= InpHelloRetrySec)
       SendHello();
@@ -1182,6 +1393,10 @@ void OnTick(void)
 
 void OnTimer(void)
   {
+   if(!EnsureReady())
+      return;
+   AccountTick();   // the limits and the equity floor act on a chart whose symbol has no ticks too
+   PollEntry();
    long now = NowMono();   // every check here is an interval
    if(g_state_dirty && now - g_state_saved >= 60)
       SaveState();
@@ -1208,8 +1423,8 @@ void OnTimer(void)
 
 void OnTradeTransaction(const MqlTradeTransaction &trans, const MqlTradeRequest &request, const MqlTradeResult &result)
   {
-   if(trans.type != TRADE_TRANSACTION_DEAL_ADD || trans.deal == 0)
-      return;
+   if(!g_ready || trans.type != TRADE_TRANSACTION_DEAL_ADD || trans.deal == 0)
+      return;   // before the account is known the history read at start-up finds the deal
    if(!HistoryDealSelect(trans.deal))
       return;   // not in the history yet: the next history sync finds it
    long type = HistoryDealGetInteger(trans.deal, DEAL_TYPE);

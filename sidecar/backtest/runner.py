@@ -62,6 +62,7 @@ from sidecar.guard import (
     floor_to_step,
     loss_per_lot_from_ticks,
     on_account,
+    position_risk,
     remember_signal,
 )
 from sidecar.kernel import Kernel, SymbolContext
@@ -595,6 +596,19 @@ class Backtest:
         """SidecarEA FillGuardAccount; every position of a backtest account is the EA's."""
         acc = self.broker.account()
         positions = self.broker.positions()
+        # GuardPositionRisk over every position: what each loses further if its stop is hit,
+        # valued at its closing price with the tick value there (as the EA reads them).
+        open_risk, no_stop = 0.0, 0
+        for p in positions:
+            inst = self.broker.instruments[p.symbol]
+            tv = tick_value_at(inst, p.price_current, self.account.currency)
+            risk = position_risk(
+                p.side == "buy", p.volume, p.price_current, p.sl, inst.symbol.tick_size, tv
+            )
+            if risk < 0.0:
+                no_stop += 1
+            else:
+                open_risk += risk
         return GuardAccount(
             balance=acc.balance,
             equity=acc.equity,
@@ -602,6 +616,8 @@ class Backtest:
             positions=len(positions),
             open_notional=acc.notional,
             symbol_positions=sum(1 for p in positions if p.symbol == s.symbol),
+            open_risk=open_risk,
+            no_stop=no_stop,
         )
 
     def _guard_refused(self, code: str) -> None:

@@ -20,6 +20,10 @@ DAY = 86_400
 # closed in parts, or still open since its entry, while more than this many others were traded
 # would count as a new one (its entry cost forgotten). The Kelly journal keeps as many open ones.
 TRACKED_POSITIONS = 256
+# A broker-day rollover counts as seen (the day starts at the equity of its first tick) when a tick
+# came at most this long before the day started and the new day's first tick at most this long
+# after; otherwise the anchor is rebuilt from the deal history (the EA's GUARD_ROLL_WITNESS_SEC).
+ROLL_WITNESS_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,37 @@ def next_day_start(day_key: int, broker: BrokerConfig) -> int:
     return int((day_key + 1) * DAY + broker.day_offset_hours * 3600)
 
 
+def _day_anchor(
+    state: AccountState,
+    day: int,
+    server_time: int,
+    gmt: int,
+    equity: float,
+    balance: float,
+    broker: BrokerConfig,
+) -> tuple[float, bool]:
+    """(anchor, rebuilt) of broker day `day` first seen at this tick; `rebuilt` when the anchor
+    came from the deal history rather than the equity.
+
+    A rollover the sidecar saw (the previous tick within ROLL_WITNESS_SECONDS before the day's
+    start, this one within as long after it) starts at the equity now. Otherwise (the EA was not
+    running, or the account's first tick) the anchor is the day-start balance rebuilt from the
+    day's known deals, balance - their net results, or the equity now when higher: never looser
+    than the equity rule, and what firms that measure from the day-start balance use."""
+    start = next_day_start(day - 1, broker)
+    prev_server = state.last_gmt + (server_time - gmt)
+    if (
+        state.day_key >= 0
+        and state.last_gmt > 0
+        and start - ROLL_WITNESS_SECONDS <= prev_server < start
+        and server_time - start <= ROLL_WITNESS_SECONDS
+    ):
+        return equity, False
+    closed = state.closed_day_pnl if state.closed_day == day else 0.0
+    rebuilt = round9(balance - closed)
+    return (rebuilt, True) if rebuilt > equity else (equity, False)
+
+
 def observe(
     state: AccountState,
     *,
@@ -58,9 +93,13 @@ def observe(
     day = broker_day(server_time, broker)
     day_key, day_start, hwm = state.day_key, state.day_start_equity, state.hwm
     pending_day, pending_equity = state.pending_day, state.pending_equity
+    pending_rebuilt = state.pending_rebuilt
     if day_key < 0 or hwm <= 0:
-        day_key, day_start, hwm = day, equity, equity
-        events.append(Transition("account.anchored", {"day": day, "equity": equity}))
+        day_start, rebuilt = _day_anchor(state, day, server_time, gmt, equity, balance, broker)
+        day_key, hwm = day, equity
+        events.append(Transition("account.anchored", {"day": day, "equity": day_start}))
+        if rebuilt:
+            events.append(_rebuilt(day, day_start, equity, balance, state))
     elif day > day_key:
         if state.pending_day == day:  # the second tick of the new day: roll over
             day_start = state.pending_equity
@@ -70,13 +109,18 @@ def observe(
                     {"day": day, "day_start_equity": day_start, "previous": state.day_start_equity},
                 )
             )
-            day_key, pending_day, pending_equity = day, -1, 0.0
-        else:  # the first: remember it, keep the current day (and its lock) for now
-            pending_day, pending_equity = day, equity
+            if state.pending_rebuilt:
+                events.append(_rebuilt(day, day_start, equity, balance, state))
+            day_key, pending_day, pending_equity, pending_rebuilt = day, -1, 0.0, False
+        else:  # the first: remember it (and its anchor), keep the current day and its lock
+            pending_day = day
+            pending_equity, pending_rebuilt = _day_anchor(
+                state, day, server_time, gmt, equity, balance, broker
+            )
     elif state.pending_day >= 0:
         # A tick of the current day after a "new day" one: that clock was wrong, forget it.
         events.append(Transition("account.clock_jump_ignored", {"day": state.pending_day}))
-        pending_day, pending_equity = -1, 0.0
+        pending_day, pending_equity, pending_rebuilt = -1, 0.0, False
     # One copy per tick, through the cheap evolve() (this runs on every tick).
     s = state.evolve(
         day_key=day_key,
@@ -87,6 +131,7 @@ def observe(
         last_gmt=gmt,
         pending_day=pending_day,
         pending_equity=pending_equity,
+        pending_rebuilt=pending_rebuilt,
     )
 
     # Daily loss: a lock for the rest of the broker day, even if equity recovers.
@@ -104,10 +149,51 @@ def observe(
     s, mode_events = _breaker(s, gmt, risk)
     if mode_events:
         events.extend(mode_events)
+
+    # Equity floor: halted (for good: only a resume lifts it) and flattened by decide.
+    if risk.equity_floor_pct > 0 and not s.floor_hit and s.hwm > 0:
+        pct = round9(100.0 * equity / s.hwm)
+        if pct <= risk.equity_floor_pct:
+            why = (
+                f"equity floor: equity {equity:g} <= {risk.equity_floor_pct:g}% of the "
+                f"high-water mark {s.hwm:g}"
+            )
+            since = s.mode_since if s.mode == HALTED else gmt
+            s = s.evolve(
+                floor_hit=gmt or 1,
+                mode=HALTED,
+                mode_reason=why,
+                mode_since=since,
+                reduced_tickets=(),
+            )
+            events.append(
+                Transition(
+                    "risk.equity_floor",
+                    {"equity": equity, "hwm": s.hwm, "floor_pct": risk.equity_floor_pct},
+                )
+            )
     return s, events
 
 
+def _rebuilt(
+    day: int, anchor: float, equity: float, balance: float, state: AccountState
+) -> Transition:
+    closed = state.closed_day_pnl if state.closed_day == day else 0.0
+    return Transition(
+        "account.day_rebuilt",
+        {
+            "day": day,
+            "day_start_equity": anchor,
+            "equity": equity,
+            "balance": balance,
+            "closed": closed,
+        },
+    )
+
+
 def _breaker(s: AccountState, gmt: int, risk: RiskConfig) -> tuple[AccountState, list[Transition]]:
+    if s.floor_hit:
+        return s, []  # the equity floor's halt lifts only by a resume
     dd = s.drawdown_pct
     target = s.mode
     why = s.mode_reason
@@ -154,8 +240,10 @@ def apply_trade(
     signal_id: str | None,
     gmt: int,
     risk: RiskConfig,
+    broker: BrokerConfig | None = None,
 ) -> tuple[AccountState, list[Transition]]:
-    """Fold one deal into its position's result, the loss streak, cooldown and signal ids.
+    """Fold one deal into its position's result, the loss streak, cooldown and signal ids
+    (and, given `broker`, into its broker day's net result: see `_day_anchor`).
 
     The streak counts losing positions, not deals: a position closed in parts (a partial close,
     then the stop) is one trade whose result is the sum of all its deals, the entry's commission
@@ -169,6 +257,12 @@ def apply_trade(
     events: list[Transition] = []
     if signal_id:
         s = remember_signal(s, signal_id, gmt, risk)
+    if broker is not None and net_profit != 0:
+        day = broker_day(server_time, broker)
+        if day > s.closed_day:
+            s = s.evolve(closed_day=day, closed_day_pnl=round9(net_profit))
+        elif day == s.closed_day:
+            s = s.evolve(closed_day_pnl=round9(s.closed_day_pnl + net_profit))
     if entry == "in" and net_profit == 0:
         return s, events
     results = dict(s.position_results)
@@ -217,6 +311,7 @@ def resume(state: AccountState, *, gmt: int, reason: str) -> tuple[AccountState,
         mode_reason=f"resumed: {reason}",
         mode_since=gmt,
         hwm=state.equity if state.equity > 0 else state.hwm,
+        floor_hit=0,  # the floor follows the re-based mark: equity_floor_pct of it
     )
     return s, [
         Transition(

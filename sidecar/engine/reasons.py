@@ -21,6 +21,24 @@ RISK_COOLDOWN = "RISK_COOLDOWN"
 RISK_REWARD_RISK = "RISK_REWARD_RISK"
 RISK_FLATTEN = "RISK_FLATTEN"
 RISK_REDUCE = "RISK_REDUCE"
+# The open-risk budget (gates/open_risk.py): equity if every open stop is hit, less the new
+# trade's loss at its stop, stays at or above the day's loss level (day-start equity x
+# (1 - daily_loss_pct)) and the drawdown level (high-water mark x (1 - drawdown_halted_pct), or
+# the equity floor when higher). The entry is cut to fit (`volume_from volume_to room open_risk`)
+# or refused below volume min (`refused=1`).
+RISK_DAILY_BUDGET = "RISK_DAILY_BUDGET"
+RISK_DRAWDOWN_BUDGET = "RISK_DRAWDOWN_BUDGET"
+# An open position without a stop: its loss has no bound, no budget can hold it; no entries
+# until it has one (`ticket symbol`).
+RISK_OPEN_NO_STOP = "RISK_OPEN_NO_STOP"
+# Equity at or below `risk.equity_floor_pct` of the high-water mark: halted and every position
+# closed (with RISK_FLATTEN); lifted only by POST /v1/resume (`equity floor pct hwm since`).
+RISK_EQUITY_FLOOR = "RISK_EQUITY_FLOOR"
+# A broker day whose start the sidecar did not see (no tick within 300 s before and after it, or
+# the first anchor of an account) is anchored at the higher of the equity then and the day-start
+# balance rebuilt from the day's known deals, balance - their net results (`day_start_equity
+# equity balance closed`); on the verdict that starts the day.
+RISK_DAY_REBUILT = "RISK_DAY_REBUILT"
 NEWS_CLOSE = "NEWS_CLOSE"
 # Signals and data
 SIGNAL = "SIGNAL"  # prefixed to the strategy name: SIGNAL_SMA_CROSS, SIGNAL_RESONANCE
@@ -42,6 +60,10 @@ LEVERAGE_CUT = "LEVERAGE_CUT"
 NEWS_BLACKOUT = "NEWS_BLACKOUT"  # inside the window of a high-impact event of an exposed currency
 NEWS_SENTIMENT = "NEWS_SENTIMENT"  # the currency the entry is long scores strongly negative
 NEWS_STALE = "NEWS_STALE"  # a configured news source has not refreshed for 2 x its interval
+# The service (not the engine: it never does I/O)
+# The database cannot be written (read-only, disk full, I/O error): an entry is given only once
+# its signal id is on file, so entries wait until a write succeeds again; closes still go out.
+STORE_WRITE_FAILED = "STORE_WRITE_FAILED"
 
 
 def _fmt(value: object) -> str:

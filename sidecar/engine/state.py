@@ -40,7 +40,8 @@ class AccountState(msgspec.Struct, frozen=True, gc=False):
     # A broker day ahead of `day_key` seen on one tick only: it rolls the day when a second tick
     # confirms it, so a single tick with a wrong clock cannot lift the daily-loss lock.
     pending_day: int = -1
-    pending_equity: float = 0.0
+    pending_equity: float = 0.0  # the anchor that day will take (see account.observe)
+    pending_rebuilt: bool = False  # ... rebuilt from the deal history (an unwitnessed rollover)
     equity: float = 0.0  # last seen, for /v1/state
     balance: float = 0.0
     # Net result so far (profit + commission + swap) of the newest positions with a closing deal,
@@ -48,6 +49,11 @@ class AccountState(msgspec.Struct, frozen=True, gc=False):
     # judged as one trade by the loss streak.
     position_results: tuple[tuple[int, float], ...] = ()
     streak_positions: tuple[int, ...] = ()  # positions counted in the current loss streak
+    # Net result (profit + commission + swap) of the known deals of broker day `closed_day`, the
+    # newest day with a deal: rebuilds a day's anchor when its rollover was not seen.
+    closed_day: int = -1
+    closed_day_pnl: float = 0.0
+    floor_hit: int = 0  # GMT seconds the equity floor was hit (0 = not): halted until a resume
 
     @property
     def drawdown_pct(self) -> float:
@@ -72,6 +78,7 @@ class AccountState(msgspec.Struct, frozen=True, gc=False):
             self.day_key == other.day_key
             and self.mode == other.mode
             and self.daily_lock_day == other.daily_lock_day
+            and self.floor_hit == other.floor_hit
             and self.loss_streak == other.loss_streak
             and self.cooldown_until == other.cooldown_until
             and self.recent_signals == other.recent_signals

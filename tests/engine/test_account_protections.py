@@ -31,7 +31,10 @@ def test_daily_loss_lock_boundary(loss_pct: float, locked: bool) -> None:
     equity = 10000.0 * (1 - loss_pct / 100)
     d = decide(anchored(), make_tick(equity=equity), buy_signal())
     assert (R.RISK_DAILY_LOSS in codes(d)) is locked
-    assert d.verdict.action == ("hold" if locked else "open")
+    assert d.verdict.action == "hold"
+    # 2.99% down is not locked, but the 1 USD left of the day's 300 holds no 1% trade
+    # (the open-risk budget, tests/engine/test_open_risk.py)
+    assert (R.RISK_DAILY_BUDGET in codes(d)) is not locked
 
 
 def test_daily_lock_holds_all_day_even_after_recovery_and_lifts_next_broker_day() -> None:
@@ -112,6 +115,9 @@ def test_drawdown_stages(dd: float, mode: str, cap: int) -> None:
     if mode == "halted":
         assert d.verdict.action == "hold"
         assert R.MODE_HALTED in codes(d)
+    elif dd == 14.99:
+        # 1 USD above the 15% level: no trade fits the drawdown budget (test_open_risk.py)
+        assert d.verdict.action == "hold" and R.RISK_DRAWDOWN_BUDGET in codes(d)
     else:
         assert d.verdict.action == "open"
     if dd > 5:

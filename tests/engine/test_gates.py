@@ -13,7 +13,11 @@ def test_gates_run_in_their_numbered_order_account_phase_first() -> None:
     assert [g.order for g in registered] == sorted(g.order for g in registered)
     phases = [g.phase for g in registered]
     assert phases == sorted(phases)  # "account" < "order": every account gate comes first
-    assert [g.name for g in registered][:2] == ["mode.breaker_mode", "daily_loss.daily_loss_lock"]
+    assert [g.name for g in registered][:3] == [
+        "mode.breaker_mode",
+        "open_risk.equity_floor",
+        "daily_loss.daily_loss_lock",
+    ]
 
 
 @pytest.mark.parametrize(("order", "phase"), [(5, "order"), (500, "account")])

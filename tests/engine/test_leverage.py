@@ -114,7 +114,7 @@ def test_defensive_regime_from_feeds_beats_the_profit_phase() -> None:
 
 def test_other_symbols_count_at_their_own_value_per_price() -> None:
     # 1 lot USDJPY at 150.00 on a USD account: 150 x (100/150)/0.001 = 100,000 USD.
-    jpy = messages.position(5, "USDJPY", volume=1.0, price_open=150.0)
+    jpy = messages.position(5, "USDJPY", volume=1.0, price_open=150.0) | {"sl": 150.0}
     d = decide(positions=[jpy], vpp={"USDJPY": (100.0 / 150.0) / 0.001})
     assert d.verdict.open.volume == 1.81  # (300,000 - 100,000) / 110,000 = 1.818
     assert R.LEVERAGE_CUT in codes(d)

@@ -93,7 +93,7 @@ def test_a_trade_breaching_the_leverage_cap_is_cut_to_fit() -> None:
 
 def test_leverage_cut_counts_open_positions_and_refuses_below_min() -> None:
     # Already 3.0 lots of EURUSD open (330,000 USD) on 1,000 USD: no room under 1:300.
-    full = [messages.position(1, "GBPUSD", volume=3.0, price_open=1.1)]
+    full = [messages.position(1, "GBPUSD", volume=3.0, price_open=1.1) | {"sl": 1.1}]
     d = decide(
         anchored(equity=1000.0),
         make_tick(equity=1000.0, positions=full),

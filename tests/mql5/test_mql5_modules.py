@@ -39,8 +39,14 @@ FLAGS = [
 pytestmark = pytest.mark.skipif(CXX is None, reason="g++ is required for the MQL5 module tests")
 
 
-def _compile(src: Path, out: Path) -> Path:
-    cmd = [CXX, *FLAGS, "-I", str(SHIM), "-I", str(INCLUDE), "-o", str(out), str(src)]
+# StringSubstr with a length <= 0 (other than -1) is not documented and older terminal builds return
+# the rest of the string for it: every driver is built and run under both rules (mql5_shim.h).
+SUBSTR_MODES = {"substr_empty": [], "substr_rest": ["-DSHIM_SUBSTR_REST_ON_NONPOSITIVE"]}
+
+
+def _compile(src: Path, out: Path, defines: list[str] | None = None) -> Path:
+    cmd = [CXX, *FLAGS, *(defines or []), "-I", str(SHIM), "-I", str(INCLUDE)]
+    cmd += ["-o", str(out), str(src)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and proc.stderr.strip() == "", (
         f"g++ failed or warned for {src.name}:\n{proc.stderr}"
@@ -53,14 +59,25 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mql5-build")
 
 
-@pytest.fixture(scope="session")
-def vectors_bin(build_dir: Path) -> Path:
-    return _compile(SRC / "vectors_driver.cpp", build_dir / "vectors_driver")
+@pytest.fixture(scope="session", params=sorted(SUBSTR_MODES))
+def substr_mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")
-def unit_bin(build_dir: Path) -> Path:
-    return _compile(SRC / "unit_tests.cpp", build_dir / "unit_tests")
+def vectors_bin(build_dir: Path, substr_mode: str) -> Path:
+    return _compile(
+        SRC / "vectors_driver.cpp",
+        build_dir / f"vectors_driver_{substr_mode}",
+        SUBSTR_MODES[substr_mode],
+    )
+
+
+@pytest.fixture(scope="session")
+def unit_bin(build_dir: Path, substr_mode: str) -> Path:
+    return _compile(
+        SRC / "unit_tests.cpp", build_dir / f"unit_tests_{substr_mode}", SUBSTR_MODES[substr_mode]
+    )
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -152,8 +169,12 @@ MESSAGE_TYPES = ("hello", "tick", "trade", "calendar", "heartbeat")
 
 
 @pytest.fixture(scope="session")
-def protocol_bin(build_dir: Path) -> Path:
-    return _compile(SRC / "protocol_driver.cpp", build_dir / "protocol_driver")
+def protocol_bin(build_dir: Path, substr_mode: str) -> Path:
+    return _compile(
+        SRC / "protocol_driver.cpp",
+        build_dir / f"protocol_driver_{substr_mode}",
+        SUBSTR_MODES[substr_mode],
+    )
 
 
 def _validator(kind: str) -> Any:
@@ -745,6 +766,7 @@ LOGIC_MODULES = [
     "Protocol.mqh",
     "Log.mqh",
     "DealSync.mqh",
+    "Strings.mqh",
 ]
 
 
@@ -841,3 +863,35 @@ def test_logic_modules_stay_in_the_common_subset(name: str) -> None:
         r"#include\s*<",
     ):
         assert not re.search(pattern, code, flags=re.M), f"{name}: {pattern}"
+
+
+# ------------------------------------------------------------------ hello ea.limits (issue 16)
+
+
+def test_hello_limits_vectors_encode_exactly(protocol_bin: Path) -> None:
+    """The MQL5 hello builder puts the EA's hard limits on the wire as the golden vectors say
+    (shared_schema/vectors/protocol/hello_limits.json; the sidecar side runs the same file in
+    tests/service/test_limits_check.py), schema-valid and decoded by the sidecar."""
+    from sidecar import protocol
+
+    doc = json.loads((VECTORS / "protocol" / "hello_limits.json").read_text(encoding="utf-8"))
+    cases = [(c["name"], deep_merge(doc["defaults"], c.get("given", {})), c) for c in doc["cases"]]
+    hello = DESIGN_EXAMPLES[0]
+    msgs = [
+        {**hello, "id": f"h-{i}", "ea": {**hello["ea"], "limits": inp["ea_limits"]}}
+        for i, (_, inp, _) in enumerate(cases)
+    ]
+    _encode_and_check(protocol_bin, msgs)  # the wire equals the input, key for key
+    out = _run_mode(protocol_bin, "encode", [json.dumps(m) for m in msgs])
+    errors = []
+    for (name, inp, case), line in zip(cases, out, strict=True):
+        wire = json.loads(line)["ea"]["limits"]
+        want = case["expect"].get("wire", inp["ea_limits"])
+        errors += [f"{name}{e}" for e in _same(wire, want)]
+        decoded = protocol.decode(line.encode("utf-8")).ea.limits
+        assert decoded is not None and decoded.max_positions == want["max_positions"]
+    assert not errors, "\n".join(errors)
+    # without limits (an older EA's hello) the builder writes none, and that still decodes
+    line = _run_mode(protocol_bin, "encode", [json.dumps(hello)])[0]
+    assert "limits" not in json.loads(line)["ea"]
+    assert protocol.decode(line.encode("utf-8")).ea.limits is None

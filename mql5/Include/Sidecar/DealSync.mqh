@@ -16,6 +16,8 @@
 #ifndef SIDECAR_DEALSYNC_MQH
 #define SIDECAR_DEALSYNC_MQH
 
+#include "Strings.mqh"
+
 #define DEAL_SYNC_RECENT     4096    // tickets remembered as sent (in memory only); more than a
                                      // batch plus a margin's worth of deals, so continuing a cut
                                      // batch does not re-send the previous one
@@ -347,10 +349,10 @@ bool DealSyncParse(const string text, DealSyncCursor &c)
       int eol = StringFind(text, "\n", pos);
       if(eol < 0)
          eol = n;
-      string line = StringSubstr(text, pos, eol - pos);
+      string line = ScSubstr(text, pos, eol - pos);
       pos = eol + 1;
       if(StringLen(line) > 0 && StringGetCharacter(line, StringLen(line) - 1) == '\r')
-         line = StringSubstr(line, 0, StringLen(line) - 1);
+         line = ScSubstr(line, 0, StringLen(line) - 1);
       if(line == "")
          continue;
       if(line == "v=1")

@@ -19,6 +19,10 @@
 #define GUARD_HARD_MAX_RISK_PCT  2.0
 #define GUARD_HARD_MAX_LEVERAGE  500.0
 #define GUARD_HARD_MAX_POSITIONS 5
+// A broker-day rollover counts as witnessed (the anchor is the equity then) when the account was
+// seen at most this long before the day started and again at most this long after; otherwise the
+// anchor is rebuilt from the deal history (GuardObserve).
+#define GUARD_ROLL_WITNESS_SEC 300
 
 struct GuardLimits
   {
@@ -34,6 +38,8 @@ struct GuardLimits
    double            day_offset_hours;   // broker day = server midnight + this (the sidecar's
                                          // [broker] day_offset_hours; -7 = 17:00), in [-23, 23],
                                          // whole minutes
+   double            equity_floor_pct;   // hard floor: equity at or below this % of the high-water
+                                         // mark -> close everything, no entries (0 = off)
   };
 
 struct GuardState
@@ -41,6 +47,8 @@ struct GuardState
    long              day_start;          // server time the current broker day started
    double            day_start_equity;
    double            hwm;                // equity high-water mark
+   long              seen;               // server time of the last account observation
+   long              floor_time;         // server time the equity floor was hit (0 = not hit)
    int               sig_count;
    string            sig_id[GUARD_MAX_SIGNALS];
    long              sig_time[GUARD_MAX_SIGNALS];  // server time the signal was accepted
@@ -54,6 +62,9 @@ struct GuardAccount
    int               positions;          // open positions of this EA (all symbols)
    int               symbol_positions;   // open positions of this EA on the verdict's symbol
    double            open_notional;      // notional of all open positions, account currency
+   double            open_risk;          // money the open positions lose further if every stop is
+                                         // hit (sum of GuardPositionRisk), account currency
+   int               no_stop;            // open positions without a stop (or that cannot be valued)
   };
 
 struct GuardSymbol
@@ -100,6 +111,7 @@ void GuardLimitsDefaults(GuardLimits &l)
    l.max_spread_points = 0.0;
    l.dup_window_sec = 300;
    l.day_offset_hours = 0.0;
+   l.equity_floor_pct = 0.0;
   }
 
 // A human-readable list of invalid limits ("" when valid); the EA refuses to start otherwise.
@@ -129,6 +141,8 @@ string GuardLimitsErrors(const GuardLimits &l)
    else
       if(MathAbs(l.day_offset_hours * 60.0 - MathRound(l.day_offset_hours * 60.0)) > 0.000001)
          e += "day_offset_hours must be a whole number of minutes (like the sidecar's); ";
+   if(!(l.equity_floor_pct >= 0.0 && l.equity_floor_pct < 100.0))
+      e += "equity_floor_pct must be in [0, 100) (0 = off); ";
    return e;
   }
 
@@ -137,6 +151,8 @@ void GuardStateReset(GuardState &s)
    s.day_start = 0;
    s.day_start_equity = 0.0;
    s.hwm = 0.0;
+   s.seen = 0;
+   s.floor_time = 0;
    s.sig_count = 0;
    for(int i = 0; i < GUARD_MAX_SIGNALS; i++)
      {
@@ -156,29 +172,112 @@ long GuardDayStart(const long server_time, const double day_offset_hours)
    return server_time - r;
   }
 
-// Rolls the broker day and the high-water mark. Returns true when an anchor changed
-// (the caller persists the state then).
-bool GuardOnAccount(GuardState &s, const GuardLimits &l, const long server_time, const double equity)
+// A rollover was witnessed when the account was seen shortly before the new day started and is
+// seen again shortly after (GUARD_ROLL_WITNESS_SEC): the equity then is the day's start.
+bool GuardRollWitnessed(const GuardState &s, const long day_start, const long server_time)
   {
+   return s.seen > 0 && s.seen < day_start && s.seen >= day_start - GUARD_ROLL_WITNESS_SEC &&
+          server_time - day_start <= GUARD_ROLL_WITNESS_SEC;
+  }
+
+// True when this observation starts a broker day (or the first anchor) whose rollover the EA did
+// not witness: the caller then reads the day's closed results from the deal history for
+// GuardObserve (only then: a history read on every tick would be wasted).
+bool GuardDayHistoryNeeded(const GuardState &s, const GuardLimits &l, const long server_time)
+  {
+   long day = GuardDayStart(server_time, l.day_offset_hours);
+   bool rolls = (day != s.day_start || s.day_start_equity <= 0.0) && day >= s.day_start;
+   return rolls && !GuardRollWitnessed(s, day, server_time);
+  }
+
+// True when equity is at or below equity_floor_pct % of the high-water mark (never with the floor off).
+bool GuardFloorReached(const GuardLimits &l, const GuardState &s, const double equity)
+  {
+   if(l.equity_floor_pct <= 0.0 || s.hwm <= 0.0 || !MathIsValidNumber(equity))
+      return false;
+   return equity / s.hwm * 100.0 <= l.equity_floor_pct + GUARD_PCT_EPS;
+  }
+
+// Rolls the broker day, the high-water mark and the equity floor. Returns true when an anchor
+// changed (the caller persists the state then). `event` names how a new day was anchored:
+//   DAY_ANCHOR_EQUITY     the rollover was witnessed: the equity now;
+//   DAY_ANCHOR_REBUILT    not witnessed (the EA was not running, or first start): the balance at
+//                         the day's start rebuilt from the deal history, balance - day_closed
+//                         (the day's closed trade results the EA knows), or the equity now when
+//                         higher (never a looser anchor than the old rule);
+//   DAY_ANCHOR_NO_HISTORY not witnessed and no history (history_ok false): the equity now.
+// The floor, once hit, stays hit (floor_time) until equity_floor_pct is set to 0.
+bool GuardObserve(GuardState &s, const GuardLimits &l, const long server_time, const double equity,
+                  const double balance, const bool history_ok, const double day_closed, string &event)
+  {
+   event = "";
    if(!MathIsValidNumber(equity) || equity <= 0.0)
       return false;
    bool changed = false;
    long day = GuardDayStart(server_time, l.day_offset_hours);
-   if(day != s.day_start || s.day_start_equity <= 0.0)
+   if((day != s.day_start || s.day_start_equity <= 0.0) && day >= s.day_start)
      {
-      if(day >= s.day_start)
+      double anchor = equity;
+      event = "DAY_ANCHOR_EQUITY";
+      if(!GuardRollWitnessed(s, day, server_time))
         {
-         s.day_start = day;
-         s.day_start_equity = equity;
-         changed = true;
+         event = "DAY_ANCHOR_NO_HISTORY";
+         if(history_ok && MathIsValidNumber(balance) && MathIsValidNumber(day_closed) && balance > 0.0)
+           {
+            event = "DAY_ANCHOR_REBUILT";
+            if(balance - day_closed > anchor)
+               anchor = balance - day_closed;
+           }
         }
+      s.day_start = day;
+      s.day_start_equity = anchor;
+      changed = true;
      }
    if(equity > s.hwm)
      {
       s.hwm = equity;
       changed = true;
      }
+   if(l.equity_floor_pct <= 0.0)
+     {
+      if(s.floor_time != 0)
+        {
+         s.floor_time = 0;
+         changed = true;
+        }
+     }
+   else
+      if(s.floor_time == 0 && GuardFloorReached(l, s, equity))
+        {
+         s.floor_time = server_time > 0 ? server_time : 1;
+         changed = true;
+        }
+   if(server_time > s.seen)
+      s.seen = server_time;   // not a change worth a write by itself (saved with the next one)
    return changed;
+  }
+
+// GuardObserve without a deal history (an unwitnessed new day starts at the equity now).
+bool GuardOnAccount(GuardState &s, const GuardLimits &l, const long server_time, const double equity)
+  {
+   string event = "";
+   return GuardObserve(s, l, server_time, equity, 0.0, false, 0.0, event);
+  }
+
+// Money one position (or order in flight) loses from `price` (its current closing price) to its
+// stop: 0 when the stop is at or beyond the price on the profit side (nothing more to give back).
+// -1 when it cannot be valued (bad numbers): the caller counts it as a position without a stop.
+double GuardPositionRisk(const bool buy, const double volume, const double price, const double sl,
+                         const double tick_size, const double tick_value)
+  {
+   if(!MathIsValidNumber(volume) || !MathIsValidNumber(price) || !MathIsValidNumber(sl) ||
+      !MathIsValidNumber(tick_size) || !MathIsValidNumber(tick_value) || volume <= 0.0 || price <= 0.0 ||
+      sl <= 0.0 || tick_size <= 0.0 || tick_value <= 0.0)
+      return -1.0;
+   double distance = buy ? price - sl : sl - price;
+   if(distance <= 0.0)
+      return 0.0;
+   return distance / tick_size * tick_value * volume;
   }
 
 // Printable ASCII without spaces, 1..64 characters (same length in MQL5 and C++ strings).
@@ -262,6 +361,13 @@ string GuardAccountLock(const GuardLimits &l, const GuardState &s, const GuardAc
       detail = "equity=" + DoubleToString(a.equity, 2) + " balance=" + DoubleToString(a.balance, 2);
       return "BAD_ACCOUNT";
      }
+   if(l.equity_floor_pct > 0.0 && (s.floor_time > 0 || GuardFloorReached(l, s, a.equity)))
+     {
+      detail = "equity=" + DoubleToString(a.equity, 2) + " floor=" + DoubleToString(s.hwm * l.equity_floor_pct / 100.0, 2) +
+               " floor_pct=" + DoubleToString(l.equity_floor_pct, 2) + " hwm=" + DoubleToString(s.hwm, 2) +
+               " since=" + IntegerToString(s.floor_time);
+      return "EQUITY_FLOOR";
+     }
    if(s.day_start_equity > 0.0)
      {
       double pct = (s.day_start_equity - a.equity) / s.day_start_equity * 100.0;
@@ -332,6 +438,12 @@ void GuardCheckEntry(const GuardLimits &l, const GuardState &s, const GuardAccou
       GuardRefuse(d, "SYMBOL_POSITION", "open_on_symbol=" + IntegerToString(a.symbol_positions));
       return;
      }
+   if(a.no_stop > 0)
+     {
+      // a position without a stop can lose without bound: no budget can hold it
+      GuardRefuse(d, "OPEN_NO_STOP", "positions_without_stop=" + IntegerToString(a.no_stop));
+      return;
+     }
    if(l.max_spread_points > 0.0 && (!MathIsValidNumber(e.spread_points) || e.spread_points > l.max_spread_points + GUARD_PCT_EPS))
      {
       GuardRefuse(d, "SPREAD", "spread_points=" + DoubleToString(e.spread_points, 1) + " limit=" +
@@ -398,6 +510,35 @@ void GuardCheckEntry(const GuardLimits &l, const GuardState &s, const GuardAccou
       vol = lev_vol;
       code = "LEVERAGE_CAP";
      }
+   // open-risk budget: equity if every open stop is hit, minus this trade's loss at its stop, must
+   // stay at or above the daily-loss level and the drawdown level (and the equity floor)
+   double open_risk = MathIsValidNumber(a.open_risk) && a.open_risk > 0.0 ? a.open_risk : 0.0;
+   double worst = a.equity - open_risk;
+   double daily_room = -1.0;
+   if(s.day_start_equity > 0.0)
+     {
+      daily_room = worst - s.day_start_equity * (1.0 - l.daily_loss_pct / 100.0);
+      double v = daily_room > 0.0 ? SizingFloorToStep(daily_room / e.loss_per_lot, sym.volume_step) : 0.0;
+      if(v < vol)
+        {
+         vol = v;
+         code = "DAILY_BUDGET";
+        }
+     }
+   double dd_room = -1.0;
+   if(s.hwm > 0.0)
+     {
+      double level = s.hwm * (1.0 - l.max_drawdown_pct / 100.0);
+      if(l.equity_floor_pct > 0.0 && s.hwm * l.equity_floor_pct / 100.0 > level)
+         level = s.hwm * l.equity_floor_pct / 100.0;
+      dd_room = worst - level;
+      double v = dd_room > 0.0 ? SizingFloorToStep(dd_room / e.loss_per_lot, sym.volume_step) : 0.0;
+      if(v < vol)
+        {
+         vol = v;
+         code = "DRAWDOWN_BUDGET";
+        }
+     }
    if(l.max_lot > 0.0)
      {
       double ml = SizingFloorToStep(l.max_lot, sym.volume_step);
@@ -414,7 +555,9 @@ void GuardCheckEntry(const GuardLimits &l, const GuardState &s, const GuardAccou
       code = "VOLUME_MAX";
      }
    string ctx = "asked=" + DoubleToString(e.volume, 8) + " risk_vol=" + DoubleToString(risk_vol, 2) +
-                " leverage_vol=" + DoubleToString(lev_vol, 2) + " leverage_cap=" + DoubleToString(cap, 0);
+                " leverage_vol=" + DoubleToString(lev_vol, 2) + " leverage_cap=" + DoubleToString(cap, 0) +
+                " open_risk=" + DoubleToString(open_risk, 2) + " daily_room=" + DoubleToString(daily_room, 2) +
+                " drawdown_room=" + DoubleToString(dd_room, 2);
    if(vol < sym.volume_min)
      {
       GuardRefuse(d, code == "OK" ? "BELOW_MIN" : code, ctx + " volume_min=" + DoubleToString(sym.volume_min, 2));
@@ -435,6 +578,9 @@ string GuardStateSerialize(const GuardState &s)
    out += "day_start=" + IntegerToString(s.day_start) + "\n";
    out += "day_start_equity=" + DoubleToString(s.day_start_equity, 8) + "\n";
    out += "hwm=" + DoubleToString(s.hwm, 8) + "\n";
+   out += "seen=" + IntegerToString(s.seen) + "\n";
+   if(s.floor_time > 0)
+      out += "floor=" + IntegerToString(s.floor_time) + "\n";
    for(int i = 0; i < s.sig_count; i++)
       if(GuardSignalIdValid(s.sig_id[i]))
          out += "sig=" + IntegerToString(s.sig_time[i]) + " " + s.sig_id[i] + "\n";
@@ -453,10 +599,10 @@ bool GuardStateParse(const string text, GuardState &s)
       int eol = StringFind(text, "\n", pos);
       if(eol < 0)
          eol = n;
-      string line = StringSubstr(text, pos, eol - pos);
+      string line = ScSubstr(text, pos, eol - pos);
       pos = eol + 1;
       if(StringLen(line) > 0 && StringGetCharacter(line, StringLen(line) - 1) == '\r')
-         line = StringSubstr(line, 0, StringLen(line) - 1);
+         line = ScSubstr(line, 0, StringLen(line) - 1);
       if(line == "")
          continue;
       int eq = StringFind(line, "=");
@@ -465,7 +611,7 @@ bool GuardStateParse(const string text, GuardState &s)
          GuardStateReset(s);
          return false;
         }
-      string key = StringSubstr(line, 0, eq);
+      string key = ScSubstr(line, 0, eq);
       string val = StringSubstr(line, eq + 1);
       if(key == "v")
          version_ok = (val == "1");
@@ -479,6 +625,12 @@ bool GuardStateParse(const string text, GuardState &s)
                if(key == "hwm")
                   s.hwm = StringToDouble(val);
                else
+                  if(key == "seen")
+                     s.seen = StringToInteger(val);
+                  else
+                     if(key == "floor")
+                        s.floor_time = StringToInteger(val);
+                     else
                   if(key == "sig")
                     {
                      int sp = StringFind(val, " ");
@@ -487,7 +639,7 @@ bool GuardStateParse(const string text, GuardState &s)
                      string id = StringSubstr(val, sp + 1);
                      if(!GuardSignalIdValid(id) || s.sig_count >= GUARD_MAX_SIGNALS)
                         continue;
-                     s.sig_time[s.sig_count] = StringToInteger(StringSubstr(val, 0, sp));
+                     s.sig_time[s.sig_count] = StringToInteger(ScSubstr(val, 0, sp));
                      s.sig_id[s.sig_count] = id;
                      s.sig_count++;
                     }

@@ -9,6 +9,8 @@
 #ifndef SIDECAR_LOG_MQH
 #define SIDECAR_LOG_MQH
 
+#include "Strings.mqh"
+
 #define LOG_RISK    "RISK"
 #define LOG_NEWS    "NEWS"
 #define LOG_SIDECAR "SIDECAR"
@@ -35,14 +37,14 @@ string LogKv(const string key, const string value)
       else
          if(c == '"' || c == '\\')
            {
-            clean += "\\" + StringSubstr(value, i, 1);
+            clean += "\\" + ScSubstr(value, i, 1);
             quote = true;
            }
          else
            {
             if(c == ' ' || c == '=')
                quote = true;
-            clean += StringSubstr(value, i, 1);
+            clean += ScSubstr(value, i, 1);
            }
      }
    return key + "=" + (quote ? "\"" + clean + "\"" : clean);

@@ -11,6 +11,8 @@
 #ifndef SIDECAR_PROTOCOL_MQH
 #define SIDECAR_PROTOCOL_MQH
 
+#include "Strings.mqh"
+
 #define PROTO_VERSION 1
 
 //==================================================================
@@ -22,7 +24,7 @@ string JsonHex4(const int v)
    string hex = "0123456789abcdef";
    string out = "";
    for(int shift = 12; shift >= 0; shift -= 4)
-      out += StringSubstr(hex, (v >> shift) & 0xF, 1);
+      out += ScSubstr(hex, (v >> shift) & 0xF, 1);
    return out;
   }
 
@@ -57,12 +59,12 @@ string JsonQuote(const string s)
       if(esc == "")
          continue;
       if(i > run)
-         out += StringSubstr(s, run, i - run);
+         out += ScSubstr(s, run, i - run);
       out += esc;
       run = i + 1;
      }
    if(n > run)
-      out += StringSubstr(s, run, n - run);
+      out += ScSubstr(s, run, n - run);
    return out + "\"";
   }
 
@@ -92,7 +94,7 @@ string JsonDecimal(const double x, const int min_dec, const int max_dec)
       keep--;
    if(keep == dot + 1)
       keep--;
-   return StringSubstr(s, 0, keep);
+   return ScSubstr(s, 0, keep);
   }
 
 // The shortest fixed notation (1..16 decimals) that reads back as the same double; scientific
@@ -193,6 +195,20 @@ public:
 // Outgoing messages
 //==================================================================
 
+// The EA's hard-limit inputs, sent in the hello as ea.limits: the sidecar logs, and shows in
+// /health (degraded), any that is looser than its own configuration. The EA enforces its own
+// limits either way (Guard.mqh).
+struct ProtoEaLimits
+  {
+   double            max_risk_pct;       // InpMaxRiskPct
+   double            max_leverage;       // InpMaxLeverage
+   double            daily_loss_pct;     // InpDailyLossPct
+   double            floating_loss_pct;  // InpFloatingLossPct
+   double            max_drawdown_pct;   // InpMaxDrawdownPct
+   int               max_positions;      // InpMaxPositions
+   double            equity_floor_pct;   // InpEquityFloorPct (0 = off)
+  };
+
 struct ProtoEa
   {
    string            name;
@@ -200,6 +216,9 @@ struct ProtoEa
    long              magic;
    bool              tester;
    double            day_offset_hours;   // InpDayOffsetHours: the sidecar checks it matches its own
+   bool              has_limits;         // send ea.limits (the EA always does; false = the
+                                         // hello of an EA older than the field)
+   ProtoEaLimits     limits;             // the hard limits: the sidecar checks none is looser
   };
 
 struct ProtoAccount
@@ -312,7 +331,7 @@ string ProtoTradeWithToken(const string msg, const string token)
    if(login < 0)
       return msg;
    int old_token = StringFind(msg, ",\"token\":");
-   string head = StringSubstr(msg, 0, old_token >= 0 && old_token < login ? old_token : login);
+   string head = ScSubstr(msg, 0, old_token >= 0 && old_token < login ? old_token : login);
    return head + (token != "" ? ",\"token\":" + JsonQuote(token) : "") + StringSubstr(msg, login);
   }
 
@@ -358,6 +377,19 @@ void ProtoHelloBegin(CJsonWriter &w, const string id, const string token, const 
    w.KInt("magic", ea.magic);
    w.KBool("tester", ea.tester);
    w.KRaw("day_offset_hours", JsonExact(ea.day_offset_hours));
+   if(ea.has_limits)
+     {
+      w.Key("limits");
+      w.BeginObject();
+      w.KRaw("max_risk_pct", JsonExact(ea.limits.max_risk_pct));
+      w.KRaw("max_leverage", JsonExact(ea.limits.max_leverage));
+      w.KRaw("daily_loss_pct", JsonExact(ea.limits.daily_loss_pct));
+      w.KRaw("floating_loss_pct", JsonExact(ea.limits.floating_loss_pct));
+      w.KRaw("max_drawdown_pct", JsonExact(ea.limits.max_drawdown_pct));
+      w.KInt("max_positions", ea.limits.max_positions);
+      w.KRaw("equity_floor_pct", JsonExact(ea.limits.equity_floor_pct));
+      w.EndObject();
+     }
    w.EndObject();
    w.Key("account");
    w.BeginObject();
@@ -588,7 +620,7 @@ double JsonNumberToDouble(const string t, bool &ok)
    int run = i;
    while(i < n && JsonIsDigit(StringGetCharacter(t, i)))
       i++;
-   digits = StringSubstr(t, run, i - run);
+   digits = ScSubstr(t, run, i - run);
    int_len = i - run;
    if(i < n && StringGetCharacter(t, i) == '.')
      {
@@ -596,7 +628,7 @@ double JsonNumberToDouble(const string t, bool &ok)
       run = i;
       while(i < n && JsonIsDigit(StringGetCharacter(t, i)))
          i++;
-      digits += StringSubstr(t, run, i - run);
+      digits += ScSubstr(t, run, i - run);
      }
    long exp10 = 0;
    if(i < n && (StringGetCharacter(t, i) == 'e' || StringGetCharacter(t, i) == 'E'))
@@ -649,7 +681,7 @@ double JsonNumberToDouble(const string t, bool &ok)
             text += "0";
         }
       else
-         text = StringSubstr(digits, 0, (int)point) + "." + StringSubstr(digits, (int)point);
+         text = ScSubstr(digits, 0, (int)point) + "." + StringSubstr(digits, (int)point);
    double v = StringToDouble(text);
    if(!MathIsValidNumber(v))
       return 0.0;
@@ -733,7 +765,7 @@ public:
          ushort c = StringGetCharacter(m_s, m_pos);
          if(c == '"')
            {
-            out += StringSubstr(m_s, run, m_pos - run);
+            out += ScSubstr(m_s, run, m_pos - run);
             m_pos++;
             return true;
            }
@@ -744,7 +776,7 @@ public:
             m_pos++;
             continue;
            }
-         out += StringSubstr(m_s, run, m_pos - run);
+         out += ScSubstr(m_s, run, m_pos - run);
          m_pos++;
          if(m_pos >= m_len)
             return Fail("unterminated escape");
@@ -833,14 +865,14 @@ public:
          while(m_pos < m_len && JsonIsDigit(StringGetCharacter(m_s, m_pos)))
             m_pos++;
         }
-      out = StringSubstr(m_s, start, m_pos - start);
+      out = ScSubstr(m_s, start, m_pos - start);
       return true;
      }
 
    bool              Literal(const string word)
      {
       int n = StringLen(word);
-      if(StringSubstr(m_s, m_pos, n) != word)
+      if(ScSubstr(m_s, m_pos, n) != word)
          return Fail("bad literal");
       m_pos += n;
       return true;

@@ -7,6 +7,8 @@
 #ifndef SIDECAR_SIZING_MQH
 #define SIDECAR_SIZING_MQH
 
+#include "Strings.mqh"
+
 // Tolerance, in volume steps, for binary representation (0.29/0.01 = 28.999999999999996).
 #define SIZING_STEP_EPS 0.0000001
 

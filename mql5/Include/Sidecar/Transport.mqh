@@ -10,6 +10,9 @@
 //|    trailing NUL of StringToCharArray is removed.                  |
 //| The token goes in the JSON "token" field over ZeroMQ (the EA asks |
 //| the Protocol module for it) and as "Authorization: Bearer" here.  |
+//| Each request carries its own timeout (a hello with 500 bars and a |
+//| calendar push need longer than a tick; the Strategy Tester waits  |
+//| in lock-step with a long bound).                                  |
 //| MQL5-only file (#import, WebRequest, dynamic arrays).             |
 //+------------------------------------------------------------------+
 #ifndef SIDECAR_TRANSPORT_MQH
@@ -82,8 +85,10 @@ public:
    virtual bool      TokenInBody(void) const = 0;
    virtual bool      Open(void) = 0;
    virtual void      Close(void) = 0;
-   // Sends one request and waits for its reply; returns TR_*.
-   virtual int       Request(const string type, const string json, string &reply) = 0;
+   // Sends one request and waits up to timeout_ms for its reply (<= 0: the transport's default);
+   // returns TR_*.
+   virtual int       Request(const string type, const string json, string &reply, const int timeout_ms) = 0;
+   int               DefaultTimeout(void) const { return m_timeout_ms; }
    string            LastError(void) const { return m_last_error; }
    string            Token(void) const { return m_token; }
   };
@@ -95,6 +100,7 @@ private:
    string            m_endpoint;
    long              m_ctx;
    long              m_sock;
+   int               m_sock_timeout;   // RCVTIMEO / SNDTIMEO set on the current socket
    uchar             m_buf[];
 
    bool              SetInt(const int option, const int value, const string name)
@@ -124,6 +130,7 @@ private:
          m_last_error = "zmq_socket errno=" + IntegerToString(zmq_errno());
          return false;
         }
+      m_sock_timeout = m_timeout_ms;
       bool ok = SetInt(SC_ZMQ_LINGER, 0, "LINGER") &&
                 SetInt(SC_ZMQ_IMMEDIATE, 1, "IMMEDIATE") &&
                 SetInt(SC_ZMQ_RCVTIMEO, m_timeout_ms, "RCVTIMEO") &&
@@ -153,6 +160,7 @@ public:
       m_token = token;
       m_ctx = 0;
       m_sock = 0;
+      m_sock_timeout = timeout_ms;
       ArrayResize(m_buf, SC_ZMQ_RECV_BUFFER);
      }
    virtual string    Name(void) const { return "zmq " + m_endpoint; }
@@ -182,11 +190,22 @@ public:
 
                     ~CZmqTransport(void) { Close(); }
 
-   virtual int       Request(const string type, const string json, string &reply)
+   virtual int       Request(const string type, const string json, string &reply, const int timeout_ms)
      {
       reply = "";
       if(m_sock == 0 && !Open())
          return TR_NOT_READY;
+      int wait_ms = timeout_ms > 0 ? timeout_ms : m_timeout_ms;
+      if(wait_ms != m_sock_timeout)
+        {
+         // options set on a connected socket apply to its next send / receive
+         if(!SetInt(SC_ZMQ_RCVTIMEO, wait_ms, "RCVTIMEO") || !SetInt(SC_ZMQ_SNDTIMEO, wait_ms, "SNDTIMEO"))
+           {
+            OpenSocket();
+            return TR_SEND_FAILED;
+           }
+         m_sock_timeout = wait_ms;
+        }
       uchar body[];
       int n = StringToCharArray(json, body, 0, WHOLE_ARRAY, CP_UTF8);
       int len = n > 0 ? n - 1 : 0;                                     // drop the trailing NUL
@@ -200,7 +219,7 @@ public:
       if(got < 0)
         {
          m_last_error = "zmq_recv " + type + " errno=" + IntegerToString(zmq_errno()) + " after " +
-                        IntegerToString(m_timeout_ms) + " ms";
+                        IntegerToString(wait_ms) + " ms";
          OpenSocket();                                                 // Lazy Pirate: fresh socket
          return TR_TIMEOUT;
         }
@@ -226,7 +245,7 @@ public:
      {
       m_base = base_url;
       while(StringLen(m_base) > 0 && StringSubstr(m_base, StringLen(m_base) - 1) == "/")
-         m_base = StringSubstr(m_base, 0, StringLen(m_base) - 1);
+         m_base = ScSubstr(m_base, 0, StringLen(m_base) - 1);
       m_timeout_ms = timeout_ms;
       m_token = token;
      }
@@ -235,9 +254,10 @@ public:
    virtual bool      Open(void) { return true; }
    virtual void      Close(void) {}
 
-   virtual int       Request(const string type, const string json, string &reply)
+   virtual int       Request(const string type, const string json, string &reply, const int timeout_ms)
      {
       reply = "";
+      int wait_ms = timeout_ms > 0 ? timeout_ms : m_timeout_ms;
       string url = m_base + "/v1/" + type;
       string headers = "Content-Type: application/json\r\n";
       if(m_token != "")
@@ -249,7 +269,7 @@ public:
       char result[];
       string result_headers = "";
       ResetLastError();
-      int status = WebRequest("POST", url, headers, m_timeout_ms, body, result, result_headers);
+      int status = WebRequest("POST", url, headers, wait_ms, body, result, result_headers);
       if(status == -1)
         {
          int err = GetLastError();

@@ -11,8 +11,8 @@ def breaker_mode(ctx: GateContext) -> Outcome | None:
     if s.mode == HALTED:
         resume = (
             f"drawdown<{ctx.config.risk.halt_resume_pct}%"
-            if ctx.config.risk.halt_resume_pct > 0
-            else "POST /v1/resume"
+            if ctx.config.risk.halt_resume_pct > 0 and not s.floor_hit
+            else "POST /v1/resume"  # the equity floor's halt: only a resume lifts it
         )
         return Outcome(
             veto=R.reason(

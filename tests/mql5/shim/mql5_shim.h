@@ -2,7 +2,8 @@
 // Log), provided for g++ so the same .mqh files compile and run as C++17.
 //
 // Only what the modules use is here. Semantics follow the MQL5 reference:
-//  * string is a value type; StringSubstr/StringFind use 0-based positions, -1 = not found;
+//  * string is a value type; StringSubstr/StringFind use 0-based positions, -1 = not found
+//    (StringSubstr with a length <= 0 other than -1: see below, two modes);
 //  * DoubleToString(x, d) prints fixed notation with d decimals ('.' always, no locale);
 //  * NormalizeDouble rounds half away from zero at d decimals;
 //  * MathRound rounds half away from zero.
@@ -37,12 +38,21 @@ typedef long datetime;
 
 inline int StringLen(const string &s) { return (int)s.size(); }
 
+// length -1 (the default) = to the end, as documented. Any other length <= 0 is not documented:
+// by default the shim returns "" for it; built with -DSHIM_SUBSTR_REST_ON_NONPOSITIVE it returns
+// the rest of the string, as older terminal builds do. The g++ suite runs in both modes, so no
+// module may depend on either (they call ScSubstr from Strings.mqh with computed lengths).
 inline string StringSubstr(const string &s, int start, int length = -1)
 {
    if(start < 0 || start >= (int)s.size())
       return "";
+#ifdef SHIM_SUBSTR_REST_ON_NONPOSITIVE
+   if(length <= 0)
+      return s.substr((size_t)start);
+#else
    if(length < 0)
       return s.substr((size_t)start);
+#endif
    return s.substr((size_t)start, (size_t)length);
 }
 

@@ -81,6 +81,14 @@ static string Encode(const CJsonFlat &j)
       ea.magic = InL(j, "ea.magic", 0);
       ea.tester = InB(j, "ea.tester", false);
       ea.day_offset_hours = InD(j, "ea.day_offset_hours", 0.0);
+      ea.has_limits = j.TypeOf("ea.limits") == JSON_T_OBJ;  // as given: absent = an older EA's hello
+      ea.limits.max_risk_pct = InD(j, "ea.limits.max_risk_pct", 0.0);
+      ea.limits.max_leverage = InD(j, "ea.limits.max_leverage", 0.0);
+      ea.limits.daily_loss_pct = InD(j, "ea.limits.daily_loss_pct", 0.0);
+      ea.limits.floating_loss_pct = InD(j, "ea.limits.floating_loss_pct", 0.0);
+      ea.limits.max_drawdown_pct = InD(j, "ea.limits.max_drawdown_pct", 0.0);
+      ea.limits.max_positions = (int)InL(j, "ea.limits.max_positions", 0);
+      ea.limits.equity_floor_pct = InD(j, "ea.limits.equity_floor_pct", 0.0);
       ProtoSymbol s;
       s.name = InS(j, "symbol.name", "");
       s.base = InS(j, "symbol.base", "");

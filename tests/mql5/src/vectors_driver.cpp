@@ -13,6 +13,8 @@ static void ReadState(const CJsonFlat &j, GuardState &s)
    s.day_start = InL(j, "input.state.day_start", 0);
    s.day_start_equity = InD(j, "input.state.day_start_equity", 0.0);
    s.hwm = InD(j, "input.state.hwm", 0.0);
+   s.seen = InL(j, "input.state.seen", 0);
+   s.floor_time = InL(j, "input.state.floor_time", 0);
    int n = j.Count("input.state.signals", JSON_T_ARR);
    for(int i = 0; i < n && i < GUARD_MAX_SIGNALS; i++)
    {
@@ -37,14 +39,28 @@ static string RunGuard(const CJsonFlat &j, const string &op)
    l.max_spread_points = InD(j, "input.limits.max_spread_points", l.max_spread_points);
    l.dup_window_sec = (int)InL(j, "input.limits.dup_window_sec", l.dup_window_sec);
    l.day_offset_hours = InD(j, "input.limits.day_offset_hours", l.day_offset_hours);
+   l.equity_floor_pct = InD(j, "input.limits.equity_floor_pct", l.equity_floor_pct);
    GuardState s;
    ReadState(j, s);
    if(op == "on_account")
    {
-      bool changed = GuardOnAccount(s, l, InL(j, "input.server_time", 0), InD(j, "input.equity", 0.0));
+      string event = "";
+      long now = InL(j, "input.server_time", 0);
+      bool needed = GuardDayHistoryNeeded(s, l, now);
+      bool changed = GuardObserve(s, l, now, InD(j, "input.equity", 0.0), InD(j, "input.balance", 0.0),
+                                  InB(j, "input.history_ok", false), InD(j, "input.day_closed", 0.0), event);
       return string("{\"changed\":") + (changed ? "true" : "false") + ",\"day_start\":" +
              IntegerToString(s.day_start) + ",\"day_start_equity\":" + Num(s.day_start_equity) +
-             ",\"hwm\":" + Num(s.hwm) + "}";
+             ",\"hwm\":" + Num(s.hwm) + ",\"seen\":" + IntegerToString(s.seen) + ",\"floor_time\":" +
+             IntegerToString(s.floor_time) + ",\"event\":" + JsonQuote(event) + ",\"history_needed\":" +
+             (needed ? "true" : "false") + "}";
+   }
+   if(op == "position_risk")
+   {
+      double r = GuardPositionRisk(InS(j, "input.side", "") == "buy", InD(j, "input.volume", 0.0),
+                                   InD(j, "input.price", 0.0), InD(j, "input.sl", 0.0),
+                                   InD(j, "input.tick_size", 0.0), InD(j, "input.tick_value", 0.0));
+      return string("{\"risk\":") + Num(r) + "}";
    }
    GuardAccount a;
    a.balance = InD(j, "input.account.balance", 0.0);
@@ -53,6 +69,8 @@ static string RunGuard(const CJsonFlat &j, const string &op)
    a.positions = (int)InL(j, "input.account.positions", 0);
    a.symbol_positions = (int)InL(j, "input.account.symbol_positions", 0);
    a.open_notional = InD(j, "input.account.open_notional", 0.0);
+   a.open_risk = InD(j, "input.account.open_risk", 0.0);
+   a.no_stop = (int)InL(j, "input.account.no_stop", 0);
    GuardSymbol sym;
    sym.tick_size = InD(j, "input.symbol.tick_size", 0.0);
    sym.tick_value = InD(j, "input.symbol.tick_value", 0.0);
