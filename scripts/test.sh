@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v g++ >/dev/null || missing+=(g++)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)  # promtool + prometheus (tests/monitoring)
+command -v amtool >/dev/null || missing+=(prometheus-alertmanager)  # amtool + alertmanager
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,5 +1,5 @@
 """`sidecar` command line: serve, init, config show, check-config, verdict, schema, bias-check,
-pull, pull-calendar, backtest, backup.
+pull, pull-calendar, backtest (and `backtest sweep` / `backtest walkforward`), backup, alert-relay.
 
 Exit codes: 0 success; 2 a usage or input error (bad arguments, an invalid configuration, a file
 that cannot be read); 1 the command ran and failed (`bias-check`: decisions differ; `serve`: a
@@ -41,7 +41,7 @@ def version() -> str:
 
 def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     server: dict[str, Any] = {}
-    for name in ("zmq", "zmq_engine", "http", "db"):
+    for name in ("zmq", "http", "db"):
         value = getattr(args, name, None)
         if value is not None:
             server[name] = value
@@ -309,6 +309,31 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alert_relay(args: argparse.Namespace) -> int:
+    """The alert relay alone (Alertmanager -> DingTalk/Slack) on alerts.http, until stopped."""
+    from sidecar.service.alerts import run
+    from sidecar.service.logs import setup_logging, stop_logging
+    from sidecar.service.runner import EXIT_CONFIG, start_failed
+
+    overrides: dict[str, dict[str, Any]] = {"alerts": {}}
+    if args.http is not None:
+        overrides["alerts"]["http"] = args.http
+    if args.db is not None:
+        overrides["alerts"]["db"] = args.db
+    try:
+        config = load_config(args.config, overrides=overrides, extra_checks=strategy_problems)
+    except ConfigError as exc:
+        setup_logging("INFO")
+        try:
+            return start_failed(
+                "config", args.config or "", "; ".join(exc.problems), EXIT_CONFIG,
+                problems=exc.problems,
+            )  # fmt: skip
+        finally:
+            stop_logging()
+    return run(config)
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
     from sidecar.backtest.command import run
 
@@ -329,12 +354,6 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the ZeroMQ and HTTP transports")
     add_common(p)
     p.add_argument("--zmq", help="ZeroMQ endpoint, e.g. tcp://127.0.0.1:5555 ('' disables)")
-    p.add_argument(
-        "--zmq-engine",
-        choices=("builtin", "libzmq"),
-        help="builtin (default): the sidecar speaks ZeroMQ's wire protocol itself over tcp://; "
-        "libzmq: a libzmq REP socket (also ipc://)",
-    )
     p.add_argument("--http", help="HOST:PORT for the REST API, e.g. 127.0.0.1:8765 ('' disables)")
     p.set_defaults(func=cmd_serve)
 
@@ -415,6 +434,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path", help="the backup file to write (never overwritten without --force)")
     p.add_argument("--force", action="store_true", help="replace PATH if it exists")
     p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser(
+        "alert-relay",
+        help="relay Alertmanager webhooks to DingTalk/Slack alone ([alerts] targets; `serve` "
+        "also relays at POST /alerts/alertmanager)",
+    )
+    p.add_argument("--config", help="TOML configuration file with [[alerts.dingtalk]] tables")
+    p.add_argument("--http", help="HOST:PORT to listen on (overrides alerts.http)")
+    p.add_argument("--db", help="the relay's SQLite file (overrides alerts.db)")
+    p.set_defaults(func=cmd_alert_relay)
 
     from sidecar.backtest.command import add_parser as add_backtest
 

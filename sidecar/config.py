@@ -83,10 +83,10 @@ class _Section(BaseModel):
 
 
 class ServerConfig(_Section):
-    zmq: str = "tcp://127.0.0.1:5555"  # ZeroMQ REP endpoint ("" disables)
-    # "builtin": the sidecar speaks ZeroMQ's wire protocol (ZMTP 3.0) itself, tcp:// only, and
-    # answers in the verdict thread; "libzmq": a libzmq REP socket (also ipc://), the fallback.
-    zmq_engine: Literal["builtin", "libzmq"] = "builtin"
+    zmq: str = "tcp://127.0.0.1:5555"  # ZeroMQ endpoint, tcp:// or ipc:// ("" disables)
+    # libzmq (pyzmq's bundled library) is the only ZeroMQ engine. The key stays so existing
+    # files load; "builtin", the removed pure-Python engine, is refused with a message.
+    zmq_engine: Literal["libzmq"] = "libzmq"
     http: str = "127.0.0.1:8765"  # HOST:PORT for the REST API ("" disables; ":PORT" = all)
     # Shared secret; mandatory when either address binds anything but loopback (decided from
     # the address the listener binds: names resolved, "", "*" and interface names included).
@@ -94,6 +94,16 @@ class ServerConfig(_Section):
     db: str = "sidecar.sqlite"  # SQLite file (WAL); relative to the working directory
     max_message_bytes: int = Field(65536, ge=1024, le=1048576)
     heartbeat_stale_seconds: int = Field(120, ge=5)  # /health: EA heartbeat older than this
+
+    @field_validator("zmq_engine", mode="before")
+    @classmethod
+    def _one_engine(cls, v: Any) -> Any:
+        if v == "builtin":
+            raise ValueError(
+                "the builtin ZeroMQ engine was removed and libzmq is the only engine: delete the "
+                "zmq_engine line (or unset SIDECAR_ZMQ_ENGINE)"
+            )
+        return v
 
     @field_validator("http")
     @classmethod
@@ -106,17 +116,6 @@ class ServerConfig(_Section):
     def _rules(self) -> ServerConfig:
         self._check_rules("server")
         return self
-
-
-@_rule("server.zmq", "server.zmq_engine")
-def _builtin_engine_speaks_tcp(v: Values) -> list[str]:
-    server = v["server"]
-    if server["zmq"] and server["zmq_engine"] == "builtin":
-        try:
-            tcp_endpoint(server["zmq"])
-        except ValueError as exc:
-            return [f"server.zmq: {exc}"]
-    return []
 
 
 class BrokerConfig(_Section):
@@ -155,6 +154,9 @@ class RiskConfig(_Section):
     flatten_on_halt: bool = False  # halted: ask the EA to close every open position
     reduce_on_reducing: bool = False  # reducing: ask the EA to cut each open position once
     reduce_fraction: float = Field(0.5, gt=0, lt=1)  # ... by this share of its volume
+    # Hard equity floor, % of the equity high-water mark: at or below it the account is halted and
+    # flattened (RISK_EQUITY_FLOOR), lifted only by POST /v1/resume. 0 = off.
+    equity_floor_pct: float = Field(0.0, ge=0, lt=100)
 
     @model_validator(mode="after")
     def _rules(self) -> RiskConfig:
@@ -331,6 +333,11 @@ class FeedsConfig(_Section):
     sentiment_series_weight: float = Field(1.0, ge=0)  # weight of a /sentiments day (x sqrt n)
     stale_policy: Literal["block", "defensive", "ignore"] = "block"
 
+    @field_validator("eodhd_base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        return _plain_base_url(v)
+
     @model_validator(mode="after")
     def _rules(self) -> FeedsConfig:
         self._check_rules("feeds")
@@ -376,6 +383,129 @@ def _known_topics(v: Values) -> list[str]:
     return problems
 
 
+_TARGET_NAME = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+
+
+def _webhook_url(v: str) -> str:
+    """An http(s) URL with a host. The value carries an access token: never echoed."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError("expected an http:// or https:// URL with a host (value not shown)")
+    return v
+
+
+class MentionConfig(_Section):
+    """Who a DingTalk message @-mentions for one severity."""
+
+    at_mobiles: list[str] = Field(default_factory=list)  # phone numbers (also written as @N)
+    at_user_ids: list[str] = Field(default_factory=list)  # DingTalk user ids
+    is_at_all: bool = False  # @everyone in the group
+
+
+class DingTalkTarget(_Section):
+    """One DingTalk custom robot (自定义机器人)."""
+
+    name: str = Field(pattern=_TARGET_NAME)  # in logs, metrics and /alerts/alertmanager/<name>
+    webhook: str  # https://oapi.dingtalk.com/robot/send?access_token=... (a secret)
+    secret: str = ""  # the robot's signing secret (加签, "SEC..."); "" = unsigned robot
+    # severity label value -> who to @-mention on firing alerts; "default" for the others.
+    mentions: dict[str, MentionConfig] = Field(default_factory=dict)
+    max_per_minute: int = Field(20, ge=1, le=20)  # DingTalk allows 20 messages a minute
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, v: str) -> str:
+        return _webhook_url(v)
+
+    @field_validator("mentions")
+    @classmethod
+    def _severity_keys(cls, v: dict[str, MentionConfig]) -> dict[str, MentionConfig]:
+        import re
+
+        bad = [k for k in v if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", k)]
+        if bad:
+            raise ValueError(f"expected severity names (letters, digits, _ or -), got {bad!r}")
+        return v
+
+
+class SlackTarget(_Section):
+    """One Slack incoming webhook."""
+
+    name: str = Field(pattern=_TARGET_NAME)
+    webhook: str  # https://hooks.slack.com/services/T.../B.../... (a secret)
+    max_per_minute: int = Field(20, ge=1, le=60)  # Slack: about one message a second
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, v: str) -> str:
+        return _webhook_url(v)
+
+
+class AlertsConfig(_Section):
+    """The alert relay: Alertmanager webhooks to DingTalk and Slack (docs/alerts.md)."""
+
+    db: str = "sidecar-alerts.sqlite"  # what was announced and what waits (its own SQLite file)
+    http: str = "127.0.0.1:8766"  # HOST:PORT of `sidecar alert-relay` (serve uses server.http)
+    timeout_seconds: float = Field(5.0, gt=0, le=60)  # one POST to a robot or a webhook
+    repeat_hours: float = Field(12.0, ge=0, le=24 * 30)  # re-announce still firing; 0 = never
+    dingtalk: list[DingTalkTarget] = Field(default_factory=list)
+    slack: list[SlackTarget] = Field(default_factory=list)
+
+    @field_validator("http")
+    @classmethod
+    def _hostport(cls, v: str) -> str:
+        parse_http(v)
+        return v
+
+    @model_validator(mode="after")
+    def _rules(self) -> AlertsConfig:
+        self._check_rules("alerts")
+        return self
+
+
+@_rule("alerts.dingtalk", "alerts.slack")
+def _unique_target_names(v: Values) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for kind in ("dingtalk", "slack"):
+        for i, target in enumerate(v["alerts"][kind]):
+            name = target["name"] if isinstance(target, Mapping) else target.name
+            if name in seen:
+                problems.append(
+                    f"alerts.{kind}.{i}.name: {name!r} is already the name of another target; "
+                    "expected a unique name"
+                )
+            seen.add(name)
+    return problems
+
+
+@_rule("alerts.http", "server.token")
+def _token_for_remote_relay(v: Values) -> list[str]:
+    if v["server"]["token"]:
+        return []
+    address = v["alerts"]["http"]
+    try:
+        host, port = parse_http(address)
+        bound = str(listen_address(host, port)[1][0])
+    except (OSError, ValueError) as exc:
+        return [
+            f"alerts.http: cannot tell which address {address!r} binds ({exc}); binding "
+            "anything but a loopback address needs a token (server.token or SIDECAR_TOKEN)"
+        ]
+    if is_loopback(bound):
+        return []
+    return [
+        f"alerts.http: {address!r} binds the non-loopback address {bound}, which needs a token "
+        "(server.token or SIDECAR_TOKEN)"
+    ]
+
+
 class Config(_Section):
     server: ServerConfig = Field(default_factory=ServerConfig)
     broker: BrokerConfig = Field(default_factory=BrokerConfig)
@@ -388,6 +518,7 @@ class Config(_Section):
     journal: JournalConfig = Field(default_factory=JournalConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     feeds: FeedsConfig = Field(default_factory=FeedsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @model_validator(mode="after")
     def _rules(self) -> Config:
@@ -410,16 +541,14 @@ def _risk_floor(v: Values) -> list[str]:
     return []
 
 
-@_rule("server.zmq", "server.zmq_engine", "server.http", "server.token")
+@_rule("server.zmq", "server.http", "server.token")
 def _token_for_remote(v: Values) -> list[str]:
     server = v["server"]
     if server["token"]:
         return []
     problems = []
     for name, address in (("server.zmq", server["zmq"]), ("server.http", server["http"])):
-        if name == "server.zmq" and _builtin_engine_speaks_tcp(v):
-            continue  # not an endpoint the engine takes: that rule says so
-        problem = exposure_problem(name, address, server["zmq_engine"])
+        problem = exposure_problem(name, address)
         if problem:
             problems.append(problem)
     return problems
@@ -431,22 +560,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def tcp_endpoint(endpoint: str) -> tuple[str, int]:
-    """`tcp://HOST:PORT` → (host, port) for the builtin ZeroMQ engine; `*` means every IPv4
-    interface, as in libzmq."""
-    scheme, sep, rest = endpoint.partition("://")
-    host, colon, port = rest.rpartition(":")
-    if scheme != "tcp" or not sep or not colon or not host or not port.isdigit():
-        raise ValueError(
-            f"expected tcp://HOST:PORT, got {endpoint!r} (the builtin ZeroMQ engine speaks TCP "
-            'only; server.zmq_engine = "libzmq" serves the other libzmq transports)'
-        )
-    if int(port) > 65535:
-        raise ValueError(f"port: expected 0-65535, got {port}")
-    host = host.strip("[]")
-    return ("0.0.0.0" if host == "*" else host), int(port)
 
 
 def parse_http(hostport: str) -> tuple[str, int]:
@@ -462,8 +575,8 @@ _WILDCARD = {"": "0.0.0.0", "*": "0.0.0.0"}
 
 
 def listen_address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
-    """(family, sockaddr) a listener on `host` binds, resolved as the sidecar's TCP listeners
-    do (HTTP and the builtin ZeroMQ engine): IPv4 unless `host` is an IPv6 address, a name
+    """(family, sockaddr) a listener on `host` binds, resolved as the sidecar's own TCP
+    listeners do (HTTP and the alert relay): IPv4 unless `host` is an IPv6 address, a name
     resolved by getaddrinfo, `""` and `*` every IPv4 interface. Raises OSError (e.g.
     socket.gaierror) when the host does not resolve."""
     host = _WILDCARD.get(host, host)
@@ -501,7 +614,7 @@ def _libzmq_bound_host(host: str) -> str:
     return bound.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
 
 
-def bound_host(component: str, address: str, zmq_engine: str = "builtin") -> str | None:
+def bound_host(component: str, address: str) -> str | None:
     """The IP address `address` (the value of `server.http` or `server.zmq`) listens on,
     resolved the way the server will bind it; None for a transport that is not reachable from
     another machine (ipc://, inproc://). Raises ValueError or OSError when it cannot tell
@@ -512,22 +625,19 @@ def bound_host(component: str, address: str, zmq_engine: str = "builtin") -> str
     scheme, sep, rest = address.partition("://")
     if scheme in ("ipc", "inproc") and sep:
         return None  # local-only transports: nothing to expose
-    if zmq_engine == "builtin":
-        host, port = tcp_endpoint(address)
-        return str(listen_address(host, port)[1][0])
     if scheme != "tcp" or not sep or ":" not in rest:
         raise ValueError(f"cannot tell which addresses {address!r} listens on")
     return _libzmq_bound_host(rest.rsplit(":", 1)[0])
 
 
-def exposure_problem(component: str, address: str, zmq_engine: str = "builtin") -> str | None:
+def exposure_problem(component: str, address: str) -> str | None:
     """Why binding `address` needs a token: it listens on a non-loopback address, or on one
     that cannot be resolved; None when it is loopback (or local-only, or disabled). The one
     check of `check-config` and start-up (which checks the bound socket again)."""
     if not address:
         return None
     try:
-        host = bound_host(component, address, zmq_engine)
+        host = bound_host(component, address)
     except (OSError, ValueError) as exc:
         return (
             f"{component}: cannot tell which address {address!r} binds ({exc}); binding "
@@ -550,7 +660,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-_SECRET_KEYS = ("token", "eodhd_token", "api_token", "password", "secret")
+_SECRET_KEYS = ("token", "eodhd_token", "api_token", "password", "secret", "webhook")
+# Words that make a key look like it holds a secret: its value is never echoed in a problem,
+# whether the key is a real one or a mistyped one (`eodhd_tokn`, `api_key`, `webhook_url`).
+_SECRET_WORDS = ("token", "secret", "passw", "pwd", "key", "auth", "webhook", "credential")
 
 
 def is_secret_key(key: str) -> bool:
@@ -558,7 +671,33 @@ def is_secret_key(key: str) -> bool:
     return key.lower() in _SECRET_KEYS or key.lower().endswith("_token")
 
 
-_is_secret = is_secret_key
+def _is_secret(key: str) -> bool:
+    """is_secret_key, or a key that only looks like one (never echoed in a problem either)."""
+    low = key.lower()
+    return is_secret_key(low) or any(w in low for w in _SECRET_WORDS)
+
+
+def _plain_base_url(v: str) -> str:
+    """An http(s) URL with a host and nothing that could carry a credential (user:password@,
+    a query such as ?api_token=, a fragment): the token has its own key, masked where shown,
+    while this value is printed by `config show` and in problems."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        plain = not (parts.username or parts.password or parts.query or parts.fragment)
+        plain = plain and "@" not in parts.netloc and "?" not in v and "#" not in v
+    except ValueError:
+        ok = plain = False
+    if not ok:
+        raise ValueError("expected an http:// or https:// URL with a host (value not shown)")
+    if not plain:
+        raise ValueError(
+            "expected a URL without user:password@, query or fragment: the token goes in "
+            "feeds.eodhd_token or EODHD_API_TOKEN (value not shown)"
+        )
+    return v
 
 
 def _parse_env_value(text: str) -> Any:
@@ -616,9 +755,26 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 def _field_problem(err: Any) -> str:
     loc = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
-    secret = any(_is_secret(str(p)) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        # A mistyped key may be a mistyped secret (`eodhd_tokn`): its value is never echoed.
+        return f"{loc}: unknown key{_did_you_mean(err['loc'])} (value not shown)"
+    secret = any(_is_secret(str(p)) for p in err["loc"]) or "(value not shown)" in msg
     got = "" if err["type"] == "missing" or secret else f", got {err['input']!r}"
     return f"{loc}: {msg[0].lower()}{msg[1:]}{got}"
+
+
+def _did_you_mean(loc: tuple[Any, ...]) -> str:
+    """The hint for a key one typo away from a known one (", did you mean 'token'?"), or ""."""
+    import difflib
+
+    model: Any = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if isinstance(model, type) else None
+        model = field.annotation if field is not None else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
+    return f", did you mean {close[0]!r}?" if close else ""
 
 
 @functools.cache

@@ -32,7 +32,7 @@ _HEADER = """\
 #   sidecar config show --config {name}  what the sidecar will use (environment included)
 #   sidecar serve --config {name}        run with it
 # Environment variables override this file: SIDECAR_TOKEN, SIDECAR_DB, SIDECAR_ZMQ,
-# SIDECAR_ZMQ_ENGINE, SIDECAR_HTTP, EODHD_API_TOKEN, EODHD_BASE_URL and the generic
+# SIDECAR_HTTP, EODHD_API_TOKEN, EODHD_BASE_URL and the generic
 # SIDECAR__<SECTION>__<KEY>=<value>, e.g. SIDECAR__RISK__RISK_PCT=0.5. Keep secrets (the token,
 # the EODHD key) in the environment rather than in this file.
 """

@@ -23,6 +23,7 @@ on the wire ends within the configured timeout (the threads are daemons either w
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import threading
@@ -148,6 +149,8 @@ class FeedService:
         self._series: list[SentimentItem] = []
         self._scorer: LexiconScorer | None = None
         self._currencies: dict[str, tuple[str, ...]] = {}
+        # strategy_context per (symbol, base, quote): (the snapshot it was built from, context)
+        self._contexts: dict[tuple[str, str, str], tuple[NewsSnapshot, StrategyContext]] = {}
         self._announced: set[tuple[str, int, str]] = set()
         self._open_windows: set[tuple[str, int, str]] = set()
         self.started = clock()
@@ -185,6 +188,7 @@ class FeedService:
             sidecar.on_calendar = self.calendar_pushed
             sidecar.kernel.strategy_context = self.strategy_context
         self.metrics.eodhd_budget_remaining.set(cfg.budget_daily_calls)
+        self.metrics.eodhd_budget_daily.set(cfg.budget_daily_calls)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -490,6 +494,7 @@ class FeedService:
         never lock; they see the old or the new snapshot, both whole)."""
         with self._swap_lock:
             self._snap = dataclasses.replace(self._snap, **changes)
+            self._contexts = {}  # built from the old snapshot: do not keep it alive
 
     # ------------------------------------------------------------ watch: metrics and logs
 
@@ -510,15 +515,20 @@ class FeedService:
 
     def refresh_metrics(self) -> None:
         now = self._clock()
-        m = self.metrics
-        for name, age in self.ages().items():
-            m.child(m.feed_age, name).set(age)
+        m = self.metrics  # feed ages are read at scrape time (metrics._StateCollector)
         snap = self._snap
         t = int(now)
         horizon = int(self.cfg.upcoming_minutes * 60)
+        blackouts: dict[str, float] = {}
+        upcoming_n: dict[str, float] = {}
+        next_at: dict[str, float] = {}
         for cur, events in snap.by_currency.items():
+            times = snap.times.get(cur, ())
+            i = bisect.bisect_right(times, t)
+            if i < len(times):
+                next_at[cur] = float(times[i])
             upcoming = upcoming_events(events, [cur], t, horizon)
-            m.child(m.news_upcoming, cur).set(len(upcoming))
+            upcoming_n[cur] = len(upcoming)
             for ev in upcoming:
                 key = (cur, int(ev["time"]), str(ev["name"]))
                 if key not in self._announced:
@@ -535,7 +545,7 @@ class FeedService:
                         sources=list(ev.get("sources") or []),
                     )
             windows = blackout_windows(events, [cur], t, self.before_s, self.after_s)
-            m.child(m.news_blackouts, cur).set(len(windows))
+            blackouts[cur] = len(windows)
             open_now = {(w.currency, w.time, w.name) for w in windows}
             for w in windows:
                 key = (w.currency, w.time, w.name)
@@ -551,13 +561,14 @@ class FeedService:
                         until=fmt_time(w.end),
                     )
             self._open_windows = {k for k in self._open_windows if k[0] != cur} | open_now
+        m.set_news(blackouts, upcoming_n, next_at)
         self._announced = {k for k in self._announced if k[1] >= t - 86400}
         b = self.budget.snapshot()
         m.eodhd_budget_remaining.set(float(b["remaining_today"]))  # type: ignore[arg-type]
 
     def _on_call(self, ev: CallEvent) -> None:
         m = self.metrics
-        m.child(m.eodhd_calls, ev.endpoint, ev.status).inc()
+        m.count_eodhd(ev.endpoint, str(ev.status))
         b = self.budget.snapshot()
         m.eodhd_budget_remaining.set(float(b["remaining_today"]))  # type: ignore[arg-type]
 
@@ -608,6 +619,18 @@ class FeedService:
     def strategy_context(self, spec: SymbolSpec) -> StrategyContext:
         """What a strategy gets besides bars when a new bar closes: the macro surprise scores
         of the symbol's exposed currencies."""
+        # Called on every new bar of every chart (32 at once at a bar close): the currencies
+        # (a regex parse) and the scores change only with the spec and the snapshot, so the
+        # context is built once per snapshot and symbol (~3 µs hot, ~8 µs in a bar close).
+        snap = self._snap
+        key = (spec.name, spec.base, spec.quote)
+        cached = self._contexts.get(key)
+        if cached is not None and cached[0] is snap:
+            return cached[1]
         currencies = spec_currencies(spec, self.cfg.symbol_currencies)
-        macro = self.macro_scores()
-        return StrategyContext(currencies, {c: macro[c] for c in currencies if c in macro})
+        macro = {c: float(v["score"]) for c, v in snap.macro.items()}  # = macro_scores()
+        context = StrategyContext(currencies, {c: macro[c] for c in currencies if c in macro})
+        if len(self._contexts) >= 1024:  # bounded against a flood of symbol names
+            self._contexts.clear()
+        self._contexts[key] = (snap, context)
+        return context

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 from starlette.datastructures import Headers
@@ -21,7 +23,9 @@ from sidecar.protocol import (
     BAD_JSON,
     BAD_REQUEST,
     INTERNAL,
+    REPLY_TYPES,
     REQUEST_TYPES,
+    STORE_WRITE_FAILED,
     TOO_LARGE,
     UNAUTHORIZED,
     UNKNOWN_SYMBOL,
@@ -30,7 +34,7 @@ from sidecar.protocol import (
     encode,
     error_reply,
 )
-from sidecar.service import status_page
+from sidecar.service import alerts, status_page
 from sidecar.service.handler import Sidecar
 from sidecar.service.metrics import CONTENT_TYPE
 from sidecar.store import DECISION_KINDS
@@ -48,6 +52,7 @@ STATUS = {
     UNKNOWN_SYMBOL: 409,  # the EA must send hello first
     NOT_FOUND: 404,
     NOT_HALTED: 409,
+    STORE_WRITE_FAILED: 503,  # retryable: the EA keeps the message queued
     INTERNAL: 500,
 }
 JSON = "application/json"
@@ -310,12 +315,17 @@ TRADE_CSV = (
 ).split()
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list, with the
+# fullwidth forms some spreadsheets fold to ASCII): such a text cell gets a leading "'".
+_FORMULA_START = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, list):
         value = " | ".join(str(v) for v in value)
     elif isinstance(value, dict):
         value = orjson.dumps(value).decode()
-    if isinstance(value, str) and value[:1] in ("=", "+", "@", "\t", "\r"):
+    if isinstance(value, str) and value[:1] in _FORMULA_START:
         value = "'" + value  # not a formula when opened in a spreadsheet
     return "" if value is None else value
 
@@ -368,6 +378,116 @@ class TokenGate:
         await self.app(scope, receive, send)
 
 
+# ------------------------------------------------------------ the OpenAPI document
+#
+# The routes read their bodies and queries themselves (the protocol's decoder, parse_query), so
+# FastAPI cannot infer them: each operation states its request body, query parameters and every
+# status it answers, with the protocol's own schemas (msgspec, the same as shared_schema/).
+
+_REF = "#/components/schemas/{name}"
+_PROTOCOL_SCHEMAS = msgspec.json.schema_components(
+    [*REQUEST_TYPES.values(), *REPLY_TYPES.values()], ref_template=_REF
+)[1]
+_ERROR = {"$ref": _REF.format(name="ErrorReply")}
+_OPEN_OBJECT: dict[str, Any] = {"type": "object"}
+_WHY = {
+    400: "Malformed JSON, a missing or invalid field, a bad query parameter (`BAD_JSON`, "
+    "`BAD_REQUEST`, `UNSUPPORTED_VERSION`)",
+    401: "The bearer token is missing or wrong (only with `server.token` set)",
+    404: "Not found (`UNKNOWN_TYPE`, `NOT_FOUND`)",
+    409: "Conflict (`UNKNOWN_SYMBOL`: send hello first; `NOT_HALTED`)",
+    413: "The body is over `server.max_message_bytes` (`TOO_LARGE`)",
+    503: "The database fails (`status: down`), or could not record this message "
+    "(`STORE_WRITE_FAILED`: not acknowledged, send it again)",
+}
+
+
+# The HTTP statuses a message route can answer besides 200: a tick needs a hello first; a
+# trade or calendar push is refused (503) when the database cannot record it.
+_MESSAGE_ERRORS = {"tick": (400, 409, 413), "trade": (400, 413, 503), "calendar": (400, 413, 503)}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        code: {"description": _WHY[code], "content": {JSON: {"schema": _ERROR}}} for code in codes
+    }
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description, "content": {JSON: {"schema": schema}}}}
+
+
+_QUERY_RULES: dict[str, dict[str, Any]] = {
+    "limit": {"type": "string", "description": "an integer 1..1000"},
+    "login": {"type": "string", "description": "an account number"},
+    "symbol": {"type": "string", "description": "1..64 printable characters"},
+    "from": {"type": "string", "description": "ISO 8601 or epoch seconds"},
+    "to": {"type": "string", "description": "ISO 8601 or epoch seconds"},
+    "format": {"type": "string", "enum": ["json", "csv"]},
+    "cursor": {"type": "string", "description": "the `next` of a previous reply"},
+    "action": {"type": "string", "description": "open, hold, close, reduce (trades: open, close)"},
+    "kind": {"type": "string", "enum": list(DECISION_KINDS)},
+    "reason": {"type": "string", "description": "a reason code, e.g. RISK_DAILY_LOSS"},
+    "side": {"type": "string", "enum": ["buy", "sell"]},
+    "entry": {"type": "string", "enum": ["in", "out", "inout", "out_by"]},
+    "days": {"type": "string", "description": "an integer 1..3660"},
+    "tester": {"type": "string", "description": "true or false"},
+}
+
+
+def _query(params: dict[str, Callable[[str], Any]], required: tuple[str, ...] = ()) -> Any:
+    """The query parameters of a route, each a string checked by its rule (a bad one is a
+    400 naming it)."""
+    return {
+        "parameters": [
+            {"name": n, "in": "query", "required": n in required, "schema": _QUERY_RULES[n]}
+            for n in params
+        ]
+    }
+
+
+_PAGE_OK = {
+    200: {
+        "description": "A page, newest first (CSV with format=csv or Accept: text/csv)",
+        "content": {JSON: {"schema": _OPEN_OBJECT}, "text/csv": {"schema": {"type": "string"}}},
+    }
+}
+_BODY: dict[str, Any] = {"required": True}
+
+
+def _message_doc(msg_type: str) -> dict[str, Any]:
+    ref = {"$ref": _REF.format(name=REQUEST_TYPES[msg_type].__name__)}
+    return {"requestBody": {**_BODY, "content": {JSON: {"schema": ref}}}}
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            description="The sidecar's protocol over HTTP and its operator API "
+            "(docs/api.md, docs/protocol.md). With `server.token` set every path but /health "
+            "and /metrics needs `Authorization: Bearer <token>`.",
+            routes=app.routes,
+        )
+        components = doc.setdefault("components", {})
+        components.setdefault("schemas", {}).update(_PROTOCOL_SCHEMAS)
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        for path, operations in doc.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)  # validation errors are 400s in the protocol's shape
+                if path not in OPEN_PATHS:  # the token gate answers 401 before any route
+                    responses.setdefault("401", _errors(401)[401])
+                    operation["security"] = [{}, {"bearer": []}]
+        app.openapi_schema = doc
+        return doc
+
+    return build
+
+
 def create_app(sidecar: Sidecar) -> FastAPI:
     app = FastAPI(title="MT5 Sidecar", version="1", docs_url="/docs", redoc_url=None)
     app.add_middleware(TokenGate, sidecar=sidecar)
@@ -376,7 +496,6 @@ def create_app(sidecar: Sidecar) -> FastAPI:
     def authorized(request: Request) -> bool:  # TokenGate checked it; each route says so too
         return sidecar.token_ok(_bearer(request.headers))
 
-    @app.post("/v1/{msg_type}")
     async def message(msg_type: str, request: Request) -> Response:
         if not authorized(request):  # before anything else, a 404 included
             return _error(UNAUTHORIZED, _UNAUTHORIZED)
@@ -402,6 +521,55 @@ def create_app(sidecar: Sidecar) -> FastAPI:
             media_type=JSON,
             background=BackgroundTask(sidecar.after_reply),
         )
+
+    def typed(msg_type: str) -> Callable[[Request], Any]:
+        async def endpoint(request: Request) -> Response:
+            return await message(msg_type, request)
+
+        endpoint.__name__ = f"post_{msg_type}"
+        return endpoint
+
+    for msg_type, model in REQUEST_TYPES.items():
+        reply = "Verdict" if msg_type == "tick" else "Ack"
+        app.add_api_route(
+            f"/v1/{msg_type}",
+            typed(msg_type),
+            methods=["POST"],
+            summary=f"{msg_type} (the protocol's {model.__name__} message)",
+            openapi_extra=_message_doc(msg_type),
+            responses={
+                **_ok({"$ref": _REF.format(name=reply)}, f"The {reply.lower()}"),
+                **_errors(*_MESSAGE_ERRORS.get(msg_type, (400, 413))),
+            },
+        )
+
+    @app.post(
+        "/v1/resume",
+        summary="Lift a halt",
+        openapi_extra={
+            "requestBody": {
+                **_BODY,
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "login": {"type": "integer"},
+                                "reason": {"type": "string", "minLength": 1},
+                            },
+                            "required": ["login", "reason"],
+                        }
+                    }
+                },
+            }
+        },
+        responses={**_ok(_OPEN_OBJECT, "Resumed"), **_errors(400, 404, 409, 413)},
+    )
+    async def resume_route(request: Request) -> Response:
+        return await resume(request)
+
+    # Anything else under /v1/ answers UNKNOWN_TYPE (404) in the protocol's shape.
+    app.post("/v1/{msg_type}", include_in_schema=False)(message)
 
     async def resume(request: Request) -> Response:
         if not authorized(request):
@@ -443,12 +611,22 @@ def create_app(sidecar: Sidecar) -> FastAPI:
             return _error(NOT_FOUND, f"login: no state for account {login}")
         return _json({"ok": True, "login": login, "mode": state.mode, "high_water_mark": state.hwm})
 
-    @app.get("/health")
+    @app.get(
+        "/health",
+        responses={
+            **_ok(_OPEN_OBJECT, "ok or degraded"),
+            503: {"description": _WHY[503], "content": {JSON: {"schema": _OPEN_OBJECT}}},
+        },
+    )
     async def health() -> Response:
         report = sidecar.health()
         return _json(report, 200 if report["status"] != "down" else 503)
 
-    @app.get("/v1/state")
+    @app.get(
+        "/v1/state",
+        openapi_extra=_query(STATE_PARAMS),
+        responses={**_ok(_OPEN_OBJECT), **_errors(400)},
+    )
     async def state(request: Request) -> Response:
         if not authorized(request):
             return _error(UNAUTHORIZED, _UNAUTHORIZED)
@@ -461,7 +639,11 @@ def create_app(sidecar: Sidecar) -> FastAPI:
             return _json(book.state_report() if book else {"accounts": [], "symbols": []})
         return _json(sidecar.state_report())
 
-    @app.get("/v1/decisions")
+    @app.get(
+        "/v1/decisions",
+        openapi_extra=_query(DECISION_PARAMS),
+        responses={**_PAGE_OK, **_errors(400)},
+    )
     # A plain def: FastAPI runs it in its threadpool, since it waits for the journal flush.
     def decisions(request: Request) -> Response:
         if not authorized(request):
@@ -491,7 +673,11 @@ def create_app(sidecar: Sidecar) -> FastAPI:
             return _csv(out, DECISION_CSV, next_cursor)
         return _json({"decisions": out, "count": len(out), "next": next_cursor})
 
-    @app.get("/v1/trades")
+    @app.get(
+        "/v1/trades",
+        openapi_extra=_query(TRADE_PARAMS),
+        responses={**_PAGE_OK, **_errors(400)},
+    )
     def trades(request: Request) -> Response:
         if not authorized(request):
             return _error(UNAUTHORIZED, _UNAUTHORIZED)
@@ -524,7 +710,11 @@ def create_app(sidecar: Sidecar) -> FastAPI:
             return _csv(out, TRADE_CSV, next_cursor)
         return _json({"trades": out, "count": len(out), "next": next_cursor})
 
-    @app.get("/v1/stats")
+    @app.get(
+        "/v1/stats",
+        openapi_extra=_query(STATS_PARAMS, required=("login",)),
+        responses={**_ok(_OPEN_OBJECT), **_errors(400, 404)},
+    )
     def stats(request: Request) -> Response:
         if not authorized(request):
             return _error(UNAUTHORIZED, _UNAUTHORIZED)
@@ -541,7 +731,15 @@ def create_app(sidecar: Sidecar) -> FastAPI:
         cooldown["until_server_iso"] = iso_server(cooldown["until_server"])
         return _json(report)
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        responses={
+            200: {
+                "description": "Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         sidecar.health()  # refreshes heartbeat ages
         return Response(sidecar.metrics.render(), media_type=CONTENT_TYPE)
@@ -557,4 +755,10 @@ def create_app(sidecar: Sidecar) -> FastAPI:
         return _error(INTERNAL, "internal error")
 
     status_page.register(app, sidecar, authorized)
+    # Alertmanager's webhook (POST /alerts/alertmanager): behind the token gate like the API;
+    # Alertmanager sends the token with http_config.authorization (docs/alerts.md).
+    relay = alerts.relay_for(sidecar.config, sidecar.metrics.registry)
+    app.state.alert_relay = relay
+    alerts.register(app, relay, authorized)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
