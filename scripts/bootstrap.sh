@@ -2,6 +2,7 @@
 # Create .venv (if needed) and install the sidecar with pinned versions, only when needed.
 #   scripts/bootstrap.sh          runtime only
 #   scripts/bootstrap.sh dev      runtime + test tools and oracles (pytest, hypothesis, TA-Lib, backtesting.py)
+#                                 + the `scale` extra (Dask: parameter sweeps), which its tests use
 #   scripts/bootstrap.sh --check [dev]   exit 0 if installed and current, 1 if an install is due
 #   scripts/bootstrap.sh --mark-installed [dev]   record .venv as current (after installing by hand)
 #
@@ -99,7 +100,7 @@ echo "bootstrap: (only now: later starts skip this until constraints.txt or pypr
 # pip itself: only when older than 24 (no --upgrade, so a current pip needs no package index).
 .venv/bin/python -m pip install -q --disable-pip-version-check "pip>=24"
 target="."
-[ "$extra" = "dev" ] && target=".[dev]"
+[ "$extra" = "dev" ] && target=".[dev,scale]"
 # Progress: pip's own lines (Collecting ..., Downloading ... with a bar on a terminal).
 .venv/bin/python -m pip install --disable-pip-version-check \
   -c constraints.txt -e "$target"

@@ -195,12 +195,10 @@ def progress_bar(total: int, enabled: bool) -> tuple[Callable[[int], None], Call
 
 
 def run(args: argparse.Namespace, config: Any) -> int:
-    from sidecar.backtest.data import DataError, load_series
     from sidecar.backtest.metrics import summarize
     from sidecar.backtest.news import HistoricalNews
     from sidecar.backtest.report import write_json, write_report
-    from sidecar.backtest.runner import Backtest, Market, RunOptions
-    from sidecar.backtest.symbols import resolve_instrument
+    from sidecar.backtest.runner import Backtest, RunOptions
 
     try:
         s = settings(args)
@@ -217,30 +215,7 @@ def run(args: argparse.Namespace, config: Any) -> int:
         return _fail(
             [f"{p}: cannot write there (no such folder, or no permission)" for p in unwritable]
         )
-    problems: list[str] = []
-    if args.spread is not None and args.spread < 0:
-        problems.append(f"--spread: expected points >= 0, got {args.spread}")
-    markets: list[Market] = []
-    for m in s.markets:
-        try:
-            inst = resolve_instrument(m["symbol"], m.get("spec"))
-        except (ValueError, OSError) as exc:
-            problems.append(str(exc))
-            continue
-        if args.spread is not None:
-            inst = dataclasses.replace(inst, spread_points=args.spread)
-        try:
-            data = load_series(
-                m["data"],
-                symbol=m["symbol"],
-                timeframe=m.get("timeframe") or args.timeframe,
-                server_offset_hours=s.account.server_offset_hours,
-                file_clock=args.data_clock,
-            )
-        except (DataError, ValueError, OSError) as exc:
-            problems.append(str(exc))
-            continue
-        markets.append(Market(data, inst))
+    markets, problems = load_markets(s, args)
     if problems:
         return _fail(problems)
     news = None
@@ -286,6 +261,39 @@ def run(args: argparse.Namespace, config: Any) -> int:
     return 0
 
 
+def load_markets(s: RunSettings, args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    """Each market's bars and symbol spec (`runner.Market`), and every problem at once."""
+    from sidecar.backtest.data import DataError, load_series
+    from sidecar.backtest.runner import Market
+    from sidecar.backtest.symbols import resolve_instrument
+
+    problems: list[str] = []
+    if args.spread is not None and args.spread < 0:
+        problems.append(f"--spread: expected points >= 0, got {args.spread}")
+    markets: list[Market] = []
+    for m in s.markets:
+        try:
+            inst = resolve_instrument(m["symbol"], m.get("spec"))
+        except (ValueError, OSError) as exc:
+            problems.append(str(exc))
+            continue
+        if args.spread is not None:
+            inst = dataclasses.replace(inst, spread_points=args.spread)
+        try:
+            data = load_series(
+                m["data"],
+                symbol=m["symbol"],
+                timeframe=m.get("timeframe") or args.timeframe,
+                server_offset_hours=s.account.server_offset_hours,
+                file_clock=args.data_clock,
+            )
+        except (DataError, ValueError, OSError) as exc:
+            problems.append(str(exc))
+            continue
+        markets.append(Market(data, inst))
+    return markets, problems
+
+
 def _headline(result: Any, summary: dict[str, Any], elapsed: float) -> str:
     r, t, d = summary["returns"], summary["trades"], summary["drawdown"]
     rate = result.bars / elapsed if elapsed > 0 else 0.0
@@ -323,6 +331,23 @@ def add_parser(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) 
         "and a JSON summary.",
     )
     add_config(p)
+    add_run_arguments(p)
+    p.add_argument("--warmup-bars", type=int, help="bars in hello (default: what the engine needs)")
+    p.add_argument("--calendar", help="SQLite file with the calendar (sidecar pull-calendar)")
+    p.add_argument("--report", help="write the HTML report here")
+    p.add_argument("--json", help="write the JSON summary here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.epilog = (
+        "Many backtests: `sidecar backtest sweep --help` (a grid of configurations) and "
+        "`sidecar backtest walkforward --help`."
+    )
+    from sidecar.backtest.sweep_command import add_subcommands
+
+    add_subcommands(p, add_config)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The data, symbols, account and period flags `backtest`, `sweep` and `walkforward` share."""
     p.add_argument("--data", action="append", help="bars file (repeat for several symbols)")
     p.add_argument("--symbol", action="append", help="symbol of each --data, in order")
     p.add_argument(
@@ -350,8 +375,6 @@ def add_parser(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) 
         help="the files' clock: server time (MT5 exports) or UTC (pull files); auto tells them "
         "apart",
     )
-    p.add_argument("--warmup-bars", type=int, help="bars in hello (default: what the engine needs)")
-    p.add_argument("--calendar", help="SQLite file with the calendar (sidecar pull-calendar)")
     p.add_argument(
         "--ticks",
         choices=("open", "ohlc"),
@@ -359,6 +382,3 @@ def add_parser(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) 
         help="ask the sidecar at each bar's open (default) or at its open, high, low and close; "
         "the EA's management runs at all four either way",
     )
-    p.add_argument("--report", help="write the HTML report here")
-    p.add_argument("--json", help="write the JSON summary here")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
