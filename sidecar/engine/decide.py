@@ -201,16 +201,20 @@ class Engine:
         atr = 0.0
         if n > period:
             length = min(n, _ATR_WINDOW * period)
-            tail = bars.tail(length)
-            value = float(
-                indicators.window_atr(tail.high, tail.low, tail.close, period, length)[-1]
-            )
+            # The one-value form of `window_atr` on the tail: same bits, a quarter of the cost.
+            value = indicators.window_atr_last(bars.high, bars.low, bars.close, period, length)
             atr = value if math.isfinite(value) else 0.0
         atr_pct = None
         if n >= volatility.bars_needed(period, window):
             running = live.running() if live is not None else volatility.running_atr(bars, period)
             atr_pct = volatility.percentile_at(bars, running, period, window)
         return Analysis(int(bars.time[-1]), n, self.strategy.min_bars, signal, atr, atr_pct, note)
+
+    def forget(self, history: int) -> None:
+        """Drop the running state of a history nobody will extend again (its symbol was
+        introduced anew or evicted), so a flood of hellos does not pin up to _MAX_LIVE dead
+        states and the buffers their trackers hold."""
+        self._live.pop(history, None)
 
     def _live_state(self, bars: Bars) -> _Live | None:
         lineage = bars.lineage
@@ -313,10 +317,24 @@ class Engine:
         result = gates.run(ctx)
 
         reasons = list(result.vetoes)
-        if transitions and any(t.event == "account.clock_backwards" for t in transitions):
-            reasons.append(
-                R.reason(R.DATA_CLOCK_BACKWARDS, last_gmt=snap.account.last_gmt, gmt=tick.time.gmt)
-            )
+        if transitions:
+            for t in transitions:
+                if t.event == "account.clock_backwards":
+                    last = snap.account.last_gmt
+                    reasons.append(
+                        R.reason(R.DATA_CLOCK_BACKWARDS, last_gmt=last, gmt=tick.time.gmt)
+                    )
+                elif t.event == "account.day_rebuilt":
+                    d = t.detail
+                    reasons.append(
+                        R.reason(
+                            R.RISK_DAY_REBUILT,
+                            day_start_equity=d["day_start_equity"],
+                            equity=d["equity"],
+                            balance=d["balance"],
+                            closed=d["closed"],
+                        )
+                    )
         if signal is not None:
             votes = ",".join(signal.votes)
             reasons.append(
@@ -346,7 +364,7 @@ class Engine:
                 signal_id=p.signal_id,
             )
             state = remember_signal(state, p.signal_id, tick.time.gmt, cfg.risk)
-        elif state.mode == HALTED and cfg.risk.flatten_on_halt:
+        elif state.mode == HALTED and (cfg.risk.flatten_on_halt or state.floor_hit):
             close = [
                 CloseOrder(ticket=pos.ticket, volume=pos.volume)
                 for pos in tick.positions
@@ -446,6 +464,7 @@ class Engine:
             signal_id=signal_from_comment(trade.comment),
             gmt=gmt,
             risk=self.config.risk,
+            broker=self.config.broker,
         )
 
 

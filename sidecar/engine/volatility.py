@@ -43,7 +43,7 @@ _POWERS: dict[tuple[int, int], np.ndarray] = {}
 
 
 def _rank(values: np.ndarray, window: int) -> float | None:
-    if not np.all(np.isfinite(values)):
+    if not np.isfinite(values).all():  # the method: np.all's Python wrapper cost ~5 µs a bar
         return None
     return round(100.0 * float(np.count_nonzero(values <= values[-1])) / window, 4)
 
@@ -57,9 +57,13 @@ def percentile_at(tail: Bars, running: np.ndarray, period: int, window: int) -> 
     """The percentile for the newest bar, from the last `bars_needed` bars and the running ATR
     over (at least) the same bars, aligned on the newest."""
     need = bars_needed(period, window)
-    first = slice(-need, -need + period + 1)  # the tail's first bars: enough for its seed
-    tr = indicators.true_range(tail.high[first], tail.low[first], tail.close[first])
-    seed = float(tr[1:].mean())  # as `indicators.atr` seeds the tail
+    # The seed as `indicators.atr` takes it, the mean true range of the tail's bars 1..period,
+    # written out (`true_range` + `mean` on 15 bars cost ~10 µs a bar in wrappers): the same
+    # elementwise max/min/subtract, the same sum, the same division, so the same bits.
+    bars_1, end = slice(1 - need, 1 - need + period), -need + period
+    prev = tail.close[-need:end]
+    tr = np.maximum(tail.high[bars_1], prev) - np.minimum(tail.low[bars_1], prev)
+    seed = float(np.add.reduce(tr)) / period
     anchor = float(running[-need + period])
     values = running[-window:] + _powers(period, window) * (seed - anchor)
     return _rank(values, window)

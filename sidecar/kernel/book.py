@@ -129,12 +129,15 @@ class Kernel:
         report = history.merge(msg.bars)
         ctx = SymbolContext(msg.symbol, msg.ea.tester, history, None)  # type: ignore[arg-type]
         ctx.analysis = self._analyze(key, ctx)
-        self.symbols.pop(key, None)  # re-insert: the dict's order is the eviction order
+        replaced = self.symbols.pop(key, None)  # re-insert: the dict's order is eviction order
+        if replaced is not None:
+            self.engine.forget(replaced.history.id)
         self.symbols[key] = ctx
         while len(self.symbols) > MAX_SYMBOLS:
             # Bounded memory against a flood of hellos; an evicted live EA gets UNKNOWN_SYMBOL
             # on its next tick and introduces itself again.
-            self.symbols.pop(next(iter(self.symbols)))
+            evicted = self.symbols.pop(next(iter(self.symbols)))
+            self.engine.forget(evicted.history.id)
         self.value_per_price.setdefault(login, {})[msg.symbol.name] = (
             msg.symbol.tick_value / msg.symbol.tick_size
         )

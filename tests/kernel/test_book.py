@@ -102,3 +102,18 @@ def test_analyses_can_come_from_outside() -> None:
     out = k.tick(msg(M.tick, server=T + 3600, bid=1.1, bars=[bar]))
     assert out.new_bar and asked == [bar[0]]
     assert k.symbols[(M.hello()["account"]["login"], "EURUSD", "H1")].analysis is given
+
+
+def test_a_hello_flood_keeps_running_state_only_for_symbols_still_held() -> None:
+    """An EA reconnecting over and over (or a flood of hellos) must not pin the running
+    indicator state of every history it replaced: memory stays flat under a long-lived sidecar."""
+    from sidecar.kernel import MAX_SYMBOLS
+
+    k = kernel()
+    for n in range(50):  # the same chart introduced again and again
+        k.hello(msg(M.hello, bars=BARS, server=T + n))
+    for n in range(MAX_SYMBOLS + 20):  # more symbols than the book holds
+        spec = {**M.EURUSD_SPEC, "name": f"SYM{n}"}
+        k.hello(msg(M.hello, bars=BARS[:60], spec=spec, server=T))
+    held = {ctx.history.id for ctx in k.symbols.values()}
+    assert set(k.engine._live) <= held

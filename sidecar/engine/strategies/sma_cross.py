@@ -85,8 +85,8 @@ class SmaCrossStrategy:
         if len(bars) < self.min_bars:
             return None, math.nan, math.nan
         close = bars.close
-        f0, f1 = close[-self.fast - 1 : -1].mean(), close[-self.fast :].mean()
-        s0, s1 = close[-self.slow - 1 : -1].mean(), close[-self.slow :].mean()
+        f0, f1 = _mean(close[-self.fast - 1 : -1]), _mean(close[-self.fast :])
+        s0, s1 = _mean(close[-self.slow - 1 : -1]), _mean(close[-self.slow :])
         side = _cross(f0, f1, s0, s1)
         if side is None:
             return None, float(f1), float(s1)
@@ -154,6 +154,12 @@ def note(fast: float, slow: float) -> str:
     values shown (so the three always add up on the page)."""
     f, s = f"{fast:.6g}", f"{slow:.6g}"
     return f"fast={f} slow={s} gap={float(f) - float(s):.6g}"
+
+
+def _mean(x: np.ndarray) -> np.floating[Any]:
+    """`x.mean()` without its Python wrapper (~3 µs, four times on every new bar): numpy's mean
+    is this sum divided by the count, so the bits (and the numpy float type) are the same."""
+    return np.add.reduce(x) / x.shape[0]
 
 
 def _cross(f0: float, f1: float, s0: float, s1: float) -> str | None:
