@@ -4,14 +4,11 @@ These servers run as separate processes on loopback ports, all measured in the s
 
 - zmq echo:      a pyzmq REP socket that sends every request straight back: the bare ZeroMQ
                  echo the target is measured against;
-- zmq echo builtin: the same echo on the sidecar's builtin ZeroMQ engine (zmtp_server.py);
-- zmq floor:     the builtin engine decoding and validating the tick with the sidecar's own
+- zmq floor:     a pyzmq REP socket decoding and validating the tick with the sidecar's own
                  protocol code and answering a fixed hold verdict: what any Python sidecar on
                  this transport pays before its engine runs (the bound the engine's cost adds to);
-- zmq verdict:   a real `sidecar serve` process (SidecarProcess, temporary database), with the
-                 default builtin ZeroMQ engine;
-- zmq verdict libzmq: the same with `server.zmq_engine = "libzmq"` (a libzmq REP socket): the
-                 engine the builtin one replaced, measured in the same run;
+- zmq verdict:   a real `sidecar serve` process (SidecarProcess, temporary database) on its
+                 ZeroMQ endpoint (libzmq);
 - zmq spin N:    (optional, `--spin N,...`) a pyzmq REP echo that first busy-waits N µs: what
                  N µs of pure CPU work per request costs in situ on this machine (thread wake-ups
                  and cold caches included), for comparison with the sidecar's in-process cost;
@@ -57,7 +54,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from sidecar.protocol import Manage, Verdict, decode, decode_reply, encode
-from sidecar.service.zmtp_server import BuiltinZmqServer
 from sidecar.testing import messages as M
 from sidecar.testing.client import HttpClient, ZmqClient
 from sidecar.testing.server import SidecarProcess, free_port
@@ -124,18 +120,13 @@ FLOOR_REASONS = (
 )
 
 
-def serve_builtin(port: int, handle: Callable[[bytes], bytes]) -> None:
-    server = BuiltinZmqServer(f"tcp://127.0.0.1:{port}", handle)
-    server.start()
-    server._thread.join()
-
-
 def serve_zmq_floor(port: int) -> None:
-    serve_builtin(port, lambda raw: raw if raw == b"ping" else floor_reply(raw))
-
-
-def serve_zmq_builtin_echo(port: int) -> None:
-    serve_builtin(port, lambda raw: raw)
+    sock = zmq.Context.instance().socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.bind(f"tcp://127.0.0.1:{port}")
+    while True:
+        raw = sock.recv()
+        sock.send(raw if raw == b"ping" else floor_reply(raw))
 
 
 def serve_http_echo(port: int) -> None:
@@ -339,10 +330,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     stream = TickStream(rows)
     tmp = tempfile.mkdtemp(prefix="sidecar-bench-")
     sidecar = SidecarProcess(Path(tmp) / "bench.db")
-    sidecar_libzmq = SidecarProcess(Path(tmp) / "libzmq.db", env={"SIDECAR_ZMQ_ENGINE": "libzmq"})
-    zmq_echo, zmq_builtin_echo, zmq_floor, http_echo = (
+    zmq_echo, zmq_floor, http_echo = (
         EchoProcess("zmq"),
-        EchoProcess("zmq-builtin"),
         EchoProcess("zmq-floor"),
         EchoProcess("http"),
     )
@@ -350,28 +339,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     clients: list[Any] = []
     try:
         sidecar.start()
-        sidecar_libzmq.start()
         zmq_echo.start()
-        zmq_builtin_echo.start()
         zmq_floor.start()
         http_echo.start()
         for proc in spinners.values():
             proc.start()
         zs, ze = sidecar.zmq(), ZmqClient(f"tcp://127.0.0.1:{zmq_echo.port}")
         zf = ZmqClient(f"tcp://127.0.0.1:{zmq_floor.port}")
-        zb = ZmqClient(f"tcp://127.0.0.1:{zmq_builtin_echo.port}")
-        zl = sidecar_libzmq.zmq()
         hs, he = sidecar.http(), HttpClient("127.0.0.1", http_echo.port)
         spin_clients = {
             name: ZmqClient(f"tcp://127.0.0.1:{proc.port}") for name, proc in spinners.items()
         }
-        clients = [zs, ze, zf, zb, zl, hs, he, *spin_clients.values()]
+        clients = [zs, ze, zf, hs, he, *spin_clients.values()]
 
-        hello = M.hello(bars=rows, server=int(rows[-1][0]) + 3600)
-        for client in (zs, zl):
-            ack = client.send(hello)
-            if ack.get("type") != "ack":
-                raise BenchError(f"hello not acknowledged: {ack}")
+        ack = zs.send(M.hello(bars=rows, server=int(rows[-1][0]) + 3600))
+        if ack.get("type") != "ack":
+            raise BenchError(f"hello not acknowledged: {ack}")
 
         def http_call(client: HttpClient) -> Callable[[bytes], bytes]:
             def call(raw: bytes) -> bytes:
@@ -385,10 +368,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         targets: dict[str, tuple[Callable[[bytes], bytes], Callable[[str, bytes, bytes], None]]]
         targets = {
             "zmq echo": (ze.raw, lambda _i, raw, got: check_echo(raw, got)),
-            "zmq echo builtin": (zb.raw, lambda _i, raw, got: check_echo(raw, got)),
             "zmq floor": (zf.raw, lambda i, _raw, got: check_verdict(i, got)),
             "zmq verdict": (zs.raw, lambda i, _raw, got: check_verdict(i, got)),
-            "zmq verdict libzmq": (zl.raw, lambda i, _raw, got: check_verdict(i, got)),
             "http echo": (http_call(he), lambda _i, raw, got: check_echo(raw, got)),
             "http verdict": (http_call(hs), lambda i, _raw, got: check_verdict(i, got)),
         }
@@ -396,14 +377,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             targets[name] = (client.raw, lambda _i, raw, got: check_echo(raw, got))
         samples: dict[str, list[float]] = {name: [] for name in targets}
         order = [
-            (
-                "zmq echo",
-                "zmq echo builtin",
-                "zmq floor",
-                "zmq verdict",
-                "zmq verdict libzmq",
-                *spin_clients,
-            ),
+            ("zmq echo", "zmq floor", "zmq verdict", *spin_clients),
             ("http echo", "http verdict"),
         ]
 
@@ -449,9 +423,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for c in clients:
             c.close()
         sidecar.stop()
-        sidecar_libzmq.stop()
         zmq_echo.stop()
-        zmq_builtin_echo.stop()
         zmq_floor.stop()
         http_echo.stop()
         for proc in spinners.values():
@@ -474,17 +446,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "p99": v["p99_us"] / e["p99_us"],
         }
     zf, ze = stats["zmq floor"], stats["zmq echo"]
-    for name in ("zmq floor", "zmq echo builtin", "zmq verdict libzmq"):
-        result["ratios"][name] = {
-            "median": stats[name]["median_us"] / ze["median_us"],
-            "p99": stats[name]["p99_us"] / ze["p99_us"],
-        }
-    # Against the bare echo of the transport the verdict actually runs on: the sidecar's cost
-    # relative to its own transport, whatever that transport saves over libzmq.
-    zb = stats["zmq echo builtin"]
-    result["ratios"]["zmq verdict / builtin echo"] = {
-        "median": stats["zmq verdict"]["median_us"] / zb["median_us"],
-        "p99": stats["zmq verdict"]["p99_us"] / zb["p99_us"],
+    result["ratios"]["zmq floor"] = {
+        "median": zf["median_us"] / ze["median_us"],
+        "p99": zf["p99_us"] / ze["p99_us"],
     }
     # What the engine and the service add on top of the floor, as a share of the echo.
     result["engine_share_of_echo"] = (stats["zmq verdict"]["median_us"] - zf["median_us"]) / ze[
@@ -508,7 +472,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     result["cpu_steal_share"] = steal
     # The verdict's extra round trip split: the sidecar's own work (its histogram, mean) and the
     # rest, which no handler code runs in: what the sidecar's transport adds over the pyzmq echo
-    # (negative when the builtin engine saves more than the wake-ups it pays after work).
+    # (the wake-ups a reply pays after real work, which an instant echo does not).
     extra = stats["zmq verdict"]["median_us"] - ze["median_us"]
     result["zmq_breakdown"] = {
         "extra_over_echo_us": extra,
@@ -549,22 +513,9 @@ def report(result: dict[str, Any]) -> str:
             f"echo median {e['median_us']:.0f}us p99 {e['p99_us']:.0f}us | "
             f"ratio median {r['median']:.2f} p99 {r['p99']:.2f}"
         )
-    for name, what in (
-        ("zmq verdict libzmq", "the sidecar on its libzmq engine"),
-        ("zmq echo builtin", "a bare echo on the builtin engine"),
-    ):
-        r = result["ratios"][name]
-        lines.append(
-            f"{name} ({what}): ratio to the pyzmq echo median {r['median']:.2f} p99 {r['p99']:.2f}"
-        )
-    r = result["ratios"]["zmq verdict / builtin echo"]
-    lines.append(
-        f"zmq verdict against the builtin engine's own bare echo: median {r['median']:.2f} "
-        f"p99 {r['p99']:.2f}"
-    )
     f, r = result["stats"]["zmq floor"], result["ratios"]["zmq floor"]
     lines.append(
-        f"zmq floor (builtin engine, decode + fixed verdict): median {f['median_us']:.0f}us p99 "
+        f"zmq floor (pyzmq REP, decode + fixed verdict): median {f['median_us']:.0f}us p99 "
         f"{f['p99_us']:.0f}us | ratio to echo median {r['median']:.2f} p99 {r['p99']:.2f} | "
         f"engine and service add {result['engine_share_of_echo']:.2f} x echo median"
     )
@@ -633,7 +584,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--serve-zmq-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-http-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-zmq-floor-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
-    p.add_argument("--serve-zmq-builtin-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--serve-zmq-spin-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--spin-us", type=float, default=0.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -645,9 +595,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.serve_zmq_floor_echo:
         serve_zmq_floor(args.serve_zmq_floor_echo)
-        return 0
-    if args.serve_zmq_builtin_echo:
-        serve_zmq_builtin_echo(args.serve_zmq_builtin_echo)
         return 0
     if args.serve_zmq_spin_echo:
         serve_zmq_spin(args.serve_zmq_spin_echo, args.spin_us)

@@ -10,11 +10,17 @@ is a row, and holds (plain, refusals of a signal, locks) are collapsed into runs
 of ticks whose reason codes stay the same (first and last time, count, the first and the last
 verdict). It is bounded by age (`journal.retention_days`) and by row count (`retention_rows`),
 pruned in the writer thread.
+
+A write that fails (a full disk, a read-only file, an I/O error) raises sqlite3.Error with
+nothing of it committed and the connection still usable: the service then acknowledges nothing
+it could not write and tries again (`probe_write`). The journal writer logs the first failure of
+a fault and its end, and keeps a written-behind state for its next batch.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import logging
@@ -22,7 +28,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +114,22 @@ _TRADE_COLUMNS = (
 ).split()
 
 
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
+    """BEGIN ... COMMIT, rolled back on any error. SQLite ends a transaction by itself on some
+    errors (a full disk, an I/O error), so ROLLBACK only runs when one is still open: a failed
+    write must neither leave the connection inside a transaction (every later BEGIN would fail
+    long after the fault cleared) nor hide its own error behind ROLLBACK's."""
+    conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _connect(path: str) -> sqlite3.Connection:
     uri = path.startswith("file:")
     conn = sqlite3.connect(
@@ -176,6 +198,26 @@ class Store:
         except sqlite3.Error:
             return False
 
+    def probe_write(self) -> None:
+        """One tiny committed write (a `meta` row): raises sqlite3.Error while the file cannot
+        be written (read-only, disk full, I/O error). The service calls it to see a write
+        fault clear."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('write_probe', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(int(time.time())),),
+            )
+
+    @property
+    def journal_fault(self) -> str | None:
+        """Why the journal writer's last batch failed (None when it was written)."""
+        return self._journal.fault
+
+    def journal_backlog(self) -> int:
+        """Journal entries (and written-behind states) queued and not yet written (metrics)."""
+        return len(self._journal._items)
+
     # ------------------------------------------------------------ trades
 
     def insert_trade(self, row: dict[str, Any]) -> bool:
@@ -188,30 +230,22 @@ class Store:
         never reached the streak. False (and nothing written) when the deal was already known."""
         values = tuple(row[c] for c in _TRADE_COLUMNS)
         state_row = self._state_row(state) if state is not None else None
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._conn.execute(
-                    f"INSERT OR IGNORE INTO trades ({', '.join(_TRADE_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(_TRADE_COLUMNS))})",
-                    values,
-                )
-                inserted = cur.rowcount == 1
-                if inserted and state_row is not None:
-                    self._conn.execute(_UPSERT_STATE, state_row)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, _transaction(self._conn, "BEGIN IMMEDIATE"):
+            cur = self._conn.execute(
+                f"INSERT OR IGNORE INTO trades ({', '.join(_TRADE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_TRADE_COLUMNS))})",
+                values,
+            )
+            inserted = cur.rowcount == 1
+            if inserted and state_row is not None:
+                self._conn.execute(_UPSERT_STATE, state_row)
         return inserted
 
     def forget_account(self, login: int) -> None:
         """Drop an account's deals, state and events (a new Strategy Tester run starts clean)."""
-        with self._lock:
-            self._conn.execute("BEGIN")
+        with self._lock, _transaction(self._conn):
             for table in ("trades", "account_state", "events"):
                 self._conn.execute(f"DELETE FROM {table} WHERE login = ?", (login,))
-            self._conn.execute("COMMIT")
 
     def trades(self, login: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
         rows = self._newest("trades", "login", login, "time DESC, deal DESC", limit)
@@ -320,8 +354,7 @@ class Store:
             )
             for e in events
         ]
-        with self._lock:
-            self._conn.execute("BEGIN")
+        with self._lock, _transaction(self._conn):
             self._conn.executemany(
                 "INSERT INTO calendar_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (source, event_id) DO UPDATE SET time_gmt = excluded.time_gmt, "
@@ -330,7 +363,6 @@ class Store:
                 "previous = excluded.previous, received_gmt = excluded.received_gmt",
                 rows,
             )
-            self._conn.execute("COMMIT")
         return len(rows)
 
     def calendar_events(self, start_gmt: int, end_gmt: int) -> list[dict[str, Any]]:
@@ -365,9 +397,10 @@ class Store:
         ]
         with self._lock:
             before = self._conn.total_changes
-            self._conn.execute("BEGIN")
-            self._conn.executemany("INSERT OR IGNORE INTO news VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            self._conn.execute("COMMIT")
+            with _transaction(self._conn):
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO news VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                )
             return self._conn.total_changes - before
 
     def news(self, since_gmt: int, limit: int = 10_000) -> list[dict[str, Any]]:
@@ -698,6 +731,9 @@ class _JournalWriter:
         self._regimes: dict[tuple[int, str], str] = {}  # ... regime per (login, symbol)
         self._next_id = 1
         self._newest_gmt = 0
+        self.fault: str | None = None  # why the last write failed; None once one succeeds
+        self._lost = 0  # journal entries dropped during the current fault
+        self._probe_at = 0.0  # monotonic: when an idle writer next tries a write in a fault
         self._thread = threading.Thread(target=self._run, name="sidecar-journal", daemon=True)
         self._ready = threading.Event()
         self._thread.start()
@@ -752,19 +788,65 @@ class _JournalWriter:
                 states[item[1][0]] = item[1]  # only the newest state per login matters
             else:
                 batch.append(item)
+        if not (batch or states) and self.fault is not None and time.monotonic() > self._probe_at:
+            # Nothing queued during a fault: a probe write finds out when it is over.
+            self._probe_at = time.monotonic() + 1.0
+            try:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('journal_probe', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(int(time.time())),),
+                )
+            except sqlite3.Error:
+                pass
+            else:
+                self._recovered()
         if batch or states:
             try:
                 self._write(conn, batch, list(states.values()))
-            except (sqlite3.Error, ValueError, TypeError, UnicodeDecodeError):
+            except (sqlite3.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
                 # The journal is best effort (verdicts were already answered); never let a
                 # locked or full disk kill the writer thread.
-                log.exception("journal write failed", extra={"event": "store.journal_error"})
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 # What the runs remember may not be on file: start them afresh.
                 self._runs.clear()
+                self._failed(exc, len(batch))
+                # A state written behind (a risen high-water mark) is kept for the next batch;
+                # a newer one queued meanwhile replaces it there.
+                for row in states.values():
+                    items.appendleft(("state", row))
+            else:
+                self._recovered()
         for w in waiters:
             w.set()
+
+    def _recovered(self) -> None:
+        if self.fault is not None:
+            log.warning(
+                f"journal writes work again ({self._lost} entries lost during: {self.fault})",
+                extra={
+                    "event": "store.journal_recovered",
+                    "lost_entries": self._lost,
+                    "error": self.fault,
+                },
+            )
+            self.fault, self._lost = None, 0
+
+    def _failed(self, exc: Exception, entries: int) -> None:
+        """One log line per fault (the writer retries every batch: a full disk would otherwise
+        log 20 tracebacks a second), then count what the journal loses until it recovers."""
+        self._lost += entries
+        if self.fault is None:
+            self.fault = str(exc) or type(exc).__name__
+            if isinstance(exc, sqlite3.Error):
+                log.error(
+                    f"journal write failed: {self.fault}; decisions are dropped until a write "
+                    "succeeds",
+                    extra={"event": "store.journal_error", "error": self.fault},
+                )
+            else:
+                log.exception("journal write failed", extra={"event": "store.journal_error"})
 
     def _write(
         self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]], states: list[tuple[Any, ...]]

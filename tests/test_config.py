@@ -91,9 +91,28 @@ def test_loopback_names_and_local_transports_need_no_token() -> None:
 
     assert bound_host("server.http", "localhost:8765") == "127.0.0.1"
     assert bound_host("server.zmq", "tcp://localhost:5555") == "127.0.0.1"
-    assert bound_host("server.zmq", "tcp://localhost:5555", "libzmq") == "127.0.0.1"
-    assert bound_host("server.zmq", "ipc:///tmp/s.ipc", "libzmq") is None
+    assert bound_host("server.zmq", "ipc:///tmp/s.ipc") is None
     load_config(None, env={"SIDECAR_HTTP": "localhost:8765", "SIDECAR_ZMQ": "tcp://[::1]:5555"})
+    load_config(None, env={"SIDECAR_ZMQ": "ipc:///tmp/sidecar.ipc"})  # libzmq serves ipc://
+
+
+def test_libzmq_is_the_only_zeromq_engine(tmp_path: Path) -> None:
+    # A file written for an earlier version still loads with the key that names the engine.
+    old = tmp_path / "old.toml"
+    old.write_text('[server]\nzmq_engine = "libzmq"\n')
+    assert load_config(old, env={}).server.zmq_engine == "libzmq"
+    assert Config().server.zmq_engine == "libzmq"
+    # The removed engine is refused, naming the field and saying what to do.
+    old.write_text('[server]\nzmq_engine = "builtin"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(old, env={})
+    [problem] = err.value.problems
+    assert problem.startswith("server.zmq_engine: the builtin ZeroMQ engine was removed")
+    assert "libzmq is the only engine" in problem and "delete the zmq_engine line" in problem
+    with pytest.raises(ConfigError, match="builtin ZeroMQ engine was removed"):
+        load_config(None, env={"SIDECAR_ZMQ_ENGINE": "builtin"})
+    with pytest.raises(ConfigError, match=r"server\.zmq_engine: input should be 'libzmq'"):
+        load_config(None, env={"SIDECAR_ZMQ_ENGINE": "pyzmq"})
 
 
 def test_an_address_that_does_not_resolve_needs_a_token() -> None:

@@ -338,3 +338,50 @@ def test_a_deal_and_the_state_counting_it_commit_together(tmp_path: Path) -> Non
     assert store.load_states()[1].loss_streak == 3
     assert store.record_trade(_trade(7), streak) is False
     store.close()
+
+
+def test_writes_refused_by_a_full_database_fail_cleanly_and_work_again(tmp_path: Path) -> None:
+    """A full disk (here SQLite's own page limit, a real SQLITE_FULL) makes SQLite end the
+    transaction by itself: the error must be the real one (not ROLLBACK's "no transaction is
+    active") and the connection must not be left inside a transaction, or every later write
+    would fail long after the disk has room again."""
+    store = Store(tmp_path / "s.sqlite")
+    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+    store._conn.execute(f"PRAGMA max_page_count = {pages}")
+    events = [
+        {
+            "id": f"e{i}",
+            "time_gmt": 1000 + i,
+            "currency": "USD",
+            "importance": "high",
+            "name": "x" * 200,
+            "actual": None,
+            "forecast": None,
+            "previous": None,
+        }
+        for i in range(200)
+    ]
+    recorded: list[int] = []
+    failures: list[str] = []
+    for deal in range(1, 500):
+        try:
+            if store.record_trade({**_trade(deal), "comment": "c" * 200}, None):
+                recorded.append(deal)
+        except sqlite3.Error as exc:
+            failures.append(str(exc))
+            break
+    try:
+        store.upsert_calendar("mt5", events, 1)
+    except sqlite3.Error as exc:
+        failures.append(str(exc))
+    assert len(failures) == 2, failures
+    assert all("full" in f for f in failures), failures
+    assert not store._conn.in_transaction
+
+    store._conn.execute("PRAGMA max_page_count = 1073741823")  # room again
+    store.probe_write()
+    assert store.record_trade(_trade(9999), None) is True
+    assert store.upsert_calendar("mt5", events, 2) == 200
+    deals = {t["deal"] for t in store.trades(login=1, limit=1000)}
+    assert deals == {*recorded, 9999}
+    store.close()

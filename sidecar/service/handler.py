@@ -5,6 +5,13 @@ backtester runs too; this is its imperative shell: token check, persistence of w
 says changed (before the reply when it must survive a crash), heartbeats, the journal, metrics and
 logs. A lock serialises requests from the ZeroMQ thread and the HTTP workers; the per-tick work
 inside it is a few tens of microseconds.
+
+When the database cannot be written (read-only, disk full, I/O error) the service keeps
+answering but acknowledges nothing it could not write: entries are held back
+(`STORE_WRITE_FAILED`, an entry's signal id must be on file first) while closes and management
+go out, deals and calendar pushes get the `STORE_WRITE_FAILED` error (the EA sends them again),
+and the states decided meanwhile are written, and entries resume, at the first write that works
+(tried at most once a second, on a request or on /health).
 """
 
 from __future__ import annotations
@@ -13,22 +20,28 @@ import functools
 import hmac
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from sidecar.config import Config
+from sidecar.engine import reasons as R
 from sidecar.engine.decide import Engine
 from sidecar.engine.leverage import open_notional
 from sidecar.engine.state import AccountState
 from sidecar.kernel import Kernel, SymbolContext
 from sidecar.protocol import (
     INTERNAL,
+    STORE_WRITE_FAILED,
     UNAUTHORIZED,
     Ack,
     Calendar,
+    EALimits,
     Heartbeat,
     Hello,
     ProtocolError,
@@ -41,7 +54,7 @@ from sidecar.protocol import (
     read_token,
     type_of,
 )
-from sidecar.service.logs import event
+from sidecar.service.logs import RateLimitedEvents, event
 from sidecar.service.metrics import Metrics
 from sidecar.store import Store
 
@@ -50,6 +63,11 @@ log = logging.getLogger("sidecar.service")
 # Bounds on what untrusted messages can make the service remember (MAX_SYMBOLS: the kernel's).
 MAX_HEARTBEATS = 1024
 HEARTBEAT_FORGET_SECONDS = 24 * 3600  # /health stops listing an EA silent for a day
+# `request.invalid` lines: enough to diagnose one broken EA, not a disk filled by a fuzzer.
+INVALID_LOG_LINES, INVALID_LOG_SECONDS = 20, 10.0
+
+# While writes fail, how often a request (or /health) tries the database again.
+STORE_RETRY_SECONDS = 1.0
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,6 +85,40 @@ class HeartbeatInfo:
     ea_gmt: int
     received: float  # wall clock, for /health only
     day_offset_hours: float | None = None  # the EA's broker-day offset, from its last hello
+    limits: EALimits | None = None  # the EA's hard-limit inputs, from its last hello
+
+
+# The EA's hard limits (hello `ea.limits`) against the sidecar's own configuration: (field, config
+# key, +1 when a higher EA value is looser, -1 when a lower one is: a lower equity floor, or 0 =
+# off, lets the account fall further).
+LIMIT_CHECKS = (
+    ("max_risk_pct", "risk.max_risk_pct", 1),
+    ("max_leverage", "leverage.profit", 1),  # the highest cap the sidecar ever grants
+    ("daily_loss_pct", "risk.daily_loss_pct", 1),
+    ("floating_loss_pct", "risk.floating_loss_pct", 1),
+    ("max_drawdown_pct", "risk.drawdown_halted_pct", 1),
+    ("max_positions", "risk.max_positions", 1),
+    ("equity_floor_pct", "risk.equity_floor_pct", -1),
+)
+
+
+def sidecar_limits(config: Config) -> dict[str, float]:
+    """The sidecar's value of each EA hard limit, by the EA's field name."""
+    out = {}
+    for name, key, _ in LIMIT_CHECKS:
+        section, attr = key.split(".")
+        out[name] = getattr(getattr(config, section), attr)
+    return out
+
+
+def looser_limits(ea: EALimits, config: Config) -> list[dict[str, Any]]:
+    """The EA's hard limits that let more through than the sidecar's configuration (none: [])."""
+    ours = sidecar_limits(config)
+    return [
+        {"limit": name, "ea": getattr(ea, name), "sidecar": ours[name], "config": key}
+        for name, key, sign in LIMIT_CHECKS
+        if sign * (getattr(ea, name) - ours[name]) > 1e-9
+    ]
 
 
 def same_day_offset(a: float, b: float) -> bool:
@@ -74,6 +126,17 @@ def same_day_offset(a: float, b: float) -> bool:
     day numbers differ, the daily-loss boundaries do not). Offsets are whole minutes on both
     sides (config and EA validate it)."""
     return round(a * 60) % 1440 == round(b * 60) % 1440
+
+
+@dataclass
+class StoreFault:
+    """Writes to the database fail (read-only file, disk full, I/O error): since when, why."""
+
+    error: str
+    operation: str  # what failed first: save_state, trade, calendar, event, resume
+    since: float  # wall clock, for /health only
+    retry_at: float = 0.0  # monotonic
+    attempts: int = 0
 
 
 @dataclass
@@ -105,7 +168,14 @@ class Sidecar:
         )
         self.heartbeats: dict[tuple[int, str], HeartbeatInfo] = {}
         self.feeds: dict[str, FeedStatus] = {}
+        # Write faults: while set, entries are blocked (STORE_WRITE_FAILED) and deals are not
+        # acknowledged; `_unsaved` are the logins whose newest risk state is not on file.
+        self.store_fault: StoreFault | None = None
+        self._unsaved: set[int] = set()
         self._after: list[Callable[[], None]] = []  # bookkeeping deferred past the reply
+        self._invalid_log = RateLimitedEvents(
+            log, "request.invalid", INVALID_LOG_LINES, INVALID_LOG_SECONDS
+        )
         # The last LEVERAGE_CAP reason per login: `leverage.regime` logs when its regime changes,
         # and an unchanged reason is not parsed again.
         self._caps: dict[int, str] = {}
@@ -120,6 +190,7 @@ class Sidecar:
         store.configure_journal(config.journal.retention_rows, config.journal.retention_days)
         for login, st in self.states.items():
             self.metrics.account(login, st)
+        self.metrics.bind(self)
 
     @property
     def engine(self) -> Engine:
@@ -176,22 +247,21 @@ class Sidecar:
                 self.metrics.observe_latency(transport, time.perf_counter() - t0)
             return out, None
         except ProtocolError as exc:
-            self.metrics.child(self.metrics.invalid, exc.code, transport).inc()
-            event(
-                log,
-                "request.invalid",
-                logging.WARNING,
-                exc.message,
-                code=exc.code,
-                transport=transport,
-                request_id=exc.request_id,
-            )
+            if exc.code != STORE_WRITE_FAILED:  # a valid message: logged as not recorded
+                self.metrics.count_invalid(exc.code, transport)
+                self._invalid_log(
+                    logging.WARNING,
+                    exc.message,
+                    code=exc.code,
+                    transport=transport,
+                    request_id=exc.request_id,
+                )
             return encode(error_reply(exc.code, exc.message, exc.request_id)), exc.code
         except Exception as exc:  # the REP socket must always answer; log and report
             log.exception(
                 "request failed", extra={"event": "request.internal_error", "transport": transport}
             )
-            self.metrics.child(self.metrics.invalid, INTERNAL, transport).inc()
+            self.metrics.count_invalid(INTERNAL, transport)
             return (
                 encode(error_reply(INTERNAL, f"internal error: {type(exc).__name__}", request_id)),
                 INTERNAL,
@@ -224,6 +294,7 @@ class Sidecar:
 
     def close(self) -> None:
         self.after_reply()
+        self._invalid_log.flush()
         if self._tester_book is not None:
             self._tester_book.close()
         self.store.close()
@@ -277,6 +348,21 @@ class Sidecar:
                 ea_day_offset_hours=msg.ea.day_offset_hours,
                 sidecar_day_offset_hours=ours,
             )
+        seen.limits = msg.ea.limits
+        if msg.ea.limits is None:
+            # An EA older than the field: its limits are unknown (/health says so, not degraded).
+            event(log, "ea.limits_unknown", login=login, symbol=msg.symbol.name)
+        elif looser := looser_limits(msg.ea.limits, self.config):
+            # The EA's own guard would let through what the sidecar's configuration would not:
+            # each side still enforces its own limits, but the EA's is the last line. Loud.
+            event(
+                log,
+                "ea.limits_looser",
+                logging.WARNING,
+                login=login,
+                symbol=msg.symbol.name,
+                looser=looser,
+            )
         event(
             log,
             "ea.hello",
@@ -294,6 +380,8 @@ class Sidecar:
         return out.ack
 
     def _tick(self, msg: Tick) -> Any:
+        if self.store_fault is not None:
+            self.retry_store()
         out = self.kernel.tick(msg)
         if out.merge is not None and out.merge.ignored_old:
             event(
@@ -305,15 +393,19 @@ class Sidecar:
             )
         new = out.state
         if out.save == "now":
-            self.store.save_state(new)  # before the reply: locks and anchors survive kill -9
+            # Before the reply: locks and anchors survive kill -9 (kept in memory when the
+            # database cannot be written, and written once it can).
+            self._save_state(new, "save_state")
         elif out.save == "soon":
             self.store.save_state_soon(new)
         for t in out.transitions:
             level = logging.WARNING if t.event.startswith(("risk.", "drawdown.")) else logging.INFO
             event(log, t.event, level, login=msg.login, symbol=msg.symbol, **t.detail)
             if t.event != "account.clock_backwards":
-                self.store.record_event(msg.login, msg.time.gmt, t.event, t.detail)
+                self._record_event(msg.login, msg.time.gmt, t.event, t.detail)
         v = out.verdict
+        if self.store_fault is not None:
+            v, new = self._without_entry(msg, v, new)
         raw = encode(v)
         self._after.append(lambda: self._after_tick(msg, new, v, raw))
         return raw  # encoded once, for the journal and the reply
@@ -351,6 +443,7 @@ class Sidecar:
             None if cap is None else cap.split(" ", 2)[1].removeprefix("regime="),
         )
         self.metrics.account(msg.login, new)
+        self.metrics.positions[msg.login] = len(msg.positions)
         # One append: the writer thread sorts it into a row or a run of holds.
         self.store.journal(
             msg.login, msg.symbol, msg.time.gmt, msg.id, v.action, v.mode, raw, v.reasons
@@ -407,12 +500,36 @@ class Sidecar:
     def _trade(self, msg: Trade) -> Ack:
         out = self.kernel.trade(msg, int(time.time()))
         new = out.state
-        # The deal and the state that counts it commit together (or neither does).
-        if not self.store.record_trade(out.row, new if new != out.previous else None):
+        # The deal and the state that counts it commit together (or neither does). A deal that
+        # cannot be written is not acknowledged (nor counted): the EA keeps it queued, opens
+        # nothing meanwhile, and sends it again.
+        counted = new if new != out.previous else None
+        try:
+            recorded = self.store.record_trade(out.row, counted)
+        except sqlite3.Error as exc:
+            self._write_failed(exc, "trade")
+            event(
+                log,
+                "trade.not_recorded",
+                logging.WARNING,
+                login=msg.login,
+                deal=msg.deal,
+                error=self.store_fault.error if self.store_fault else str(exc),
+            )
+            raise ProtocolError(
+                STORE_WRITE_FAILED,
+                f"deal {msg.deal}: not recorded, the database cannot be written "
+                f"({exc}); send it again",
+                msg.id,
+            ) from None
+        if recorded and counted is not None:
+            self._unsaved.discard(msg.login)  # the state just written is the newest
+        self._wrote()
+        if not recorded:
             event(log, "trade.duplicate", login=msg.login, deal=msg.deal)
             return Ack(id=msg.id, duplicate=True)
         self.kernel.commit_trade(out)
-        self.metrics.child(self.metrics.trades, str(msg.login), msg.entry).inc()
+        self.metrics.count_trade(msg.login, msg.entry)
         event(
             log,
             "trade.recorded",
@@ -426,8 +543,107 @@ class Sidecar:
         )
         for t in out.transitions:
             event(log, t.event, logging.WARNING, login=msg.login, **t.detail)
-            self.store.record_event(msg.login, out.gmt, t.event, t.detail)
+            self._record_event(msg.login, out.gmt, t.event, t.detail)
         return out.ack
+
+    # ------------------------------------------------------------ write faults
+
+    def _save_state(self, state: AccountState, operation: str) -> bool:
+        try:
+            self.store.save_state(state)
+        except sqlite3.Error as exc:
+            self._unsaved.add(state.login)
+            self._write_failed(exc, operation)
+            return False
+        self._unsaved.discard(state.login)
+        self._wrote()
+        return True
+
+    def _record_event(self, login: int, gmt: int, name: str, detail: dict[str, Any]) -> None:
+        """The audit row of a transition (the log line says it too): lost if it cannot be
+        written, which a write fault already reports."""
+        try:
+            self.store.record_event(login, gmt, name, detail)
+        except sqlite3.Error as exc:
+            self._write_failed(exc, "event")
+
+    def _write_failed(self, exc: sqlite3.Error, operation: str) -> None:
+        """A write failed: block entries until one succeeds (one log line per fault)."""
+        error = str(exc) or type(exc).__name__
+        fault = self.store_fault
+        if fault is None:
+            fault = self.store_fault = StoreFault(error, operation, time.time())
+            event(
+                log,
+                "store.write_failed",
+                logging.ERROR,
+                f"database {self.store.path}: {operation} failed: {error}; new entries are "
+                "blocked (STORE_WRITE_FAILED) and deals are not acknowledged until a write "
+                "succeeds",
+                path=self.store.path,
+                operation=operation,
+                error=error,
+            )
+        fault.error = error
+        fault.retry_at = time.monotonic() + STORE_RETRY_SECONDS
+
+    def _wrote(self) -> None:
+        """A write succeeded: a fault clears once every unsaved state is on file too."""
+        if self.store_fault is not None:
+            self.retry_store(force=True)
+
+    def retry_store(self, force: bool = False) -> bool:
+        """While writes fail, at most once a second (or now with `force`): write the risk
+        states not on file and a probe row; when that works, the fault is over (entries
+        resume, `store.recovered`). True when the database takes writes."""
+        fault = self.store_fault
+        if fault is None:
+            return True
+        if not force and time.monotonic() < fault.retry_at:
+            return False
+        fault.attempts += 1
+        try:
+            for login in sorted(self._unsaved):
+                state = self.states.get(login)
+                if state is not None:
+                    self.store.save_state(state)
+                self._unsaved.discard(login)
+            self.store.probe_write()
+        except sqlite3.Error as exc:
+            fault.error = str(exc) or type(exc).__name__
+            fault.retry_at = time.monotonic() + STORE_RETRY_SECONDS
+            return False
+        self.store_fault = None
+        event(
+            log,
+            "store.recovered",
+            logging.WARNING,
+            f"database {self.store.path}: writes work again after "
+            f"{time.time() - fault.since:.1f} s ({fault.error}); entries allowed",
+            path=self.store.path,
+            error=fault.error,
+            seconds=round(time.time() - fault.since, 1),
+        )
+        return True
+
+    def _without_entry(
+        self, msg: Tick, v: Verdict, state: AccountState
+    ) -> tuple[Verdict, AccountState]:
+        """The verdict while writes fail: no entry (its signal id could not be made durable,
+        and the deals it would bring could not be recorded), the reason first; closes,
+        reductions and management parameters are answered as usual."""
+        assert self.store_fault is not None
+        why = R.reason(R.STORE_WRITE_FAILED, error=self.store_fault.error)
+        if v.open is None:
+            return msgspec.structs.replace(v, reasons=[why, *v.reasons]), state
+        # The engine remembered the signal as given: forget it, so that it may be given once
+        # the database recovers (the duplicate gate would refuse it for the window).
+        sid = v.open.signal_id
+        state = state.evolve(recent_signals=tuple(x for x in state.recent_signals if x[0] != sid))
+        self.kernel.states[msg.login] = state
+        self._unsaved.add(msg.login)  # the file must not keep the signal either
+        held = msgspec.structs.replace(v, action="hold", open=None, reasons=[why, *v.reasons])
+        return held, state
 
     def _heartbeat(self, msg: Heartbeat) -> Ack:
         self._remember_heartbeat(msg.login, msg.symbol, msg.time.gmt)
@@ -438,10 +654,11 @@ class Sidecar:
         previous = self.heartbeats.pop(key, None)
         offset = None if previous is None else previous.day_offset_hours  # set by hello
         info = self.heartbeats[key] = HeartbeatInfo(login, symbol, ea_gmt, time.time(), offset)
+        if previous is not None:
+            info.limits = previous.limits  # set by hello
         while len(self.heartbeats) > MAX_HEARTBEATS:
             old = next(iter(self.heartbeats))
             self.heartbeats.pop(old)
-            self.metrics.forget_heartbeat(*old)
         return info
 
     def _calendar(self, msg: Calendar) -> Ack:
@@ -458,7 +675,16 @@ class Sidecar:
             }
             for e in msg.events
         ]
-        n = self.store.upsert_calendar(msg.source, events, int(time.time()))
+        try:
+            n = self.store.upsert_calendar(msg.source, events, int(time.time()))
+        except sqlite3.Error as exc:
+            self._write_failed(exc, "calendar")
+            raise ProtocolError(
+                STORE_WRITE_FAILED,
+                f"calendar: not stored, the database cannot be written ({exc}); send it again",
+                msg.id,
+            ) from None
+        self._wrote()
         status = self.feeds.setdefault("mt5_calendar", FeedStatus("mt5_calendar", 900.0))
         status.last_ok = time.time()
         status.detail = {"events": n}
@@ -473,10 +699,16 @@ class Sidecar:
         with self.lock:
             state, new, transitions = self.kernel.resume(login, reason)
             if new != state:
-                self.store.save_state(new)
+                try:
+                    self.store.save_state(new)
+                except sqlite3.Error as exc:
+                    self.kernel.states[login] = state  # a resume that is not on file is none
+                    self._write_failed(exc, "resume")
+                    raise
+                self._wrote()
             for t in transitions:
                 event(log, t.event, logging.WARNING, login=login, **t.detail)
-                self.store.record_event(login, state.last_gmt, t.event, t.detail)
+                self._record_event(login, state.last_gmt, t.event, t.detail)
             self.metrics.account(login, new)
             return new
 
@@ -639,14 +871,27 @@ class Sidecar:
         stale_after = self.config.server.heartbeat_stale_seconds
         day_offset = self.config.broker.day_offset_hours
         with self.lock:
+            database: dict[str, Any] = {"ok": db_ok, "path": self.store.path, "writable": True}
+            if self.store_fault is not None and db_ok:
+                self.retry_store()  # a fault cleared while no EA was asking: say so
+            fault = self.store_fault
+            if fault is not None:
+                database.update(
+                    writable=False,
+                    error=fault.error,
+                    failed_operation=fault.operation,
+                    failing_for_s=round(now - fault.since, 1),
+                    unsaved_accounts=sorted(self._unsaved),
+                )
+            journal_fault = self.store.journal_fault
+            if journal_fault is not None:
+                database["journal_error"] = journal_fault
             eas = []
             for key, hb in list(self.heartbeats.items()):
                 if now - hb.received > HEARTBEAT_FORGET_SECONDS:  # an EA removed long ago
                     self.heartbeats.pop(key)
-                    self.metrics.forget_heartbeat(*key)
             for (login, symbol), hb in sorted(self.heartbeats.items()):
                 age = now - hb.received
-                self.metrics.child(self.metrics.heartbeat_age, str(login), symbol).set(age)
                 ea: dict[str, Any] = {
                     "login": login,
                     "symbol": symbol,
@@ -657,6 +902,16 @@ class Sidecar:
                 if hb.day_offset_hours is not None:
                     ea["day_offset_hours"] = hb.day_offset_hours
                     ea["day_offset_matches"] = same_day_offset(hb.day_offset_hours, day_offset)
+                # The EA's hard limits: "ok", "looser" (degraded, each one listed) or "unknown"
+                # (an EA that does not send them: not judged, not degraded).
+                if hb.limits is None:
+                    ea["limits_status"] = "unknown"
+                else:
+                    looser = looser_limits(hb.limits, self.config)
+                    ea["limits_status"] = "looser" if looser else "ok"
+                    ea["limits"] = msgspec.structs.asdict(hb.limits)
+                    if looser:
+                        ea["limits_looser"] = looser
                 eas.append(ea)
             feeds = {}
             for name, f in sorted(self.feeds.items()):
@@ -679,6 +934,12 @@ class Sidecar:
                 problems.append(
                     f"{where}: day_offset_hours {e['day_offset_hours']} differs from "
                     f"broker.day_offset_hours {day_offset}"
+                )
+            for x in e.get("limits_looser", ()):
+                rel = "below" if x["limit"] == "equity_floor_pct" else "above"
+                problems.append(
+                    f"{where}: EA hard limit {x['limit']} {x['ea']:g} is looser than the "
+                    f"sidecar's ({rel} {x['config']} {x['sidecar']:g})"
                 )
         for name, f in feeds.items():
             if f["stale"]:
@@ -710,6 +971,17 @@ class Sidecar:
             if "mt5_calendar" not in feeds
             else {"status": "degraded" if feeds["mt5_calendar"]["stale"] else "ok"},
         }
+        if fault is not None:
+            problems.insert(
+                0,
+                f"database {self.store.path}: writes failing for {database['failing_for_s']} s "
+                f"({fault.error}): new entries blocked (STORE_WRITE_FAILED), deals not "
+                "acknowledged until a write succeeds",
+            )
+        elif journal_fault is not None:
+            problems.insert(
+                0, f"database {self.store.path}: decision journal not written ({journal_fault})"
+            )
         status = "ok"
         if not db_ok:
             status = "down"
@@ -722,7 +994,7 @@ class Sidecar:
             "ready": db_ok,
             "uptime_s": round(now - self.started, 1),
             "problems": problems,
-            "database": {"ok": db_ok, "path": self.store.path},
+            "database": database,
             "eas": eas,
             "feeds": feeds,
             "sources": sources,
@@ -736,6 +1008,8 @@ class Sidecar:
             },
             "strategy": self.engine.strategy.name,
             "broker": {"day_offset_hours": day_offset},
+            # what each EA's hello `ea.limits` is compared with (eas[].limits_status)
+            "ea_limits": sidecar_limits(self.config),
         }
 
 

@@ -11,6 +11,8 @@ import logging.handlers
 import queue
 import re
 import sys
+import threading
+import time
 from typing import Any, TextIO
 
 import orjson
@@ -85,3 +87,50 @@ def event(
 ) -> None:
     if logger.isEnabledFor(level):
         logger.log(level, msg or name, extra={"event": name, **fields})
+
+
+class RateLimitedEvents:
+    """At most `lines` log lines per `seconds` for one kind of event a stranger can trigger at
+    will (an invalid request): a flood of garbage must not flood the log or the disk. The rest
+    are counted, and one `<name>_suppressed` line at the end of the interval says how many."""
+
+    def __init__(self, logger: logging.Logger, name: str, lines: int, seconds: float) -> None:
+        self.logger, self.name = logger, name
+        self.lines, self.seconds = lines, seconds
+        self._lock = threading.Lock()
+        self._window = -seconds
+        self._logged = 0
+        self._suppressed = 0
+        self._timer: threading.Timer | None = None
+
+    def __call__(self, level: int, msg: str, **fields: Any) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._window >= self.seconds:
+                self._window, self._logged = now, 0
+            if self._logged >= self.lines:
+                self._suppressed += 1
+                if self._timer is None:
+                    self._timer = threading.Timer(self._window + self.seconds - now, self.flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return
+            self._logged += 1
+        event(self.logger, self.name, level, msg, **fields)
+
+    def flush(self) -> None:
+        """Write the count of lines left out (also called at shutdown)."""
+        with self._lock:
+            count, self._suppressed = self._suppressed, 0
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        if count:
+            event(
+                self.logger,
+                f"{self.name}_suppressed",
+                logging.WARNING,
+                f"{count} more {self.name} lines were left out (at most {self.lines} per "
+                f"{self.seconds:g} s)",
+                suppressed=count,
+            )

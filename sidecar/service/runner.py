@@ -21,7 +21,6 @@ from sidecar.service.handler import Sidecar
 from sidecar.service.http_app import create_app
 from sidecar.service.logs import event, setup_logging, stop_logging
 from sidecar.service.zmq_server import ZmqServer
-from sidecar.service.zmtp_server import BuiltinZmqServer
 from sidecar.store import Store
 
 log = logging.getLogger("sidecar.service")
@@ -67,7 +66,9 @@ def bind_http(hostport: str, token: str = "") -> socket.socket:
     try:
         host, port = parse_http(hostport)
         family, address = listen_address(host, port)
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY only on sockets whose proto
+        # says TCP, and with proto 0 Nagle held every small reply ~40 ms behind the client's ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     except (OSError, ValueError) as exc:
         raise StartError("server.http", hostport, str(exc)) from None
     try:
@@ -166,18 +167,6 @@ def start_feeds(sidecar: Sidecar) -> FeedService:
     return feeds
 
 
-def zmq_transport(sidecar: Sidecar, config: Config) -> BuiltinZmqServer | ZmqServer:
-    if config.server.zmq_engine == "libzmq":
-        return ZmqServer(sidecar, config.server.zmq)
-
-    def handle(raw: bytes) -> bytes:
-        return sidecar.handle(raw, "zmq")[0]
-
-    return BuiltinZmqServer(
-        config.server.zmq, handle, sidecar.after_reply, config.server.max_message_bytes
-    )
-
-
 def serve(config: Config) -> int:
     """Run until stopped; the process's exit code: 0 after a stop, non-zero when start-up
     failed (one `service.start_failed` line says what)."""
@@ -209,12 +198,12 @@ def _serve(config: Config) -> int:
         if http_sock is not None:
             http_sock.close()
         raise
-    zmq_server: BuiltinZmqServer | ZmqServer | None = None
+    zmq_server: ZmqServer | None = None
     feeds: FeedService | None = None
     code = EXIT_START_FAILED  # until the transports are up
     try:
         if config.server.zmq:
-            zmq_server = zmq_transport(sidecar, config)
+            zmq_server = ZmqServer(sidecar, config.server.zmq)
             try:
                 zmq_server.start()
             except OSError as exc:
@@ -279,7 +268,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _wait_for_signal(zmq_server: BuiltinZmqServer | ZmqServer) -> None:
+def _wait_for_signal(zmq_server: ZmqServer) -> None:
     """ZeroMQ only: run until SIGTERM or Ctrl+C, then return for an orderly stop."""
 
     def _exit(signum: int, _frame: object) -> None:

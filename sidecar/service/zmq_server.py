@@ -1,6 +1,5 @@
-"""ZeroMQ REP transport on libzmq (`server.zmq_engine = "libzmq"`): one socket, an answer to
-every request. The default engine is the builtin one (zmtp_server.py), which answers in the
-verdict thread itself; this one stays for libzmq's other transports (ipc://) and as a fallback.
+"""The ZeroMQ endpoint, on libzmq (pyzmq's bundled library, the one ZeroMQ engine): one socket,
+an answer to every request, on any transport libzmq binds (tcp://, ipc://, ...).
 
 The socket is a ROUTER doing REP's envelope work here, not a REP socket: libzmq's REP loses
 the next reply after a malformed request from a peer that is already gone (issue 18: a garbage
@@ -14,14 +13,15 @@ as one complete multipart message, so no state outlives a message; a request wit
 is dropped, as REP does.
 
 Guard rails, from libzmq's options: MAXMSGSIZE (a bigger frame ends its connection);
-HANDSHAKE_IVL (the handshake within HANDSHAKE_SECONDS, as the builtin engine); heartbeats
-(a PING every HEARTBEAT_IVL_MS; a connection that completes no message, PONG included, within
+HANDSHAKE_IVL (the handshake within HANDSHAKE_SECONDS); heartbeats (a PING every
+HEARTBEAT_IVL_MS; a connection that completes no message, PONG included, within
 HEARTBEAT_TIMEOUT_MS of a ping is closed): so a peer stalled halfway through a frame is closed
 within about IVL + TIMEOUT. An EA's libzmq (4.2 or later) answers PINGs by itself. What libzmq
 cannot bound: the total held by incomplete messages (libzmq allocates a frame's announced size,
 up to MAXMSGSIZE, when its header arrives; there is no global budget and no connection limit),
-so N stalled peers may hold up to N x MAXMSGSIZE for those few seconds; the builtin engine
-bounds that sum.
+so N stalled peers may hold up to N x MAXMSGSIZE for those few seconds. Routing frames are at
+most MAX_ROUTING_FRAME bytes and an envelope at most MAX_ENVELOPE_FRAMES frames (no libzmq peer
+sends more); a request beyond either is dropped.
 """
 
 from __future__ import annotations
@@ -33,13 +33,26 @@ import zmq
 
 from sidecar.service.handler import Sidecar
 from sidecar.service.logs import event
-from sidecar.service.zmtp import MAX_ENVELOPE_FRAMES, MAX_ROUTING_FRAME, max_frame_bytes
 
 log = logging.getLogger("sidecar.zmq")
 
 HANDSHAKE_SECONDS = 10.0
 HEARTBEAT_IVL_MS = 2000
 HEARTBEAT_TIMEOUT_MS = 5000
+
+# Frames above this end the connection (MAXMSGSIZE); anything between the protocol limit and
+# this is drained and answered with TOO_LARGE.
+MAX_FRAME_BYTES = 1024 * 1024
+
+# What may come before the delimiter: libzmq's routing ids are at most 255 bytes (a correlating
+# REQ's are 4). Bounded so a request holds at most ~8 KiB of envelope, not 32 big frames.
+MAX_ROUTING_FRAME = 255
+MAX_ENVELOPE_FRAMES = 32
+
+
+def max_frame_bytes(max_message_bytes: int) -> int:
+    """The frame size above which libzmq ends the connection (MAXMSGSIZE)."""
+    return max(MAX_FRAME_BYTES, 2 * max_message_bytes)
 
 
 def _drain(sock: zmq.Socket) -> None:

@@ -1,11 +1,13 @@
 """Property tests: whatever arrives at either transport, a real sidecar answers with a valid reply.
 
-One `sidecar serve` process for the module. Every generated payload goes to the ZeroMQ REP
-socket and to `POST /v1/<type>`; each reply must be JSON that decodes as a `verdict`, `ack` or
-`error` and validates against the checked-in JSON Schema; errors carry a known code and a message
-that starts by naming a field; HTTP answers errors with a 4xx status and the same error object.
-A ZeroMQ timeout is a failure (a REP socket must always answer). At the end the process is
-still alive and healthy and still gives verdicts.
+One `sidecar serve` process. Every generated payload goes to its ZeroMQ socket and to
+`POST /v1/<type>`; each reply must be JSON that decodes as a `verdict`, `ack` or `error` and
+validates against the checked-in JSON Schema; errors carry a known code (never `INTERNAL`) and a
+message that starts by naming a field; HTTP answers errors with a 4xx status and the same error
+object. A ZeroMQ timeout is a failure (the socket must always answer). Every message type of the
+protocol is covered (a test fails when a type is added without a base message here). At the end
+the process is still alive, healthy and deciding, and its log holds no traceback and no
+internal error.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ NAMES_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[^\s.:\[\]]+|\[\d+\])*: "
 # An unknown field is named as sent, whatever its characters: "<path.>name: unknown field, ...".
 NAMES_UNKNOWN_FIELD = re.compile(r"^.+: unknown field, ", re.S)
 FUZZ = settings(
-    max_examples=150,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -430,8 +432,119 @@ def test_ticks_for_symbols_never_introduced(
     assert isinstance(z, ErrorReply), z
     if len(symbol) <= 64:
         assert z.error.code == "UNKNOWN_SYMBOL", z
+    if len(symbol) <= 64:
         status, _ = server.http.raw("tick", dumps(msg))
         assert status == 409
+
+
+def test_every_message_type_has_a_base_message() -> None:
+    assert set(BASES) == set(REQUEST_TYPES)
+
+
+def _splice(raw: bytes, at_fraction: float, insert: bytes) -> bytes:
+    """`insert` placed just after a random quote of `raw`: inside a string key or value."""
+    quotes = [i for i, c in enumerate(raw) if c == ord('"')]
+    i = quotes[min(int(at_fraction * len(quotes)), len(quotes) - 1)] + 1
+    return raw[:i] + insert + raw[i:]
+
+
+@FUZZ
+@given(
+    kind=st.sampled_from(tuple(BASES)),
+    where=st.floats(0.0, 1.0),
+    bad=st.sampled_from(
+        [
+            b"\xff",
+            b"\xc0\xaf",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xe2\x82",
+            b"\x80",
+            b"\xfe\xfe",
+        ]
+    ),
+)
+def test_invalid_utf8_inside_every_message_type(
+    server: Pair, kind: str, where: float, bad: bytes
+) -> None:
+    raw = _splice(dumps(base(kind)), where, bad)
+    z, _ = exchange(server, raw, path=kind)
+    assert isinstance(z, ErrorReply) and z.error.code == "BAD_JSON", (raw[:120], z)
+
+
+@FUZZ
+@given(
+    kind=st.sampled_from(tuple(BASES)),
+    depth=st.integers(1, 3000),
+    opener=st.sampled_from([b"[", b'{"a":']),
+    closed=st.booleans(),
+    data=st.data(),
+)
+def test_deep_nesting_in_every_message_type(
+    server: Pair, kind: str, depth: int, opener: bytes, closed: bool, data: st.DataObject
+) -> None:
+    msg = base(kind)
+    path = data.draw(st.sampled_from(paths(msg)))
+    marker = "__NEST__"
+    at(msg, path[:-1])[path[-1]] = marker
+    closer = b"]" if opener == b"[" else b"}"
+    nest = opener * depth + b"1" + (closer * depth if closed else b"")
+    raw = dumps(msg).replace(f'"{marker}"'.encode(), nest)
+    z, _ = exchange(server, raw, path=kind)
+    assert isinstance(z, ErrorReply), z
+    if depth + len(path) > 40 or not closed:  # deeper than MAX_DEPTH (32), or not JSON at all
+        assert z.error.code == "BAD_JSON", (depth, path, z)
+
+
+@FUZZ
+@given(
+    kind=st.sampled_from(tuple(BASES)),
+    data=st.data(),
+    value=field_values,
+)
+def test_duplicate_keys_in_every_message_type(
+    server: Pair, kind: str, data: st.DataObject, value: Any
+) -> None:
+    """A key given twice: JSON leaves it to the reader; the reply is still a valid one."""
+    msg = base(kind)
+    key = data.draw(st.sampled_from(sorted(msg)))
+    raw = dumps(msg)
+    raw = raw[:-1] + b", " + json.dumps(key).encode() + b": " + dumps(value) + b"}"
+    exchange(server, raw, path=kind)
+
+
+ODD_NUMBERS = [0, -1, -0.0, 1e-320, -1e-9, 2**53 + 1, 2**63, 2**64, -(2**63) - 1, 1e15, 1e308]
+
+
+@FUZZ
+@given(kind=st.sampled_from(tuple(BASES)), value=st.sampled_from(ODD_NUMBERS), data=st.data())
+def test_zero_negative_and_huge_numbers_in_every_numeric_field(
+    server: Pair, kind: str, value: float, data: st.DataObject
+) -> None:
+    msg = base(kind)
+    numeric = [
+        p
+        for p in paths(msg)
+        if isinstance(at(msg, p), int | float) and not isinstance(at(msg, p), bool)
+    ]
+    path = data.draw(st.sampled_from(numeric))
+    at(msg, path[:-1])[path[-1]] = value
+    exchange(server, dumps(msg))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(tuple(BASES)), times=st.integers(2, 4))
+def test_duplicate_deliveries_get_the_same_kind_of_reply(
+    server: Pair, kind: str, times: int
+) -> None:
+    """The EA re-sends after a timeout: the same message again is answered, never an error."""
+    raw = dumps(base(kind))
+    expected = Verdict if kind == "tick" else Ack
+    replies = [exchange(server, raw) for _ in range(times)]
+    for z, h in replies:
+        assert isinstance(z, expected) and isinstance(h, expected), (z, h)
+    if kind == "trade":  # recorded once: every later copy is a duplicate
+        assert all(z.duplicate and h.duplicate for z, h in replies[1:]), replies
 
 
 def test_still_healthy_and_deciding_after_the_fuzzing(server: Pair) -> None:
@@ -448,3 +561,6 @@ def test_still_healthy_and_deciding_after_the_fuzzing(server: Pair) -> None:
     h = check_reply(body)
     assert isinstance(z, Verdict) and isinstance(h, Verdict) and status == 200
     assert z.mode == "active" and h.mode == "active"
+    log = server.proc.log()
+    assert "Traceback" not in log and "request.internal_error" not in log
+    assert server.proc.proc.poll() is None

@@ -74,49 +74,44 @@ def _interfaces() -> tuple[str | None, str | None]:
 PUBLIC_IF, LOOPBACK_IF = _interfaces()
 P = 18765  # check-config binds nothing: any port will do
 
-# (component, value, engine): every form that listens on a non-loopback address, or on one
-# that cannot be resolved to a loopback one.
+# (component, value): every form that listens on a non-loopback address, or on one that cannot
+# be resolved to a loopback one.
 EXPOSED = [
-    ("server.http", f":{P}", "builtin"),  # the defect: an empty host is every interface
-    ("server.http", f"0.0.0.0:{P}", "builtin"),
-    ("server.http", f"[::]:{P}", "builtin"),
-    ("server.http", f"*:{P}", "builtin"),
-    ("server.http", f"192.0.2.1:{P}", "builtin"),
-    ("server.http", f"no-such-host.invalid:{P}", "builtin"),
-    ("server.zmq", f"tcp://*:{P}", "builtin"),
-    ("server.zmq", f"tcp://0.0.0.0:{P}", "builtin"),
-    ("server.zmq", f"tcp://[::]:{P}", "builtin"),
-    ("server.zmq", f"tcp://:{P}", "builtin"),  # not an endpoint the builtin engine takes
-    ("server.zmq", f"tcp://*:{P}", "libzmq"),
-    ("server.zmq", f"tcp://0.0.0.0:{P}", "libzmq"),
-    ("server.zmq", f"tcp://:{P}", "libzmq"),
-    ("server.zmq", f"tcp://192.0.2.1:{P}", "libzmq"),
-    ("server.zmq", f"ws://127.0.0.1:{P}", "libzmq"),  # a transport the check cannot read
+    ("server.http", f":{P}"),  # the defect: an empty host is every interface
+    ("server.http", f"0.0.0.0:{P}"),
+    ("server.http", f"[::]:{P}"),
+    ("server.http", f"*:{P}"),
+    ("server.http", f"192.0.2.1:{P}"),
+    ("server.http", f"no-such-host.invalid:{P}"),
+    ("server.zmq", f"tcp://*:{P}"),
+    ("server.zmq", f"tcp://0.0.0.0:{P}"),
+    ("server.zmq", f"tcp://:{P}"),
+    ("server.zmq", f"tcp://[::]:{P}"),
+    ("server.zmq", f"tcp://192.0.2.1:{P}"),
+    ("server.zmq", f"ws://127.0.0.1:{P}"),  # a transport the check cannot read
 ]
 if PUBLIC_IF:
     EXPOSED += [
-        ("server.zmq", f"tcp://{PUBLIC_IF}:{P}", "libzmq"),  # libzmq: the interface's address
-        ("server.http", f"{PUBLIC_IF}:{P}", "builtin"),  # HTTP: not a name that resolves
+        ("server.zmq", f"tcp://{PUBLIC_IF}:{P}"),  # libzmq: the interface's address
+        ("server.http", f"{PUBLIC_IF}:{P}"),  # HTTP: not a name that resolves
     ]
 LOOPBACK = [
-    ("server.http", f"127.0.0.1:{P}", "builtin"),
-    ("server.http", f"localhost:{P}", "builtin"),
-    ("server.http", f"[::1]:{P}", "builtin"),
-    ("server.zmq", f"tcp://127.0.0.1:{P}", "builtin"),
-    ("server.zmq", f"tcp://localhost:{P}", "builtin"),
-    ("server.zmq", f"tcp://127.0.0.1:{P}", "libzmq"),
-    ("server.zmq", "ipc://sidecar-test.ipc", "libzmq"),
+    ("server.http", f"127.0.0.1:{P}"),
+    ("server.http", f"localhost:{P}"),
+    ("server.http", f"[::1]:{P}"),
+    ("server.zmq", f"tcp://127.0.0.1:{P}"),
+    ("server.zmq", f"tcp://localhost:{P}"),
+    ("server.zmq", f"tcp://[::1]:{P}"),
+    ("server.zmq", "ipc://sidecar-test.ipc"),
 ]
 if LOOPBACK_IF:
-    LOOPBACK.append(("server.zmq", f"tcp://{LOOPBACK_IF}:{P}", "libzmq"))
+    LOOPBACK.append(("server.zmq", f"tcp://{LOOPBACK_IF}:{P}"))
 
 
-def _toml(component: str, value: str, engine: str, token: str = "") -> str:
+def _toml(component: str, value: str, token: str = "") -> str:
     other = "http" if component == "server.zmq" else "zmq"
     key = component.split(".")[1]
-    return (
-        f'[server]\n{key} = "{value}"\n{other} = ""\nzmq_engine = "{engine}"\ntoken = "{token}"\n'
-    )
+    return f'[server]\n{key} = "{value}"\n{other} = ""\ntoken = "{token}"\n'
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -129,59 +124,53 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-def _ids(cases: list[tuple[str, str, str]]) -> list[str]:
-    return [f"{c}={v}/{e}" for c, v, e in cases]
+def _ids(cases: list[tuple[str, str]]) -> list[str]:
+    return [f"{c}={v}" for c, v in cases]
 
 
 # ------------------------------------------------------------------ 1. binds needing a token
 
 
-@pytest.mark.parametrize(("component", "value", "engine"), EXPOSED, ids=_ids(EXPOSED))
+@pytest.mark.parametrize(("component", "value"), EXPOSED, ids=_ids(EXPOSED))
 def test_check_config_refuses_a_non_loopback_bind_without_a_token(
-    tmp_path: Path, component: str, value: str, engine: str
+    tmp_path: Path, component: str, value: str
 ) -> None:
     path = tmp_path / "s.toml"
-    path.write_text(_toml(component, value, engine))
+    path.write_text(_toml(component, value))
     out = _run("check-config", str(path))
     assert out.returncode == 2, out
     problems = [ln for ln in out.stderr.splitlines() if ln.strip("- ").startswith(component)]
     assert problems, out.stderr
-    if (component, engine) == ("server.zmq", "builtin") and value.startswith("tcp://:"):
-        assert "expected tcp://HOST:PORT" in out.stderr  # refused whatever the token
-        return
     assert any("needs a token" in p for p in problems), out.stderr
     # ... and accepted with one.
-    path.write_text(_toml(component, value, engine, TOKEN))
+    path.write_text(_toml(component, value, TOKEN))
     out = _run("check-config", str(path))
     assert out.returncode == 0, out
     assert TOKEN not in out.stdout + out.stderr
 
 
-@pytest.mark.parametrize(("component", "value", "engine"), LOOPBACK, ids=_ids(LOOPBACK))
+@pytest.mark.parametrize(("component", "value"), LOOPBACK, ids=_ids(LOOPBACK))
 def test_check_config_accepts_a_loopback_bind_without_a_token(
-    tmp_path: Path, component: str, value: str, engine: str
+    tmp_path: Path, component: str, value: str
 ) -> None:
     path = tmp_path / "s.toml"
-    path.write_text(_toml(component, value, engine))
+    path.write_text(_toml(component, value))
     out = _run("check-config", str(path))
     assert out.returncode == 0, out
 
 
-def _serve_args(component: str, value: str, engine: str, db: Path) -> list[str]:
-    args = ["serve", "--db", str(db), "--zmq-engine", engine]
+def _serve_args(component: str, value: str, db: Path) -> list[str]:
+    args = ["serve", "--db", str(db)]
     if component == "server.http":
         return [*args, "--http", value, "--zmq", ""]
     return [*args, "--zmq", value, "--http", ""]
 
 
-SERVE_EXPOSED = [c for c in EXPOSED if not c[1].startswith("tcp://:") or c[2] == "libzmq"]
-
-
-@pytest.mark.parametrize(("component", "value", "engine"), SERVE_EXPOSED, ids=_ids(SERVE_EXPOSED))
+@pytest.mark.parametrize(("component", "value"), EXPOSED, ids=_ids(EXPOSED))
 def test_serve_refuses_a_non_loopback_bind_without_a_token(
-    tmp_path: Path, component: str, value: str, engine: str
+    tmp_path: Path, component: str, value: str
 ) -> None:
-    out = _run(*_serve_args(component, value, engine, tmp_path / "s.sqlite"))
+    out = _run(*_serve_args(component, value, tmp_path / "s.sqlite"))
     assert out.returncode == 2, out
     records = [json.loads(ln) for ln in (out.stdout + out.stderr).splitlines() if ln.strip()]
     failed = [r for r in records if r["event"] == "service.start_failed"]
@@ -230,22 +219,20 @@ def spawn(tmp_path: Path) -> Iterator:
 
 
 SERVE_WITH_TOKEN = [
-    ("server.http", ":{port}", "builtin"),
-    ("server.http", "0.0.0.0:{port}", "builtin"),
-    ("server.http", "*:{port}", "builtin"),
-    ("server.zmq", "tcp://*:{port}", "builtin"),
-    ("server.zmq", "tcp://0.0.0.0:{port}", "libzmq"),
+    ("server.http", ":{port}"),
+    ("server.http", "0.0.0.0:{port}"),
+    ("server.http", "*:{port}"),
+    ("server.zmq", "tcp://*:{port}"),
+    ("server.zmq", "tcp://0.0.0.0:{port}"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("component", "value", "engine"), SERVE_WITH_TOKEN, ids=_ids(SERVE_WITH_TOKEN)
-)
+@pytest.mark.parametrize(("component", "value"), SERVE_WITH_TOKEN, ids=_ids(SERVE_WITH_TOKEN))
 def test_serve_binds_every_interface_with_a_token(
-    tmp_path: Path, spawn, component: str, value: str, engine: str
+    tmp_path: Path, spawn, component: str, value: str
 ) -> None:
     port = free_port()
-    args = _serve_args(component, value.format(port=port), engine, tmp_path / "s.sqlite")
+    args = _serve_args(component, value.format(port=port), tmp_path / "s.sqlite")
     proc, log = spawn(args, _env(SIDECAR_TOKEN=TOKEN))
     _wait_started(proc, log)
     if component == "server.http":
@@ -286,6 +273,39 @@ def test_start_up_checks_the_bound_socket_too() -> None:
     assert check_zmq_bound("ipc:///tmp/s.ipc", "") is None
 
 
+def test_http_replies_are_not_held_by_nagle() -> None:
+    """The listener says it is TCP, so asyncio (under uvicorn) sets TCP_NODELAY on every
+    accepted connection: a small reply goes out at once, not ~40 ms later behind the
+    client's delayed ACK."""
+    import asyncio
+    import socket
+
+    from sidecar.service.runner import bind_http
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        listener = bind_http("127.0.0.1:0")
+        listener.listen()
+        port = listener.getsockname()[1]
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            value = await asyncio.wait_for(seen, 5)
+            writer.close()
+            return value
+        finally:
+            server.close()
+
+    assert asyncio.run(accepted_nodelay()) != 0
+
+
 # ------------------------------------------------------------------ 2. malformed JSON
 
 HEARTBEAT = json.dumps(_heartbeat()).encode()
@@ -300,10 +320,10 @@ MALFORMED = {
 }
 
 
-@pytest.fixture(scope="module", params=["builtin", "libzmq"])
-def engine_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp(f"sec-{request.param}") / "s.sqlite"
-    proc = SidecarProcess(path, env=_env(SIDECAR_ZMQ_ENGINE=request.param)).start()
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("sec") / "s.sqlite"
+    proc = SidecarProcess(path, env=_env()).start()
     try:
         yield proc
     finally:
@@ -311,33 +331,33 @@ def engine_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 @pytest.mark.parametrize("name", list(MALFORMED))
-def test_malformed_json_is_bad_json_on_both_transports(engine_server, name: str) -> None:
+def test_malformed_json_is_bad_json_on_both_transports(plain_server, name: str) -> None:
     payload = MALFORMED[name]
-    zc = engine_server.zmq(timeout_ms=5000)
+    zc = plain_server.zmq(timeout_ms=5000)
     try:
         reply = json.loads(zc.raw(payload))
     finally:
         zc.close()
     assert reply["type"] == "error" and reply["error"]["code"] == "BAD_JSON", reply
     assert reply["error"]["message"].startswith("message: ")
-    http = engine_server.http()
+    http = plain_server.http()
     status, body = http.raw("heartbeat", payload)
     http.close()
     assert status == 400, body
     assert json.loads(body)["error"] == reply["error"]
-    log = engine_server.log()
+    log = plain_server.log()
     assert "Traceback" not in log and "request.internal_error" not in log
     assert '"level":"error"' not in log
-    assert engine_server.proc.poll() is None
+    assert plain_server.proc.poll() is None
 
 
 # ------------------------------------------------------------------ 6. the token first
 
 
-@pytest.fixture(scope="module", params=["builtin", "libzmq"])
-def token_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp(f"tok-{request.param}") / "s.sqlite"
-    env = _env(SIDECAR_TOKEN=TOKEN, SIDECAR_ZMQ_ENGINE=request.param)
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("tok") / "s.sqlite"
+    env = _env(SIDECAR_TOKEN=TOKEN)
     proc = SidecarProcess(path, env=env).start()
     try:
         yield proc
@@ -461,3 +481,284 @@ def test_http_oversized_resume_is_413(token_server) -> None:
     status, reply = authorized.request("POST", "/v1/resume", chunks)  # type: ignore[arg-type]
     authorized.close()
     assert status == 413, reply
+
+
+def test_http_unauthenticated_message_gets_no_field_details(token_server) -> None:
+    anonymous = _http(token_server, None)
+    try:
+        for path in ("/v1/heartbeat", "/v1/tick", "/v1/nosuch", "/v1/resume"):
+            status, body = anonymous.request("POST", path, json.dumps(BAD_FIELDS).encode())
+            assert status == 401, (path, status, body)
+            error = json.loads(body)["error"]
+            assert error["code"] == "UNAUTHORIZED", body
+            for word in ("login", "symbol", "nosuch", "expected", "heartbeat", "tick"):
+                assert word not in error["message"], (path, body)
+    finally:
+        anonymous.close()
+
+
+# ------------------------------------------------------------------ bodies over the limit
+
+LIMIT = 65536
+MESSAGE_PATHS = ["hello", "tick", "trade", "calendar", "heartbeat", "resume"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff" * (LIMIT + 1),  # not UTF-8: parsing it would say BAD_JSON
+        b'{"a":' * (LIMIT // 5 + 1),  # nested far too deep
+        b'{"v":1,"type":"heartbeat","id":"big","x":"' + b"a" * LIMIT + b'"}',
+    ],
+    ids=["invalid-utf8", "deep", "valid-but-big"],
+)
+def test_zmq_oversized_messages_are_refused_before_parsing(plain_server, body: bytes) -> None:
+    """TOO_LARGE, not BAD_JSON: the size is checked before a byte is parsed (no id echoed)."""
+    zc = plain_server.zmq(timeout_ms=5000)
+    try:
+        reply = json.loads(zc.raw(body))
+        assert reply["error"]["code"] == "TOO_LARGE" and reply["id"] is None, reply
+        assert zc.send(_heartbeat())["type"] == "ack"  # the connection goes on
+    finally:
+        zc.close()
+
+
+def _raw_http(port: int, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """One request on a raw socket; the reply read until the server closes or sends it all."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head_part, _, rest = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head_part.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    return int(head_part.split(b" ")[1]), rest
+
+
+@pytest.mark.parametrize("path", MESSAGE_PATHS)
+def test_http_declared_oversize_is_413_without_reading_the_body(plain_server, path: str) -> None:
+    """A Content-Length over the limit is answered 413 at once: the 10 MB it announces are
+    never sent, so a server that waited for (or parsed) the body would time out instead."""
+    head = (
+        f"POST /v1/{path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {10 * 2**20}\r\n\r\n"
+    ).encode()
+    status, body = _raw_http(plain_server.http_port, head, b'{"v":1,')
+    assert status == 413, body
+    assert json.loads(body)["error"]["code"] == "TOO_LARGE"
+
+
+@pytest.mark.parametrize("path", MESSAGE_PATHS)
+def test_http_chunked_oversize_is_413(plain_server, path: str) -> None:
+    """No Content-Length: the body is counted as it streams in and refused past the limit,
+    whatever it holds (here bytes that are not UTF-8: parsed, they would be BAD_JSON)."""
+    client = plain_server.http()
+    try:
+        chunks = iter([b"\xff" * 40000, b"\xff" * 40000])
+        status, body = client.request("POST", f"/v1/{path}", chunks)  # type: ignore[arg-type]
+    finally:
+        client.close()
+    assert status == 413, body
+    assert json.loads(body)["error"]["code"] == "TOO_LARGE"
+
+
+# ------------------------------------------------------------------ CSV formula injection
+
+
+def test_csv_export_defuses_formulas(plain_server) -> None:
+    """Comments come from the EA's terminal (anyone who can place an order): a cell that a
+    spreadsheet would read as a formula is written with a leading apostrophe."""
+    from sidecar.testing import messages as M
+
+    login = 4242
+    http = plain_server.http()
+    try:
+        assert http.send(M.hello(login=login))["type"] == "ack"
+        starts = ["=1+1", "+1+1", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\t=1", "\r=1", "－1+1"]
+        for i, comment in enumerate(starts):
+            ack = http.send(M.trade(700 + i, login=login, comment=comment))
+            assert ack["type"] == "ack", ack
+        status, text = http.get(f"/v1/trades?login={login}&format=csv&limit=100")
+    finally:
+        http.close()
+    assert status == 200
+    import csv
+    import io
+
+    cells = {row["comment"] for row in csv.DictReader(io.StringIO(text))}
+    assert cells == {"'" + c for c in starts}, cells
+
+
+# ------------------------------------------------------------------ secrets never shown
+
+EODHD_SECRET = "EODHD-SECRET-7f3a9c51"
+SIDECAR_SECRET = "SIDECAR-SECRET-b2d4e6"
+DINGTALK_WEBHOOK = "DINGTALK-SECRET-c0ffee01"
+DINGTALK_SIGNING = "SECDINGTALK-SECRET-feed02"
+SLACK_WEBHOOK = "SLACK-SECRET-0badf00d"
+SECRETS = [EODHD_SECRET, SIDECAR_SECRET, DINGTALK_WEBHOOK, DINGTALK_SIGNING, SLACK_WEBHOOK]
+
+
+def _secret_config(tmp: Path, base_url: str) -> Path:
+    from sidecar.config import Config
+
+    lines = [
+        "[feeds]",
+        f'eodhd_base_url = "{base_url}"',
+        "max_retries = 0",
+        "calendar_interval_seconds = 1",
+        "news_interval_seconds = 1",
+        'news_tickers = ["EURUSD.FOREX"]',
+    ]
+    if "alerts" in Config.model_fields:  # the alert relay's targets, where this tree has them
+        lines += [
+            "[[alerts.dingtalk]]",
+            'name = "ops"',
+            f'webhook = "https://oapi.dingtalk.com/robot/send?access_token={DINGTALK_WEBHOOK}"',
+            f'secret = "{DINGTALK_SIGNING}"',
+            "[[alerts.slack]]",
+            'name = "desk"',
+            f'webhook = "https://hooks.slack.com/services/T0/B0/{SLACK_WEBHOOK}"',
+        ]
+    path = tmp / "secrets.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _no_secret(where: str, text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"{secret} in {where}: {text[:2000]}"
+
+
+def _wait_for(what: str, probe, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_secrets_absent_from_logs_replies_metrics_health_state_and_config_show(
+    tmp_path: Path,
+) -> None:
+    from sidecar.testing.fake_eodhd import FakeEodhd
+
+    with FakeEodhd(token=EODHD_SECRET) as fake:
+        # The first calls fail (5xx, 429, a 401 that echoes nothing), then they succeed.
+        fake.fail("/api/economic-events", 500, times=2)
+        fake.fail("/api/news", 429, times=1, retry_after=1)
+        fake.fail("/api/news", 401, times=1, after=1)
+        config = _secret_config(tmp_path, fake.base_url)
+        env = _env(EODHD_API_TOKEN=EODHD_SECRET, SIDECAR_TOKEN=SIDECAR_SECRET)
+        proc = SidecarProcess(tmp_path / "s.sqlite", config=config, env=env).start()
+        try:
+
+            def pulled() -> bool:
+                seen = {(r.endpoint, r.status) for r in fake.requests}
+                return {
+                    ("economic-events", 500),
+                    ("economic-events", 200),
+                    ("news", 429),
+                    ("news", 401),
+                    ("news", 200),
+                } <= seen
+
+            _wait_for("feed calls that fail, then succeed", pulled)
+            outputs: dict[str, str] = {}
+            anonymous, authorized = _http(proc, None), _http(proc, SIDECAR_SECRET)
+            wrong = _http(proc, EODHD_SECRET)  # another secret as the bearer: still 401
+            try:
+                for path in ("/metrics", "/health", "/v1/state", "/v1/decisions", "/v1/limits"):
+                    outputs[f"GET {path}"] = authorized.request("GET", path)[1].decode()
+                    outputs[f"GET {path} anonymous"] = anonymous.request("GET", path)[1].decode()
+                    outputs[f"GET {path} wrong"] = wrong.request("GET", path)[1].decode()
+                bad = json.dumps(BAD_FIELDS).encode()
+                for path in ("/v1/heartbeat", "/v1/nosuch", "/v1/resume"):
+                    for name, client in (("anon", anonymous), ("auth", authorized)):
+                        outputs[f"POST {path} {name}"] = client.request("POST", path, bad)[
+                            1
+                        ].decode()
+            finally:
+                for c in (anonymous, authorized, wrong):
+                    c.close()
+            zc = proc.zmq()
+            try:
+                for token in (None, "wrong", EODHD_SECRET, SIDECAR_SECRET):
+                    extra = {} if token is None else {"token": token}
+                    outputs[f"zmq {token}"] = zc.raw(
+                        json.dumps({**BAD_FIELDS, **extra}).encode()
+                    ).decode()
+                outputs["zmq ack"] = json.dumps(zc.send(_heartbeat(token=SIDECAR_SECRET)))
+            finally:
+                zc.close()
+            assert (
+                "UNAUTHORIZED" in outputs["zmq wrong"]
+                and "BAD_REQUEST" in outputs[f"zmq {SIDECAR_SECRET}"]
+            )
+            assert "sidecar_verdict_latency_seconds" in outputs["GET /metrics"]
+        finally:
+            proc.stop()
+        log = proc.log()
+        assert "news.poll_failed" in log and "eodhd.call" in log, log[:2000]  # logged ...
+        outputs["log"] = log  # ... without any secret
+        for where, text in outputs.items():
+            _no_secret(where, text)
+
+        # config show: every secret masked, in TOML and in JSON.
+        for fmt in ("toml", "json"):
+            out = _run("config", "show", "--config", str(config), "--format", fmt, env=env)
+            assert out.returncode == 0, out
+            assert "***" in out.stdout
+            _no_secret(f"config show --format {fmt}", out.stdout + out.stderr)
+
+
+MISTYPED = [
+    ("feeds", "eodhd_tokn", EODHD_SECRET),
+    ("server", "tokne", SIDECAR_SECRET),
+    ("feeds", "api_key", EODHD_SECRET),
+    ("feed", "eodhd_token", EODHD_SECRET),  # a mistyped section
+    ("feeds", "eodhd_base_url", f"https://eodhd.com/api?api_token={EODHD_SECRET}"),
+    ("feeds", "eodhd_base_url", f"https://user:{EODHD_SECRET}@eodhd.com/api"),
+]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"), MISTYPED, ids=[f"{s}.{k}" for s, k, _ in MISTYPED]
+)
+def test_a_mistyped_secret_is_never_echoed(
+    tmp_path: Path, section: str, key: str, value: str
+) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(f'[{section}]\n{key} = "{value}"\n')
+    out = _run("check-config", str(path))
+    assert out.returncode == 2, out
+    named = section if section == "feed" else f"{section}.{key}"
+    assert f"- {named}:" in out.stderr and "value not shown" in out.stderr, out.stderr
+    _no_secret("check-config", out.stdout + out.stderr)
+    out = _run("config", "show", "--config", str(path))
+    assert out.returncode == 2, out
+    _no_secret("config show", out.stdout + out.stderr)
+    out = _run("serve", "--config", str(path), "--db", str(tmp_path / "s.sqlite"))
+    assert out.returncode == 2, out
+    records = [json.loads(ln) for ln in (out.stdout + out.stderr).splitlines() if ln.strip()]
+    assert [r["event"] for r in records] == ["service.start_failed"], records
+    _no_secret("service.start_failed", out.stdout + out.stderr)
+    # ... nor from the environment.
+    env_key = f"SIDECAR__{section.upper()}__{key.upper()}"
+    out = _run("check-config", env=_env(**{env_key: value}))
+    assert out.returncode == 2, out
+    _no_secret("check-config (environment)", out.stdout + out.stderr)

@@ -59,11 +59,10 @@ def test_busy_http_port_exits_non_zero(tmp_path: Path, busy_port: int) -> None:
     assert "in use" in failed["error"].lower() and address in failed["msg"]
 
 
-@pytest.mark.parametrize("engine", ["builtin", "libzmq"])
-def test_busy_zmq_port_exits_non_zero(tmp_path: Path, busy_port: int, engine: str) -> None:
+def test_busy_zmq_port_exits_non_zero(tmp_path: Path, busy_port: int) -> None:
     endpoint = f"tcp://127.0.0.1:{busy_port}"
     http = f"127.0.0.1:{free_port()}"
-    code, records, _ = _serve(tmp_path, "--zmq", endpoint, "--zmq-engine", engine, "--http", http)
+    code, records, _ = _serve(tmp_path, "--zmq", endpoint, "--http", http)
     assert code == 1
     failed = _failure(records)
     assert failed["component"] == "server.zmq" and failed["address"] == endpoint
@@ -95,6 +94,18 @@ def test_invalid_configuration_exits_2_with_every_problem(tmp_path: Path) -> Non
     assert len(failed["problems"]) == 2
     assert any(p.startswith("risk.risk_pct") for p in failed["problems"])
     assert any("needs a token" in p for p in failed["problems"])
+
+
+def test_the_removed_builtin_engine_is_a_configuration_error(tmp_path: Path) -> None:
+    config = tmp_path / "old.toml"
+    config.write_text('[server]\nzmq_engine = "builtin"\n')
+    code, records, _ = _serve(tmp_path, "--config", str(config))
+    assert code == 2
+    failed = _failure(records)
+    assert failed["component"] == "config"
+    [problem] = failed["problems"]
+    assert problem.startswith("server.zmq_engine: the builtin ZeroMQ engine was removed")
+    assert "delete the zmq_engine line" in problem
 
 
 def test_nothing_to_serve_is_a_start_failure(tmp_path: Path) -> None:
