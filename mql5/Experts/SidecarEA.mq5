@@ -117,6 +117,8 @@ string           g_lock = "";               // current account lock code
 string           g_last_refusal = "";
 long             g_entry_pause_until = 0;   // NowMono(); set after an ambiguous entry
 bool             g_ready = false;           // account known (login, connected): state loaded, executor set up
+long             g_anchor_recheck_day = 0;  // a day anchored from an unsettled history: rebuilt once more when settled (0 = none)
+long             g_login = 0;               // the login EnsureReady loaded the state of: the files' and globals' key
 LogThrottle      g_th_sidecar;
 LogThrottle      g_th_risk;
 LogThrottle      g_th_manage;
@@ -165,9 +167,11 @@ string NextId(const string prefix)
 
 string BodyToken(void) { return (g_tr != NULL && g_tr.TokenInBody()) ? InpToken : ""; }
 
+// Keyed by the login the state was loaded for (g_login), never the login read at call time: in
+// OnDeinit(REASON_ACCOUNT) ACCOUNT_LOGIN may already be the next account's.
 string StateKey(void)
   {
-   return IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)) + "_" + IntegerToString((long)InpMagic) + "_" + _Symbol;
+   return IntegerToString(g_login) + "_" + IntegerToString((long)InpMagic) + "_" + _Symbol;
   }
 
 string StateFile(void) { return "Sidecar\\guard_" + StateKey() + ".txt"; }
@@ -666,7 +670,7 @@ bool QueueDeal(const ulong deal)
    string symbol = HistoryDealGetString(deal, DEAL_SYMBOL);
    long entry = HistoryDealGetInteger(deal, DEAL_ENTRY);
    ProtoTrade t;
-   t.login = AccountInfoInteger(ACCOUNT_LOGIN);
+   t.login = g_login;   // the account whose queue file holds it
    t.deal = (long)deal;
    t.order = HistoryDealGetInteger(deal, DEAL_ORDER);
    t.position = (long)position;
@@ -694,7 +698,7 @@ bool QueueDeal(const ulong deal)
    g_queue[k] = ProtoTradeJson(id, "", t, (int)SymbolInfoInteger(symbol, SYMBOL_DIGITS), g_tester);  // token added when sent
    g_queue_ids[k] = id;
    // a closed position no longer needs its management anchors
-   if(entry != DEAL_ENTRY_IN && !PositionSelectByTicket(position))
+   if(entry != DEAL_ENTRY_IN && ExecSelectPosition(position) == 0)
      {
       GlobalVariableDel(GvName(position, "r"));
       GlobalVariableDel(GvName(position, "v"));
@@ -976,6 +980,17 @@ void ApplyOpen(const MqlTick &tick)
           LogKv("seconds_left", IntegerToString(g_entry_pause_until - NowMono())), g_th_risk);
       return;
      }
+   // Netting: one position per symbol, whatever its magic. An entry would merge into a manual or
+   // another EA's position (the order's SL/TP replacing that position's) or reverse it. Refused,
+   // and the signal stays unused for when the symbol is flat.
+   if(!g_exec.Hedging() && PositionSelect(_Symbol))
+     {
+      g_last_refusal = "NETTING_POSITION_OPEN";
+      Log(LOG_RISK, "NETTING_POSITION_OPEN", LogKv("signal_id", g_verdict.open_signal_id) + " " +
+          LogKv("position", IntegerToString(PositionGetInteger(POSITION_TICKET))) + " " +
+          LogKv("magic", IntegerToString(PositionGetInteger(POSITION_MAGIC))), g_th_risk);
+      return;
+     }
    bool buy = g_verdict.open_side == "buy";
    string blocked = g_exec.TradeBlock(buy);
    if(blocked != "")
@@ -1153,7 +1168,7 @@ bool DayClosedResult(const long day_start, double &closed)
 // input is set to 0 on every chart of the login and magic). Not in the Strategy Tester.
 string FloorGvName(void)
   {
-   return "SC.floor." + IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN)) + "." + IntegerToString((long)InpMagic);
+   return "SC.floor." + IntegerToString(g_login) + "." + IntegerToString((long)InpMagic);
   }
 
 void FloorShare(const long floor_before)
@@ -1204,6 +1219,41 @@ void FloorFlatten(void)
      }
   }
 
+// A day anchor rebuilt (or taken from the equity) before the terminal's history had settled may
+// miss the day's closed deals the terminal had not downloaded yet (DEAL_SYNC_SETTLE_SEC). Once the
+// connection has settled the rebuild is made once more, and may only raise the anchor: a higher
+// day-start equity makes the daily loss limit stricter, never looser. Not in the Strategy Tester
+// (its history is complete from the start).
+void DayAnchorRecheck(const long now)
+  {
+   if(g_anchor_recheck_day == 0)
+      return;
+   if(g_state.day_start != g_anchor_recheck_day || GuardDayStart(now, g_limits.day_offset_hours) != g_anchor_recheck_day)
+     {
+      g_anchor_recheck_day = 0;   // another day has started: anchored on its own
+      return;
+     }
+   long mono = NowMono();
+   DealSyncClockConnection(g_dclock, TerminalInfoInteger(TERMINAL_CONNECTED) != 0, mono);
+   if(!DealSyncComplete(g_dclock, mono))
+      return;
+   double closed = 0.0;
+   if(!DayClosedResult(g_anchor_recheck_day, closed))
+      return;   // retried on the next event
+   g_anchor_recheck_day = 0;
+   double balance = AccountInfoDouble(ACCOUNT_BALANCE);
+   double rebuilt = balance - closed;
+   double before = g_state.day_start_equity;
+   bool raise = MathIsValidNumber(rebuilt) && balance > 0.0 && rebuilt > before;
+   if(raise)
+     {
+      g_state.day_start_equity = rebuilt;
+      SaveState();
+     }
+   LogWrite(LOG_ACCOUNT, raise ? "DAY_ANCHOR_RAISED" : "DAY_ANCHOR_CONFIRMED", LogKv("day_start_equity", DoubleToString(g_state.day_start_equity, 2)) +
+            " " + LogKv("before", DoubleToString(before, 2)) + " " + LogKv("day_closed", DoubleToString(closed, 2)));
+  }
+
 void AccountTick(void)
   {
    double equity = AccountInfoDouble(ACCOUNT_EQUITY);
@@ -1217,6 +1267,12 @@ void AccountTick(void)
    string anchor = "";
    if(GuardObserve(g_state, g_limits, now, equity, AccountInfoDouble(ACCOUNT_BALANCE), history_ok, day_closed, anchor))
       g_state_dirty = true;
+   if(anchor == "DAY_ANCHOR_REBUILT" || anchor == "DAY_ANCHOR_NO_HISTORY")
+      g_anchor_recheck_day = g_tester ? 0 : g_state.day_start;
+   else
+      if(anchor != "")
+         g_anchor_recheck_day = 0;   // a witnessed rollover: the equity at that moment is the anchor
+   DayAnchorRecheck(now);
    if(anchor != "")
       LogWrite(LOG_ACCOUNT, anchor, LogKv("day_start_equity", DoubleToString(g_state.day_start_equity, 2)) + " " +
                LogKv("equity", DoubleToString(equity, 2)) + " " + LogKv("day_closed", DoubleToString(day_closed, 2)));
@@ -1254,12 +1310,13 @@ bool EnsureReady(void)
           LogKv("connected", TerminalInfoInteger(TERMINAL_CONNECTED) != 0 ? "yes" : "no"), g_th_sidecar);
       return false;
      }
+   g_login = AccountInfoInteger(ACCOUNT_LOGIN);   // before anything keyed by it
    LoadState();
    LoadQueue();
    LoadDealCursor();
    g_exec.Init(_Symbol, InpMagic, (ulong)(InpDeviationPts > 0 ? InpDeviationPts : 0), InpRetries, InpEntryInFlightSec);
    g_ready = true;
-   LogWrite(LOG_ACCOUNT, "READY", LogKv("login", IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN))) + " " +
+   LogWrite(LOG_ACCOUNT, "READY", LogKv("login", IntegerToString(g_login)) + " " +
             LogKv("margin_mode", g_exec.Hedging() ? "hedging" : "netting"));
    AccountTick();
    SendHello();   // failure is fine: retried on ticks and on the timer, entries stay closed meanwhile
@@ -1333,6 +1390,8 @@ int OnInit(void)
    if(!SymbolSelect(_Symbol, true))
       LogWrite(LOG_CONFIG, "SYMBOL_SELECT_FAILED", LogKv("symbol", _Symbol));
    g_ready = false;
+   g_anchor_recheck_day = 0;
+   g_login = 0;   // a re-init (an account switch among them) keys its files by the login it loads
    g_atr = iATR(_Symbol, BarsTf(), InpAtrPeriod);
    if(g_atr == INVALID_HANDLE)
       LogWrite(LOG_CONFIG, "ATR_UNAVAILABLE", LogKv("error", IntegerToString(GetLastError())));

@@ -10,6 +10,7 @@ in both StringSubstr modes (length <= 0 -> "" / -> the rest of the string, as ol
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -42,7 +43,9 @@ def binaries(
         (out / "Sidecar" / f.name).write_text(translate_mql5(f.read_text(encoding="ascii")))
     # the EA's inputs become plain globals here (not const, as the syntax check keeps them), so
     # that a scenario can set one before OnInit as the operator would in the EA's properties
-    ea_text = re.sub(r"^(\s*)input\s+(?!group\b)", r"\1", EA.read_text(encoding="ascii"), flags=re.M)
+    ea_text = re.sub(
+        r"^(\s*)input\s+(?!group\b)", r"\1", EA.read_text(encoding="ascii"), flags=re.M
+    )
     (out / "SidecarEA.cpp").write_text(translate_mql5(ea_text))
     flags = [f for f in FLAGS if f != "-O1"] + ["-O0", "-Wno-unused-parameter", "-D__MQL5__"]
     flags += SUBSTR_MODES[mode]
@@ -327,8 +330,8 @@ def test_repeated_unknown_symbol_re_hellos_at_once_at_most_once_per_retry_period
     r = ea(binaries, "unknown_symbol_storm")
     times, period = r["hello_times"], r["retry_sec"]
     assert times, r
-    immediate = [b for a, b in zip(times, times[1:]) if b - a < period]
-    assert all(b - a >= period for a, b in zip(immediate, immediate[1:])), times
+    immediate = [b for a, b in itertools.pairwise(times) if b - a < period]
+    assert all(b - a >= period for a, b in itertools.pairwise(immediate)), times
     assert len(times) <= 2 * (30 // period) + 1, times
 
 
@@ -435,3 +438,56 @@ def test_lengths_go_through_the_wrapper() -> None:
         for n, line in enumerate(path.read_text(encoding="ascii").splitlines(), 1):
             code = line.split("//")[0]
             assert not three_args.search(code), f"{path.name}:{n}: {line.strip()}"
+
+
+def test_netting_entry_finds_a_reversed_position_by_its_identifier(
+    binaries: dict[str, Path],
+) -> None:
+    """After a netting reversal the position's ticket is the reversing order's; DEAL_POSITION_ID
+    is its identifier (the old ticket). The entry resolves it at once, no in-flight lock."""
+    r = executor(binaries, "netting_reversal_identifier")
+    assert r["server_ticket"] != r["old_ticket"] and r["identifier"] == r["old_ticket"]
+    assert r["rc"] in (EXEC_OK, EXEC_PARTIAL)
+    assert r["position_at_open"] == r["server_ticket"]
+    assert not r["locked_at_open"] and not r["locked"]
+
+
+def test_netting_entry_refused_while_a_manual_position_is_open(binaries: dict[str, Path]) -> None:
+    """Netting: a manual position (magic 0) on the symbol. The sell signal would reverse it and
+    replace its stop: refused (NETTING_POSITION_OPEN), the signal id kept for when it is flat."""
+    r = ea(binaries, "netting_foreign_position")
+    assert r["sends_with_manual"] == 0
+    assert [(p["type"], p["volume"], p["sl"]) for p in r["with_manual"]] == [
+        ("buy", 0.10, pytest.approx(r["manual_sl"]))
+    ]
+    assert r["refusal"] == "NETTING_POSITION_OPEN" and "NETTING_POSITION_OPEN" in r["log"]
+    assert r["entry_sends"] == 1 and r["comment"] == "sc:s1"
+
+
+def test_account_switch_saves_state_under_the_old_login(binaries: dict[str, Path]) -> None:
+    """OnDeinit(REASON_ACCOUNT) runs when ACCOUNT_LOGIN already reads the new account: the state,
+    queue and deal cursor go to the files of the login they were loaded for."""
+    r = ea(binaries, "account_switch")
+    names = " ".join(r["saved_old"])
+    assert "guard_5550001_" in names and "queue_5550001_" in names
+    assert r["saved_new"] == []
+    # the re-init loads the new login's files
+    assert r["login"] == 5550002 and r["loaded_new"] and not r["loaded_old"]
+
+
+def test_day_anchor_rebuilt_again_once_the_history_settled(binaries: dict[str, Path]) -> None:
+    """A loss closed earlier today reaches the terminal's history 60 s after the start-up rebuild:
+    the rebuild made once the connection settled raises the anchor to balance - day_closed."""
+    r = ea(binaries, "anchor_recheck_loss")
+    assert r["at_start"] == pytest.approx(r["balance"])
+    assert r["before_settle"] == pytest.approx(r["at_start"])
+    assert r["after"] == pytest.approx(r["balance"] - r["profit"])
+    assert "DAY_ANCHOR_RAISED" in r["log"]
+
+
+def test_day_anchor_recheck_never_lowers_the_anchor(binaries: dict[str, Path]) -> None:
+    """A win closed earlier today: balance - day_closed is below the anchor taken at start-up
+    (the equity then), which stays."""
+    r = ea(binaries, "anchor_recheck_win")
+    assert r["after"] == pytest.approx(r["at_start"]) == pytest.approx(r["balance"])
+    assert "DAY_ANCHOR_CONFIRMED" in r["log"] and "DAY_ANCHOR_RAISED" not in r["log"]

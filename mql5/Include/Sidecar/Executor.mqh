@@ -54,6 +54,25 @@
 #define EXEC_BACKOFF_BASE_SEC 10
 #define EXEC_BACKOFF_MAX_SEC  300
 
+// Selects the position whose identifier is `id` (DEAL_POSITION_ID) and returns its ticket; 0 when
+// the terminal does not show it. The identifier is the ticket of the order that opened the
+// position, which is also the position's ticket until a netting reversal gives the position a new
+// ticket (the identifier stays): the ticket is tried first, then every position is scanned.
+ulong ExecSelectPosition(const ulong id)
+  {
+   if(id == 0)
+      return 0;
+   if(PositionSelectByTicket(id))
+      return id;
+   for(int i = PositionsTotal() - 1; i >= 0; i--)
+     {
+      ulong ticket = PositionGetTicket(i);
+      if(ticket != 0 && (ulong)PositionGetInteger(POSITION_IDENTIFIER) == id)
+         return ticket;
+     }
+   return 0;
+  }
+
 class CExecutor
   {
 private:
@@ -153,7 +172,8 @@ private:
      }
 
    // The position an entry's result opened: its deal's DEAL_POSITION_ID when the deal is in the
-   // history already; on hedging the position carries the ticket of the order that opened it.
+   // history already (an identifier: ExecSelectPosition finds its ticket); on hedging the
+   // position carries the ticket of the order that opened it.
    ulong             PositionOfResult(void)
      {
       ulong deal = m_trade.ResultDeal();
@@ -321,10 +341,7 @@ public:
          m_if_position = (ulong)HistoryDealGetInteger(m_if_deal, DEAL_POSITION_ID);
       ulong found = 0;
       if(m_if_position != 0)
-        {
-         if(PositionSelectByTicket(m_if_position))
-            found = m_if_position;
-        }
+         found = ExecSelectPosition(m_if_position);
       else
          found = FindOpened(m_if_comment);
       if(found != 0)
@@ -610,7 +627,10 @@ public:
             filled = m_trade.ResultVolume();
             ulong deal = m_trade.ResultDeal();
             position = PositionOfResult();
-            bool visible = position != 0 ? PositionSelectByTicket(position) : false;
+            ulong shown = ExecSelectPosition(position);
+            bool visible = shown != 0;
+            if(visible)
+               position = shown;
             if(position == 0)
               {
                position = FindOpened(comment);

@@ -404,6 +404,104 @@ static void FloorThisChart()
    InpEquityFloorPct = 0.0;
 }
 
+static string FileNames(const string &part)
+{
+   string out = "[";
+   bool first = true;
+   for(const auto &f : g_fk.files)
+      if(f.first.find(part) != std::string::npos)
+      {
+         out += (first ? "" : ",") + JsonQuote(f.first);
+         first = false;
+      }
+   return out + "]";
+}
+
+// Netting: a manual position (magic 0) is open on the symbol. An entry would merge into it (its
+// stop and target replaced by the order's) or reverse it: refused with NETTING_POSITION_OPEN,
+// and the signal stays usable once the symbol is flat.
+static void NettingForeignPosition()
+{
+   Start(ACCOUNT_MARGIN_MODE_RETAIL_NETTING, false);
+   Ready();
+   double manual_sl = g_fk.Sym("EURUSD").bid - 0.0050;
+   ulong manual = SeedPosition(0.10, manual_sl);
+   for(FakePosition &p : g_fk.srv_positions)
+      p.magic = 0;
+   FakeSyncPositions();
+   Tick(1);
+   double ask = g_fk.Sym("EURUSD").ask;
+   g_sv.action = "open";
+   g_sv.signal = "s1";
+   g_sv.side = "sell";   // would reverse the manual buy
+   g_sv.sl = ask + 0.0030;
+   g_sv.tp = ask - 0.0060;
+   Tick(3);
+   int sends_with_manual = EntrySends();
+   string with_manual = ServerPositions();
+   string refusal = g_last_refusal;
+   // the operator closes the manual position: the same signal opens now
+   FakeRemoveServerPosition(manual);
+   FakeSyncPositions();
+   Tick(2);
+   string comment = g_fk.srv_positions.empty() ? "" : g_fk.srv_positions[0].comment;
+   Result("{\"sends_with_manual\":" + IntegerToString(sends_with_manual) + ",\"with_manual\":" + with_manual +
+          ",\"manual_sl\":" + N(manual_sl) + ",\"refusal\":\"" + refusal + "\",\"entry_sends\":" +
+          IntegerToString(EntrySends()) + ",\"comment\":\"" + comment + "\"}");
+   OnDeinit(0);
+}
+
+// The account is switched: by OnDeinit(REASON_ACCOUNT) the terminal already reports the new
+// login. The state, queue and deal cursor are saved under the login they were loaded for, and the
+// re-init loads the new login's.
+static void AccountSwitch()
+{
+   Start(ACCOUNT_MARGIN_MODE_RETAIL_HEDGING, false);
+   Ready();
+   g_fk.files.clear();
+   g_fk.login = 5550002;
+   OnDeinit(6);   // REASON_ACCOUNT
+   string saved_old = FileNames("_5550001_");
+   string saved_new = FileNames("_5550002_");
+   g_fk.file_checks.clear();
+   OnInit();
+   Tick(1);
+   Result("{\"saved_old\":" + saved_old + ",\"saved_new\":" + saved_new + ",\"loaded_new\":" + Checks("_5550002_") +
+          ",\"loaded_old\":" + Checks("_5550001_") + ",\"login\":" + IntegerToString(g_login) + "}");
+   OnDeinit(0);
+}
+
+// Started mid-day: the day anchor is rebuilt from a history the terminal has not finished
+// downloading (a deal closed earlier today shows up 60 s later). Once the connection has settled
+// (DEAL_SYNC_SETTLE_SEC) the rebuild is made once more, and may only raise the anchor.
+static void AnchorRecheck(double profit)
+{
+   Start(ACCOUNT_MARGIN_MODE_RETAIL_HEDGING, false);
+   FakeDeal d;
+   d.ticket = 40000;
+   d.order = 39999;
+   d.position_id = 39999;
+   d.symbol = "EURUSD";
+   d.type = DEAL_TYPE_SELL;
+   d.entry = DEAL_ENTRY_OUT;
+   d.reason = DEAL_REASON_CLIENT;
+   d.volume = 0.10;
+   d.price = 1.1;
+   d.profit = profit;   // already in the balance
+   d.magic = 0;
+   d.time = g_fk.now - 600;
+   d.visible_at = 60;
+   g_fk.deals.push_back(d);
+   OnInit();
+   double at_start = g_state.day_start_equity;
+   Tick(50);
+   double before_settle = g_state.day_start_equity;
+   Tick(DEAL_SYNC_SETTLE_SEC + 10);
+   Result("{\"at_start\":" + N(at_start) + ",\"before_settle\":" + N(before_settle) + ",\"after\":" +
+          N(g_state.day_start_equity) + ",\"balance\":" + N(g_fk.balance) + ",\"profit\":" + N(profit) + "}");
+   OnDeinit(0);
+}
+
 int main(int argc, char **argv)
 {
    if(argc < 2)
@@ -435,6 +533,14 @@ int main(int argc, char **argv)
       FloorOtherChart();
    else if(s == "floor_this_chart")
       FloorThisChart();
+   else if(s == "netting_foreign_position")
+      NettingForeignPosition();
+   else if(s == "account_switch")
+      AccountSwitch();
+   else if(s == "anchor_recheck_loss")
+      AnchorRecheck(-300.0);
+   else if(s == "anchor_recheck_win")
+      AnchorRecheck(300.0);
    else if(s == "timeouts_live")
       Timeouts(false);
    else if(s == "timeouts_tester")

@@ -233,6 +233,40 @@ static void HttpBase(const string &base)
    Result("{\"name\":\"" + t.Name() + "\"}");
 }
 
+// Netting: an entry reverses the symbol's position. The position keeps its identifier (the deal's
+// DEAL_POSITION_ID) but takes the reversing order's ticket: the entry finds it by identifier at
+// once rather than holding the in-flight lock until its timeout.
+static void NettingReversalIdentifier()
+{
+   Setup(ACCOUNT_MARGIN_MODE_RETAIL_NETTING, 0, 0);
+   CExecutor ex;
+   Init(ex);
+   ulong old_ticket = SeedPosition(0.10, g_fk.Sym("EURUSD").bid - 0.0030);
+   double bid = g_fk.Sym("EURUSD").bid;
+   double filled = 0.0;
+   ulong position = 0;
+   int rc = ex.Open(false, 0.30, bid + 0.0030, bid - 0.0060, "sig-r", Now(), filled, position);
+   bool locked_at_open = ex.EntryLocked();
+   ulong seen = 0;
+   string states = "[";
+   for(int i = 0; i < 4; i++)
+   {
+      FakeTick();
+      ulong p = 0;
+      int st = ex.EntryState(Now(), p);
+      states += (i ? "," : "") + IntegerToString(st);
+      if(st == EXEC_ENTRY_SEEN)
+         seen = p;
+   }
+   states += "]";
+   const FakePosition &q = g_fk.srv_positions[0];
+   Result("{\"rc\":" + IntegerToString(rc) + ",\"old_ticket\":" + IntegerToString((long)old_ticket) + ",\"server_ticket\":" +
+          IntegerToString((long)q.ticket) + ",\"identifier\":" + IntegerToString((long)q.identifier) + ",\"position_at_open\":" +
+          IntegerToString((long)position) + ",\"locked_at_open\":" + B(locked_at_open) + ",\"states\":" + states +
+          ",\"seen\":" + IntegerToString((long)seen) + ",\"locked\":" + B(ex.EntryLocked()) + ",\"positions\":" +
+          ServerPositions() + "}");
+}
+
 int main(int argc, char **argv)
 {
    if(argc < 2)
@@ -244,6 +278,8 @@ int main(int argc, char **argv)
       OpenDelayed(ACCOUNT_MARGIN_MODE_RETAIL_HEDGING, 3, 3);
    else if(s == "open_delayed_netting")
       OpenDelayed(ACCOUNT_MARGIN_MODE_RETAIL_NETTING, 3, 1);
+   else if(s == "netting_reversal_identifier")
+      NettingReversalIdentifier();
    else if(s == "second_entry_in_flight")
       SecondEntryInFlight();
    else if(s == "netting_reduce_after_stop")

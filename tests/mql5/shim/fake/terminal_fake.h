@@ -18,7 +18,8 @@
 //    POSITION_CLOSED 10036, trade disabled 10017 / 10027; scripted ones through `script`;
 //  * a stop that fills on the server between two of the EA's calls (FakeFillStop, or
 //    `stop_fill_before_next_send`);
-//  * PositionSelect* copy the position's data (later PositionGet* calls read that copy);
+//  * PositionSelect* copy the position's data (later PositionGet* calls read that copy); a netting
+//    reversal gives the position the reversing order's ticket and keeps its POSITION_IDENTIFIER;
 //    HistoryDeal* read only what HistorySelect / HistoryDealSelect selected;
 //  * a broker that fills an entry without its stop (`drop_sl_on_fill`);
 //  * global variables (terminal-wide: one map shared by every chart, kept across EA restarts),
@@ -58,6 +59,7 @@ struct FakeSymbol
 struct FakePosition
 {
    ulong ticket = 0;
+   ulong identifier = 0;   // POSITION_IDENTIFIER; 0 = the ticket (they differ after a netting reversal)
    string symbol;
    int type = POSITION_TYPE_BUY;
    double volume = 0.0;
@@ -207,7 +209,7 @@ inline void FakeAddDeal(const FakePosition &pos, int type, int entry, double vol
    FakeDeal d;
    d.ticket = g_fk.next_deal++;
    d.order = order;
-   d.position_id = pos.ticket;
+   d.position_id = pos.identifier != 0 ? pos.identifier : pos.ticket;
    d.symbol = pos.symbol;
    d.type = type;
    d.entry = entry;
@@ -410,6 +412,10 @@ inline uint FakeExecute(const MqlTradeRequest &rq, MqlTradeResult &rs)
       {
          FakeAddDeal(copy, buy ? DEAL_TYPE_BUY : DEAL_TYPE_SELL, DEAL_ENTRY_INOUT, volume, px, order, DEAL_REASON_EXPERT, rq.comment,
                      rq.magic);
+         // a reversal keeps the position's identifier; its ticket becomes the reversing order's
+         if(target->identifier == 0)
+            target->identifier = target->ticket;
+         target->ticket = order;
          target->type = buy ? POSITION_TYPE_BUY : POSITION_TYPE_SELL;
          target->volume = FakeRoundVolume(volume - copy.volume + 1e-9, s.vol_step);
          target->price_open = px;
@@ -639,14 +645,28 @@ bool PositionSelectByTicket(ulong ticket)
    return false;
 }
 
+// The symbol's position whatever its magic (on hedging: the first one listed).
+bool PositionSelect(const string &symbol)
+{
+   for(const FakePosition &p : g_fk.vis_positions)
+      if(p.symbol == symbol)
+      {
+         g_fk.selected = p;
+         g_fk.has_selected = true;
+         return true;
+      }
+   g_fk.has_selected = false;
+   return false;
+}
+
 long PositionGetInteger(ENUM_POSITION_PROPERTY_INTEGER p)
 {
    if(!g_fk.has_selected)
       return 0;
    switch(p)
    {
-      case POSITION_TICKET:
-      case POSITION_IDENTIFIER: return (long)g_fk.selected.ticket;
+      case POSITION_TICKET: return (long)g_fk.selected.ticket;
+      case POSITION_IDENTIFIER: return (long)(g_fk.selected.identifier != 0 ? g_fk.selected.identifier : g_fk.selected.ticket);
       case POSITION_TIME: return g_fk.selected.time;
       case POSITION_TYPE: return g_fk.selected.type;
       case POSITION_MAGIC: return (long)g_fk.selected.magic;

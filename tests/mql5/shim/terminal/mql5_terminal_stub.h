@@ -212,6 +212,7 @@ int TerminalInfoInteger(ENUM_TERMINAL_INFO_INTEGER);
 int PositionsTotal();
 ulong PositionGetTicket(int);
 bool PositionSelectByTicket(ulong);
+bool PositionSelect(const string &);
 long PositionGetInteger(ENUM_POSITION_PROPERTY_INTEGER);
 double PositionGetDouble(ENUM_POSITION_PROPERTY_DOUBLE);
 string PositionGetString(ENUM_POSITION_PROPERTY_STRING);
