@@ -19,7 +19,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import yaml
 from sidecar.testing import messages
 from sidecar.testing.fake_eodhd import FakeEodhd
 from sidecar.testing.server import SidecarProcess, free_port
+from sidecar.testing.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "configs" / "grafana"
@@ -155,17 +156,6 @@ def test_every_expression_passes_promtool(tmp_path: Path) -> None:
 # --- every panel has data from a real Prometheus scraping a real sidecar ---------------------
 
 
-def _wait(what: str, probe: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 class Prometheus:
     def __init__(self, binary: str, tmp: Path, target: str) -> None:
         self.port = free_port()
@@ -221,7 +211,7 @@ class Prometheus:
 
     def wait_scrapes(self, n: int) -> None:
         start = self.scrapes()
-        _wait(f"{n} scrapes", lambda: self.scrapes() >= start + n)
+        wait_for(f"{n} scrapes", lambda: self.scrapes() >= start + n)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -264,7 +254,7 @@ def live(tmp_path: Path) -> Iterator[tuple[SidecarProcess, Prometheus, FakeEodhd
         proc = SidecarProcess(tmp_path / "sidecar.sqlite", config=cfg, env=env).start()
         prom = Prometheus(prometheus, tmp_path, f"127.0.0.1:{proc.http_port}")
         try:
-            _wait("Prometheus to scrape the sidecar", prom.ready, timeout=30)
+            wait_for("Prometheus to scrape the sidecar", prom.ready, timeout=30)
             yield proc, prom, fake
         finally:
             prom.stop()
@@ -338,7 +328,7 @@ def test_every_panel_shows_data_from_a_real_prometheus(
 ) -> None:
     proc, prom, _fake = live
     _session(proc, prom)
-    _wait(
+    wait_for(
         "the lock, the blackout and an EODHD error to be scraped",
         lambda: (
             prom.query(f'sidecar_daily_loss_locked{{login="{LOGIN}"}} == 1')

@@ -102,6 +102,7 @@ long             g_last_reply_gmt = 0;
 ulong            g_retry_at = 0;            // GetTickCount64() before which requests are skipped
 bool             g_hello_done = false;
 long             g_last_hello_try = 0;     // NowMono(), as every interval below
+#define HELLO_REHELLO_MIN_SEC 2    // immediate re-hellos after UNKNOWN_SYMBOL: at most one per 2 s
 long             g_last_rehello = -1;       // last immediate re-hello after UNKNOWN_SYMBOL (-1 = none yet)
 long             g_seq = 0;
 long             g_last_heartbeat = 0;
@@ -453,12 +454,12 @@ int Call(const string type, const string id, const string json)
         {
          // The sidecar restarted (it answers, it just does not know this chart): introduce
          // ourselves again at once, not after InpHelloRetrySec, which paces retries to a
-         // sidecar that does not answer. At most once per InpHelloRetrySec: with more charts
-         // connected than the sidecar holds, each hello evicts another chart, and the charts
-         // would otherwise all say hello on every tick. Otherwise the normal pacing applies.
+         // sidecar that does not answer. At most once per HELLO_REHELLO_MIN_SEC: with more
+         // charts connected than the sidecar holds, each hello evicts another chart, and the
+         // charts would otherwise all say hello on every tick. Otherwise the normal pacing.
          g_hello_done = false;
          long now = NowMono();
-         if(g_last_rehello < 0 || now - g_last_rehello >= InpHelloRetrySec)
+         if(g_last_rehello < 0 || now - g_last_rehello >= HELLO_REHELLO_MIN_SEC)
            {
             g_last_rehello = now;
             g_last_hello_try = 0;

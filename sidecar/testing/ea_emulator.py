@@ -54,7 +54,8 @@ API (stable)::
     result.opened           # list[OpenedPosition]: position opened on a received `open` verdict,
                             #   with the verdict's id, signal id and the wall time it arrived
     result.reconnects       # list[Reconnect]: (login, symbol, down_since, back) wall times: the
-                            #   first good reply after one or more failed requests
+                            #   first good reply (not UNKNOWN_SYMBOL: the chart known again)
+                            #   after failed requests or an UNKNOWN_SYMBOL
     result.errors           # list[ErrorEvent] (bounded), result.error_counts: dict kind -> n
     result.counts           # dict: ticks_due, ticks_sent, ticks_skipped, verdicts, hellos ...
     result.actions          # dict: verdict action -> n;  result.chart_verdicts: "login/symbol" -> n
@@ -97,6 +98,7 @@ CALL_OK, CALL_NO_REPLY, CALL_BAD = 0, 1, 2
 T0_SERVER = 1_767_571_200  # 2026-01-05 00:00 server time (a Monday): bar 0 of every chart
 GMT_OFFSET = 7200  # a GMT+2 broker
 MAX_TICK_BARS = 100  # EA_MAX_TICK_BARS
+REHELLO_MIN_S = 2.0  # SidecarEA's HELLO_REHELLO_MIN_SEC: immediate re-hellos, at most one per 2 s
 MAX_ERRORS_KEPT = 2000  # per terminal; counts go on
 _COUNTERS = ("ticks_sent", "verdicts", "acked_deals", "opens", "failures", "reconnects")
 
@@ -421,18 +423,24 @@ class _Chart:
             self._error("ID_MISMATCH", f"sent {mid} got {reply.id}")
             return CALL_BAD, None
         self.sidecar_ok = True
-        if self.down_since is not None:
+        forgotten = isinstance(reply, ErrorReply) and reply.error.code == UNKNOWN_SYMBOL
+        if forgotten:
+            # Not back yet: the sidecar answers but does not know the chart until its hello is
+            # acknowledged (a chart idle during an outage sees no failure, only this).
+            if self.down_since is None:
+                self.down_since = time.time()
+        elif self.down_since is not None:
             self.term.reconnected(self, self.down_since)
             self.down_since = None
         if isinstance(reply, ErrorReply):
             self._error(f"ERROR_REPLY {reply.error.code}", f"{mtype} {mid}: {reply.error.message}")
-            if reply.error.code == UNKNOWN_SYMBOL:
+            if forgotten:
                 # the sidecar restarted: introduce ourselves again, at once -- at most once per
-                # hello_retry_s (more charts than the sidecar holds evict each other on every
+                # REHELLO_MIN_S (more charts than the sidecar holds evict each other on every
                 # hello), otherwise with the normal pacing (as SidecarEA)
                 self.hello_done = False
                 now = time.perf_counter()
-                if now - self.last_rehello >= self.cfg.hello_retry_s:
+                if now - self.last_rehello >= REHELLO_MIN_S:
                     self.last_rehello = now
                     self.last_hello_try = -math.inf
         return CALL_OK, reply

@@ -169,7 +169,10 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_trade(tmp_path: Path) ->
     em.start()
     try:
         for r in range(ROUNDS):
-            time.sleep(rng.uniform(0.5, 2.5))  # trade a while, then kill at a random moment
+            # Trade a while, then kill at a random moment. At least 1.5 s: with a restart
+            # taking ~1 s, restarts come > 2 s apart, as the EA re-introduces itself at once
+            # at most once per 2 s (HELLO_REHELLO_MIN_SEC; else InpHelloRetrySec later).
+            time.sleep(rng.uniform(1.5, 3.0))
             reconnects = em.progress()["reconnects"]
             proc.kill()
             killed = time.time()

@@ -35,6 +35,7 @@ from sidecar.testing import messages as M
 from sidecar.testing.client import ZmqClient
 from sidecar.testing.fake_eodhd import FakeEodhd
 from sidecar.testing.server import SidecarProcess
+from sidecar.testing.waiting import wait_for
 
 LOGIN = 5150001
 DAY_START = 1734480000  # 2024-12-18 00:00 server time: a broker day starts (offset 0)
@@ -75,17 +76,6 @@ def _get(proc: SidecarProcess, path: str) -> Any:
         http.close()
     assert status in (200, 503), (status, body)
     return body
-
-
-def _wait(what: str, probe: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _db_deals(db: Path, login: int = LOGIN) -> dict[int, int]:
@@ -262,11 +252,11 @@ def _fault_round(
         mend_db()
 
         # Nobody restarts anything: the sidecar finds out by itself.
-        _wait(
+        wait_for(
             "the database to take writes again",
             lambda: _get(proc, "/health")["database"]["writable"],
         )
-        _wait("a healthy sidecar", lambda: _get(proc, "/health")["status"] == "ok")
+        wait_for("a healthy sidecar", lambda: _get(proc, "/health")["status"] == "ok")
         assert '"event":"store.recovered"' in proc.log()
         # The reducing mode decided during the fault reached the file.
         assert _db_state(db)["mode"] == "reducing"
@@ -360,7 +350,7 @@ def test_eodhd_5xx_and_garbage_storm_never_delays_a_verdict_and_heals(tmp_path: 
                 eodhd = _get(proc, "/health")["sources"]["eodhd"]
                 assert eodhd["status"] == "degraded", eodhd
                 fake.clear_faults()
-                _wait(
+                wait_for(
                     "EODHD back in /health",
                     lambda: _get(proc, "/health")["sources"]["eodhd"]["status"] == "ok",
                     timeout=30.0,

@@ -10,7 +10,7 @@ import json
 import re
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pytest
 from sidecar.testing import messages
 from sidecar.testing.fake_eodhd import FakeEodhd
 from sidecar.testing.server import SidecarProcess
+from sidecar.testing.waiting import wait_for
 
 NOW = int(time.time()) // 60 * 60
 T = NOW + 3 * 3600  # the release: a few hours ahead, inside the polled window
@@ -64,17 +65,6 @@ def _get(proc: SidecarProcess, path: str) -> Any:
     with urllib.request.urlopen(f"http://127.0.0.1:{proc.http_port}{path}", timeout=5) as r:
         body = r.read().decode()
     return body if path == "/metrics" else json.loads(body)
-
-
-def _wait(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 # --- blackout ------------------------------------------------------------------------------
@@ -142,7 +132,7 @@ def blackout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarProces
                 evs = _get(proc, "/v1/state")["news"]["high_impact"]
                 return any(sorted(e["sources"]) == ["eodhd", "mt5"] for e in evs)
 
-            _wait("the EODHD and MT5 events to be merged", merged)
+            wait_for("the EODHD and MT5 events to be merged", merged)
             yield proc
         finally:
             proc.stop()
@@ -256,7 +246,7 @@ def test_negative_usd_news_blocks_long_usdjpy_and_lets_long_eurusd_through(
     ) as fake:
         proc = _start(tmp_path, fake, "sentiment", news_tickers=["EURUSD.FOREX", "USDJPY.FOREX"])
         try:
-            usd = _wait(
+            usd = wait_for(
                 "USD sentiment",
                 lambda: _get(proc, "/v1/state")["news"]["sentiment"].get("USD"),
             )
@@ -312,7 +302,7 @@ def test_stale_calendar_with_policy_block_refuses_entries(tmp_path: Path) -> Non
                 v = z.send(messages.tick(server=NOW + n, bid=1.1, login=9, msg_id=f"t-{n}"))
                 return v if v["reasons"][0].startswith("NEWS_STALE") else None
 
-            v = _wait("a NEWS_STALE verdict", stale_verdict)
+            v = wait_for("a NEWS_STALE verdict", stale_verdict)
             assert re.match(
                 r"^NEWS_STALE source=eodhd_calendar age_s=\d+ max_s=2$", v["reasons"][0]
             )
@@ -347,11 +337,11 @@ def test_stale_calendar_with_policy_ignore_lets_entries_through(tmp_path: Path) 
             stale_policy="ignore",
         )
         try:
-            _wait(
+            wait_for(
                 "the calendar to go stale",
                 lambda: _get(proc, "/health")["feeds"]["eodhd_calendar"].get("errors", 0) >= 3,
             )
-            _wait(
+            wait_for(
                 "age > 2 x interval",
                 lambda: _get(proc, "/v1/state")["news"]["sources"]["eodhd_calendar"]["age_s"] > 2.5,
             )
@@ -409,7 +399,7 @@ def test_without_any_source_the_gate_is_off_and_health_is_ok(tmp_path: Path) -> 
             v = z.send(messages.tick(server=NOW + 2, bid=1.1, login=5, msg_id="t-b"))
             return v if v["reasons"][0].startswith("NEWS_BLACKOUT currency=EUR") else None
 
-        v = _wait("the MT5 event to block EURUSD", blocked)
+        v = wait_for("the MT5 event to block EURUSD", blocked)
         assert 'event="ECB Interest Rate Decision"' in v["reasons"][0]
         z.close()
     finally:

@@ -305,7 +305,8 @@ static void UnknownSymbolStorm()
    for(size_t i = 0; i < g_hello_times.size(); i++)
       times += (i ? "," : "") + IntegerToString(g_hello_times[i]);
    times += "]";
-   Result("{\"hello_times\":" + times + ",\"retry_sec\":" + IntegerToString(InpHelloRetrySec) + ",\"ticks\":" +
+   Result("{\"hello_times\":" + times + ",\"retry_sec\":" + IntegerToString(InpHelloRetrySec) + ",\"rehello_sec\":" +
+          IntegerToString(HELLO_REHELLO_MIN_SEC) + ",\"ticks\":" +
           IntegerToString(g_ticks) + "}");
    OnDeinit(0);
 }
