@@ -146,6 +146,17 @@ def observe(
                 )
             )
 
+    # Loss cooldown: its end is confirmed by a second tick past it; a tick back inside it after
+    # one past it means that clock was wrong (the count starts over).
+    if s.cooldown_until > 0:
+        past = min(s.cooldown_past + 1, 2) if server_time >= s.cooldown_until else 0
+        if past == 0 and s.cooldown_past:
+            events.append(
+                Transition("account.clock_jump_ignored", {"cooldown_until": s.cooldown_until})
+            )
+        if past != s.cooldown_past:
+            s = s.evolve(cooldown_past=past)
+
     s, mode_events = _breaker(s, gmt, risk)
     if mode_events:
         events.extend(mode_events)
@@ -279,7 +290,7 @@ def apply_trade(
         )
         if streak % risk.loss_streak == 0 and risk.cooldown_minutes > 0:
             until = server_time + 60 * risk.cooldown_minutes
-            s = s.evolve(cooldown_until=max(s.cooldown_until, until))
+            s = s.evolve(cooldown_until=max(s.cooldown_until, until), cooldown_past=0)
             events.append(Transition("risk.cooldown", {"losses": streak, "until": until}))
     elif result > 0 and (s.loss_streak or s.streak_positions):
         s = s.evolve(loss_streak=0, streak_positions=())

@@ -34,6 +34,9 @@ class AccountState(msgspec.Struct, frozen=True, gc=False):
     daily_lock_day: int = -1  # the broker day on which the daily-loss lock holds
     loss_streak: int = 0  # consecutive losing positions (see account.apply_trade)
     cooldown_until: int = 0  # server seconds; no entries before this
+    # Consecutive ticks at or past `cooldown_until` (0, 1, 2): the cooldown lifts on the second,
+    # so one tick with a wrong future clock cannot lift it (as a new broker day needs two ticks).
+    cooldown_past: int = 0
     recent_signals: tuple[tuple[str, int], ...] = ()  # (signal id, GMT seconds seen)
     reduced_tickets: tuple[int, ...] = ()  # positions already cut in the current reducing spell
     last_gmt: int = 0  # the previous request's GMT time (clock-jump detection)

@@ -264,9 +264,27 @@ def test_cooldown_lasts_sixty_minutes_and_forces_defensive_leverage() -> None:
     assert state.cooldown_until == last_loss + 3600
     inside = decide(state, make_tick(server=last_loss + 3599), buy_signal())
     assert R.RISK_COOLDOWN in codes(inside)
-    after = decide(state, make_tick(server=last_loss + 3600), buy_signal())
+    # The end is confirmed by a second tick past it (one wrong clock cannot lift it).
+    first = decide(inside.state, make_tick(server=last_loss + 3600), buy_signal())
+    assert R.RISK_COOLDOWN in codes(first)
+    after = decide(first.state, make_tick(server=last_loss + 3601), buy_signal())
     assert R.RISK_COOLDOWN not in codes(after)
     assert after.verdict.leverage_cap == 100  # still 3 losses in a row: defensive
+
+
+def test_one_tick_with_a_wrong_future_clock_does_not_lift_the_cooldown() -> None:
+    state, _ = _losses(3)
+    last_loss = T0 + 1002
+    ahead = decide(state, make_tick(server=last_loss + 7200), buy_signal())  # 2 h ahead
+    assert R.RISK_COOLDOWN in codes(ahead)
+    back = decide(ahead.state, make_tick(server=last_loss + 60), buy_signal())  # right again
+    assert R.RISK_COOLDOWN in codes(back) and back.state.cooldown_past == 0
+    assert "account.clock_jump_ignored" in [t.event for t in back.transitions]
+    # Two ticks past the real end lift it.
+    end = state.cooldown_until
+    again = decide(back.state, make_tick(server=end), buy_signal())
+    lifted = decide(again.state, make_tick(server=end + 1), buy_signal())
+    assert R.RISK_COOLDOWN in codes(again) and R.RISK_COOLDOWN not in codes(lifted)
 
 
 def test_a_win_resets_the_streak() -> None:

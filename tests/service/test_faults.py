@@ -441,12 +441,6 @@ def test_clock_jumps_keep_locks_and_broker_days_as_documented(tmp_path: Path) ->
     assert '"event":"account.clock_jump_ignored"' in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the loss cooldown compares the tick's server time alone, so one tick whose "
-    "clock is wrong by more than the cooldown lifts it and gets an entry (the daily-loss lock "
-    "needs a second tick on the new day; the cooldown should need one too)",
-)
 def test_one_tick_with_a_wrong_future_clock_does_not_lift_a_loss_cooldown(tmp_path: Path) -> None:
     proc = SidecarProcess(tmp_path / "cooldown.sqlite").start()
     z = proc.zmq()
@@ -456,12 +450,21 @@ def test_one_tick_with_a_wrong_future_clock_does_not_lift_a_loss_cooldown(tmp_pa
         v = z.send(M.tick(T0, BID, ASK, login=LOGIN, positions=held))
         assert R.RISK_SYMBOL_OPEN in _codes(v), v
         for n in range(3):  # three losing positions: a 60-minute cooldown
-            z.send(M.trade(100 + n, login=LOGIN, entry="out", profit=-10.0, time=T0 + n))
+            loss = M.trade(100 + n, login=LOGIN, entry="out", profit=-10.0, time=T0 + n)
+            assert z.send({**loss, "position": 500 + n})["type"] == "ack"
         v = z.send(M.tick(T0 + 10, BID, ASK, login=LOGIN))
         assert v["action"] == "hold" and R.RISK_COOLDOWN in _codes(v), v
-        # One tick two hours ahead (both clocks), then the right time again.
+        # One tick two hours ahead (both clocks), then the right time again: still cooling.
         v = z.send(M.tick(T0 + 7200, BID, ASK, login=LOGIN))
         assert v["action"] == "hold" and R.RISK_COOLDOWN in _codes(v), v
+        v = z.send(M.tick(T0 + 20, BID, ASK, login=LOGIN))
+        assert v["action"] == "hold" and R.RISK_COOLDOWN in _codes(v), v
+        # The real end, confirmed by its second tick, lifts it.
+        end = T0 + 2 + 3600
+        v = z.send(M.tick(end, BID, ASK, login=LOGIN))
+        assert R.RISK_COOLDOWN in _codes(v), v
+        v = z.send(M.tick(end + 1, BID, ASK, login=LOGIN))
+        assert R.RISK_COOLDOWN not in _codes(v), v
     finally:
         z.close()
         proc.stop()
