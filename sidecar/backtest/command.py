@@ -238,6 +238,7 @@ def run(args: argparse.Namespace, config: Any) -> int:
         bt = Backtest(config, s.account, markets, options)
     except ValueError as exc:
         return _fail([str(exc)])
+    costless = _without_spread(markets)
     del markets  # the run keeps its own columns; the loaded rows can go
     update, close = progress_bar(bt.total_bars(), not args.quiet)
     bt.progress = update
@@ -250,6 +251,15 @@ def run(args: argparse.Namespace, config: Any) -> int:
         close()
     elapsed = time.perf_counter() - t0
     summary = summarize(result)
+    for name in costless:
+        # A pull file or a plain OHLC CSV has no spread column: trading at bid = ask flatters
+        # every strategy (backtesting.py's EURUSD H1: +20.7 % at spread 0, -3.7 % at 8 points).
+        warning = (
+            f"{name}: the bars carry no spread and none was set: the spread costs nothing in "
+            f"this run (set --spread POINTS or spread_points in the symbol spec)"
+        )
+        summary["notes"].append(warning)
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         write_json(summary, args.json)
     if args.report:
@@ -292,6 +302,15 @@ def load_markets(s: RunSettings, args: argparse.Namespace) -> tuple[list[Any], l
             continue
         markets.append(Market(data, inst))
     return markets, problems
+
+
+def _without_spread(markets: list[Any]) -> list[str]:
+    """Symbols whose spread is neither set nor in their bars (every bar's spread 0)."""
+    return [
+        m.instrument.symbol.name
+        for m in markets
+        if m.instrument.spread_points is None and not any(row[6] for row in m.data.rows)
+    ]
 
 
 def _headline(result: Any, summary: dict[str, Any], elapsed: float) -> str:

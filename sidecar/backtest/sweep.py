@@ -421,8 +421,9 @@ def executor_for(
     except ImportError:
         raise SweepError(
             [
-                "Dask is not installed: pip install 'mt5-sidecar[scale]' (or run with --serial, "
-                "one backtest after the other in this process)"
+                "Dask is not installed: bash scripts/bootstrap.sh dev, or .venv/bin/pip install "
+                "-c constraints.txt -e '.[scale]' (Windows: .venv\\Scripts\\pip ...); or run with "
+                "--serial, one backtest after the other in this process"
             ]
         ) from None
     return DaskExecutor(scheduler, workers, retries)

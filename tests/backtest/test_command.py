@@ -158,3 +158,23 @@ def test_usage_errors_exit_2_and_the_process_says_why(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "missing.csv" in done.stderr
+
+
+def test_bars_without_a_spread_and_no_spread_set_are_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file without a spread column trades at bid = ask unless told otherwise: the run says so
+    on stderr and in the summary's notes, so a free spread never passes unnoticed."""
+    data = pull_file(tmp_path / "EURUSD_1h.csv", bars=800)
+    summary = tmp_path / "out.json"
+    args = ["backtest", "--data", str(data), "--symbol", "EURUSD", "--json", str(summary)]
+    assert main([*args, "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "EURUSD: the bars carry no spread and none was set" in err
+    assert any("no spread" in n for n in json.loads(summary.read_text())["notes"])
+    assert main([*args, "--quiet", "--spread", "8"]) == 0
+    assert "no spread" not in capsys.readouterr().err
+    assert not any("no spread" in n for n in json.loads(summary.read_text())["notes"])
+    exported = mt5_export(tmp_path / "EURUSD_H1.csv", bars=800)  # MT5's own spread column
+    assert main(["backtest", "--data", str(exported), "--symbol", "EURUSD", "--quiet"]) == 0
+    assert "no spread" not in capsys.readouterr().err
