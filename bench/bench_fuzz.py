@@ -73,37 +73,13 @@ def _bases() -> dict[str, dict[str, Any]]:
     tick = M.tick(
         T0 + 3601, 1.09121, 1.09128, login=LOGIN, equity=10012.5, positions=[pos], bars=[bar]
     )
-    event = {
-        "id": "840030016",
-        "time_gmt": T0 + 86_400,
-        "currency": "USD",
-        "importance": "high",
-        "name": "Nonfarm Payrolls",
-        "actual": None,
-        "forecast": 200.0,
-        "previous": 227.0,
-    }
     return copy.deepcopy(
         {
             "hello": M.hello(login=LOGIN, bars=ROWS[-30:], server=T0),
             "tick": tick,
             "trade": M.trade(90017, login=LOGIN, comment="sc:9f2c"),
-            "calendar": {
-                "v": 1,
-                "type": "calendar",
-                "id": "c-1",
-                "login": LOGIN,
-                "source": "mt5",
-                "events": [event],
-            },
-            "heartbeat": {
-                "v": 1,
-                "type": "heartbeat",
-                "id": "b-1",
-                "login": LOGIN,
-                "symbol": "EURUSD",
-                "time": {"server": T0 + 30, "gmt": T0 + 30},
-            },
+            "calendar": M.calendar([M.calendar_event(T0 + 86_400)], login=LOGIN),
+            "heartbeat": M.heartbeat(login=LOGIN, server=T0 + 30),
         }
     )
 

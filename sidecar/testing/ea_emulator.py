@@ -476,14 +476,7 @@ class _Chart:
     def send_heartbeat(self) -> Generator[_Req, Any, None]:
         server = self.now_server()
         mid = self.next_id("b")
-        msg = {
-            "v": 1,
-            "type": "heartbeat",
-            "id": mid,
-            "login": self.acc.login,
-            "symbol": self.symbol,
-            "time": {"server": server, "gmt": server - GMT_OFFSET},
-        }
+        msg = M.heartbeat(self.acc.login, self.symbol, server, server - GMT_OFFSET, mid)
         rc, reply = yield from self.call("heartbeat", mid, msg)
         if rc == CALL_OK and isinstance(reply, Ack):
             self.term.count("heartbeats")
@@ -494,36 +487,19 @@ class _Chart:
         gmt = self.now_server() - GMT_OFFSET
         day = gmt // 86400
         events = [
-            {
-                "id": f"emu-usd-{day}",
-                "time_gmt": (day + 3) * 86400 + 48_600,
-                "currency": "USD",
-                "importance": "high",
-                "name": "Nonfarm Payrolls",
-                "actual": None,
-                "forecast": 200.0,
-                "previous": 227.0,
-            },
-            {
-                "id": f"emu-eur-{day}",
-                "time_gmt": (day + 2) * 86400 + 32_400,
-                "currency": "EUR",
-                "importance": "medium",
-                "name": "German Ifo Business Climate",
-                "actual": None,
-                "forecast": 86.5,
-                "previous": 85.7,
-            },
+            M.calendar_event((day + 3) * 86400 + 48_600, f"emu-usd-{day}"),
+            M.calendar_event(
+                (day + 2) * 86400 + 32_400,
+                f"emu-eur-{day}",
+                "EUR",
+                "medium",
+                "German Ifo Business Climate",
+                86.5,
+                85.7,
+            ),
         ]
         mid = self.next_id("c")
-        msg = {
-            "v": 1,
-            "type": "calendar",
-            "id": mid,
-            "login": self.acc.login,
-            "source": "mt5",
-            "events": events,
-        }
+        msg = M.calendar(events, self.acc.login, mid)
         rc, reply = yield from self.call("calendar", mid, msg)
         if rc == CALL_OK and isinstance(reply, Ack):
             self.term.count("calendars")

@@ -179,6 +179,58 @@ def trade(
     }
 
 
+def heartbeat(
+    login: int = 12345678,
+    symbol: str = "EURUSD",
+    server: int = 1734480000,
+    gmt: int | None = None,
+    msg_id: str = "b-1",
+) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "type": "heartbeat",
+        "id": msg_id,
+        "login": login,
+        "symbol": symbol,
+        "time": {"server": server, "gmt": server if gmt is None else gmt},
+    }
+
+
+def calendar_event(
+    time_gmt: int,
+    event_id: str = "840030016",
+    currency: str = "USD",
+    importance: str = "high",
+    name: str = "Nonfarm Payrolls",
+    forecast: float | None = 200.0,
+    previous: float | None = 227.0,
+) -> dict[str, Any]:
+    """One event of the terminal's calendar (MqlCalendarValue as the EA sends it)."""
+    return {
+        "id": event_id,
+        "time_gmt": time_gmt,
+        "currency": currency,
+        "importance": importance,
+        "name": name,
+        "actual": None,
+        "forecast": forecast,
+        "previous": previous,
+    }
+
+
+def calendar(
+    events: list[dict[str, Any]], login: int = 12345678, msg_id: str = "c-1"
+) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "type": "calendar",
+        "id": msg_id,
+        "login": login,
+        "source": "mt5",
+        "events": events,
+    }
+
+
 def eurusd_rows() -> list[list[float]]:
     """backtesting.py's real EURUSD H1 bars as protocol bar rows (a dev dependency)."""
     from backtesting.test import EURUSD

@@ -169,35 +169,11 @@ field_values = (
 
 
 def heartbeat() -> dict[str, Any]:
-    return {
-        "v": 1,
-        "type": "heartbeat",
-        "id": "b-1",
-        "login": LOGIN,
-        "symbol": "EURUSD",
-        "time": {"server": T0 + 30, "gmt": T0 + 30},
-    }
+    return M.heartbeat(login=LOGIN, server=T0 + 30)
 
 
 def calendar() -> dict[str, Any]:
-    event = {
-        "id": "840030016",
-        "time_gmt": T0 + 86_400,
-        "currency": "USD",
-        "importance": "high",
-        "name": "Nonfarm Payrolls",
-        "actual": None,
-        "forecast": 200.0,
-        "previous": 227.0,
-    }
-    return {
-        "v": 1,
-        "type": "calendar",
-        "id": "c-1",
-        "login": LOGIN,
-        "source": "mt5",
-        "events": [event],
-    }
+    return M.calendar([M.calendar_event(T0 + 86_400)], login=LOGIN)
 
 
 def open_tick() -> dict[str, Any]:

@@ -153,14 +153,7 @@ def test_a_heartbeat_keeps_the_limits_and_a_corrected_hello_clears_them(tmp_path
         loose = {**DOC["defaults"]["ea_limits"], "max_positions": 5}
         _hello(sidecar, loose, "EURUSD")
         _hello(sidecar, DOC["defaults"]["ea_limits"], "USDJPY")
-        hb = {
-            "v": 1,
-            "type": "heartbeat",
-            "id": "hb-1",
-            "login": M.hello()["account"]["login"],
-            "symbol": "EURUSD",
-            "time": {"server": T0 + 60, "gmt": T0 + 60},
-        }
+        hb = M.heartbeat(M.hello()["account"]["login"], "EURUSD", T0 + 60, msg_id="hb-1")
         _, code = sidecar.handle(json.dumps(hb).encode())
         assert code is None
         eas = _eas(sidecar.health())
